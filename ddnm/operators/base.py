@@ -1,0 +1,142 @@
+"""Linear degradation operators y = A x with a factored singular value decomposition.
+
+Notation (DDNM arXiv:2212.00490, DDRM arXiv:2201.11793):
+
+=================  ==========================================================
+code               paper
+=================  ==========================================================
+``A(x)``           A x, the degradation
+``A_pinv(y)``      A⁺ y, Moore–Penrose pseudo-inverse
+``A_adjoint(y)``   Aᵀ y
+``V_t(x)``         Vᵀ x, flattened to ``(B, n)`` with n = C·H·W
+``V(z)``           V z, back to ``(B, C, H, W)``
+``U_t(y)``         Uᵀ y, flattened to ``(B, k)``
+``U(z)``           U z, back to the measurement's natural shape
+``singulars``      diagonal of Σ, shape ``(k,)`` or ``(B, k)``; the first k
+                   coordinates of ``V_t(x)`` are the ones Σ acts on
+=================  ==========================================================
+
+A = U Σ Vᵀ with U (m×m, m = k) and V (n×n) orthogonal, Σ = [diag(s) 0]. Zero singular
+values are allowed (e.g. a blur kernel with spectral zeros): A⁺ zeroes them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Singular values at or below this are treated as zero by A⁺ (as deepinv's DecomposablePhysics).
+SINGULAR_EPS = 1e-5
+
+
+def _as_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
+    return t.expand(batch, -1) if t.dim() == 1 else t
+
+
+class LinearOperator(nn.Module):
+    """A linear map from images ``(B, C, H, W)`` to measurements in their natural shape.
+
+    Parameters (masks, kernels, factors) are buffers fixed at construction, so ``.to(device)``
+    moves them and an operator's behaviour never depends on earlier calls.
+    """
+
+    def __init__(self, x_shape: tuple[int, int, int]):
+        super().__init__()
+        if len(x_shape) != 3 or min(x_shape) < 1:
+            raise ValueError(f"x_shape must be (C, H, W) with positive sizes, got {x_shape}")
+        self.x_shape = tuple(int(v) for v in x_shape)
+
+    @property
+    def n(self) -> int:
+        c, h, w = self.x_shape
+        return c * h * w
+
+    def y_shape(self) -> tuple[int, ...]:
+        """Shape of one measurement (no batch dimension)."""
+        probe = torch.zeros((1, *self.x_shape), dtype=self._buffer_dtype(), device=self._buffer_device())
+        return tuple(self.A(probe).shape[1:])
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:  # noqa: N802 (paper notation)
+        raise NotImplementedError
+
+    def A_pinv(self, y: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        raise NotImplementedError
+
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        raise NotImplementedError
+
+    def check_x(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.x_shape:
+            raise ValueError(
+                f"{type(self).__name__} expects images of shape (B, {', '.join(map(str, self.x_shape))}), "
+                f"got {tuple(x.shape)}"
+            )
+
+    def _buffer_dtype(self) -> torch.dtype:
+        for b in self.buffers():
+            if b.is_floating_point():
+                return b.dtype
+        return torch.get_default_dtype()
+
+    def _buffer_device(self) -> torch.device:
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
+
+    def extra_repr(self) -> str:
+        return f"x_shape={self.x_shape}"
+
+
+class SVDOperator(LinearOperator):
+    """An operator given by its SVD in factored form; A, A⁺ and Aᵀ are derived here once.
+
+    A subclass supplies ``V``, ``V_t``, ``U``, ``U_t`` and ``singulars``. It may override ``A``
+    and ``A_pinv`` with faster direct forms; the tests check those against the factored ones.
+    """
+
+    @property
+    def singulars(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def V(self, z: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        raise NotImplementedError
+
+    def V_t(self, x: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        raise NotImplementedError
+
+    def U(self, z: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        raise NotImplementedError
+
+    def U_t(self, y: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        raise NotImplementedError
+
+    # --- derived -------------------------------------------------------------------------
+
+    def singulars_batch(self, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """Σ as ``(B, k)`` in the dtype/device of ``like``."""
+        return _as_batch(self.singulars.to(device=like.device, dtype=like.dtype), batch)
+
+    def inv_singulars(self, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """Σ⁺ diagonal: 1/s where s > SINGULAR_EPS, else 0."""
+        s = self.singulars_batch(batch, like)
+        keep = s > SINGULAR_EPS
+        return torch.where(keep, 1.0 / torch.where(keep, s, torch.ones_like(s)), torch.zeros_like(s))
+
+    def _pad(self, z_k: torch.Tensor) -> torch.Tensor:
+        """Embed (B, k) coordinates into (B, n) with zeros in the null-space part."""
+        out = z_k.new_zeros((z_k.shape[0], self.n))
+        out[:, : z_k.shape[1]] = z_k
+        return out
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        z = self.V_t(x)
+        s = self.singulars_batch(x.shape[0], z)
+        return self.U(s * z[:, : s.shape[1]])
+
+    def A_pinv(self, y: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        z = self.U_t(y)
+        return self.V(self._pad(self.inv_singulars(z.shape[0], z) * z))
+
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        z = self.U_t(y)
+        return self.V(self._pad(self.singulars_batch(z.shape[0], z) * z))
