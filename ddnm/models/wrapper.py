@@ -95,5 +95,7 @@ class NetworkEpsModel(EpsModel):
         self.net = net
 
     def get_eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        out = self.net(x_t, t)
+        # The network may hold fp16/bf16 weights; the sampler's own arithmetic stays in x_t's dtype.
+        weight_dtype = next(self.net.parameters()).dtype
+        out = self.net(x_t.to(weight_dtype), t)
         return out[:, : self.in_channels]
