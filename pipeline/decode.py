@@ -1,0 +1,161 @@
+"""Decode archive images and masks with Pillow (a CPU task stage), one error row per bad file.
+
+Images are turned upright (EXIF orientation) and reduced to grey (1 channel) or RGB (3 channels),
+keeping their integer samples (uint8, or uint16 for 16-bit grey) so the object store carries 1–2
+bytes a sample; :func:`to_signed_unit` makes the [-1, 1] floats in the restore stage.
+
+Mode handling: ``1``/``L`` → grey; ``I;16*`` → 16-bit grey; ``I`` → grey read as 16-bit samples;
+``F`` → grey read as [0, 1]; ``LA``/``RGBA``/``P`` with transparency → composited over white
+(transparent pixels carry no meaningful colour); ``CMYK``/``YCbCr``/``LAB``/... → RGB by Pillow's
+conversion. An embedded ICC profile is noted (``input_icc``), not applied: values stay as stored.
+
+Masks: a grey image the size of the photo; **white (≥ 50 %) = known pixel, black = missing**.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from io import BytesIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from . import io
+from .rows import DECODED_COLUMNS, STATUS_OK, RowError, error_fields, from_rows, pack_array, to_rows
+from .settings import JobSettings
+
+GREY_16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+COMPOSITE_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
+WHITE = (255, 255, 255, 255)
+
+
+def to_signed_unit(samples: np.ndarray) -> np.ndarray:
+    """Decoded samples (uint8, uint16 or float in [0, 1]) to float32 in [-1, 1]."""
+    if samples.dtype == np.uint8:
+        unit = samples.astype(np.float32) / 255.0
+    elif samples.dtype == np.uint16:
+        unit = samples.astype(np.float32) / 65535.0
+    else:
+        unit = np.clip(samples.astype(np.float32), 0.0, 1.0)
+    return unit * 2.0 - 1.0
+
+
+def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, str, bool]:
+    """``(samples (C, H, W), source mode, has ICC profile)``; raises :class:`RowError`."""
+    with _open(data, max_pixels) as img:
+        mode, has_icc = img.mode, bool(img.info.get("icc_profile"))
+        upright = ImageOps.exif_transpose(img)
+        return _samples(upright), mode, has_icc
+
+
+def decode_mask(data: bytes, image_hw: tuple[int, int], max_pixels: int) -> np.ndarray:
+    """Known-pixel mask ``(H, W)`` bool (white = known); raises :class:`RowError`."""
+    with _open(data, max_pixels) as img:
+        grey = to_signed_unit(_samples(ImageOps.exif_transpose(img)))
+    if grey.shape[0] == 3:
+        grey = grey.mean(axis=0, keepdims=True)
+    if tuple(grey.shape[1:]) != tuple(image_hw):
+        (mh, mw), (h, w) = grey.shape[1:], image_hw
+        raise RowError(
+            "MaskSizeMismatch",
+            f"mask is {mw}x{mh} but the image is {w}x{h} (after EXIF rotation); masks must match the image",
+        )
+    return grey[0] >= 0.0
+
+
+class _open:
+    """Context manager: Pillow image from bytes, with every failure turned into a RowError."""
+
+    def __init__(self, data: bytes, max_pixels: int):
+        self.data, self.max_pixels = data, max_pixels
+
+    def __enter__(self) -> Image.Image:
+        if not self.data:
+            raise RowError("EmptyFile", "the file is empty (0 bytes)")
+        # Pillow's bomb limit is process-wide; each decode call sets the job's own value, so a
+        # worker process reused across jobs always checks against the current one.
+        Image.MAX_IMAGE_PIXELS = self.max_pixels
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                self.img = Image.open(BytesIO(self.data))
+                _check_pixels(self.img.size, self.max_pixels)
+                self.img.load()
+        except RowError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise RowError("DecompressionBomb", f"{exc}; raise --max-pixels if the file is trusted") from exc
+        except UnidentifiedImageError as exc:
+            raise RowError("CorruptImage", "not a readable image: Pillow cannot identify the format") from exc
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            kind = "TruncatedImage" if "truncated" in str(exc).lower() else "CorruptImage"
+            raise RowError(kind, f"cannot decode the image: {exc}") from exc
+        return self.img
+
+    def __exit__(self, *exc_info) -> None:
+        if hasattr(self, "img"):
+            self.img.close()
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
+    w, h = size
+    if w * h > max_pixels:
+        raise RowError(
+            "DecompressionBomb",
+            f"image is {w}x{h} = {w * h} pixels, above the limit of {max_pixels}; "
+            "raise --max-pixels if the file is trusted",
+        )
+
+
+def _samples(img: Image.Image) -> np.ndarray:
+    """Grey ``(1, H, W)`` or RGB ``(3, H, W)`` samples from any Pillow mode."""
+    if img.mode in GREY_16_MODES:
+        return np.asarray(img).astype(np.uint16)[None]
+    if img.mode == "I":
+        return np.clip(np.asarray(img), 0, 65535).astype(np.uint16)[None]
+    if img.mode == "F":
+        return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)[None]
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in COMPOSITE_MODES:
+        grey = img.mode in ("LA", "La")
+        img = Image.alpha_composite(Image.new("RGBA", img.size, WHITE), img.convert("RGBA"))
+        img = img.convert("L" if grey else "RGB")
+    if img.mode in ("1", "L"):
+        return np.asarray(img.convert("L"), dtype=np.uint8)[None]
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+def decode_row(row: dict, settings: JobSettings) -> dict:
+    """Read and decode one manifest row's image (and mask); the result is a new row dict."""
+    started = time.time()
+    out = {**row, "source_uri": row["uri"], "started_at": started, "status": STATUS_OK}
+    out.pop("uri")
+    try:
+        data = _read(row["uri"], settings)
+        out["input_sha256"] = io.sha256_hex(data)
+        samples, out["input_mode"], out["input_icc"] = decode_image(data, settings.max_pixels)
+        out["input_height"], out["input_width"] = samples.shape[1:]
+        out["pixels_npy"] = pack_array(samples)
+        if row.get("mask_uri"):
+            mask = decode_mask(_read(row["mask_uri"], settings), samples.shape[1:], settings.max_pixels)
+            out["mask_npy"] = pack_array(mask)
+    except Exception as exc:  # noqa: BLE001 - any failure of one file is that row's error
+        out.update(error_fields(exc))
+    out["decode_s"] = time.time() - started
+    return out
+
+
+def _read(uri: str, settings: JobSettings) -> bytes:
+    try:
+        return io.read_bytes(uri, settings.storage_options)
+    except FileNotFoundError as exc:
+        raise RowError("NotFound", f"no file at {uri}") from exc
+    except OSError as exc:
+        raise RowError("ReadError", f"cannot read {uri}: {exc}") from exc
+
+
+def decode_batch(batch: dict[str, np.ndarray], settings: JobSettings) -> dict[str, np.ndarray]:
+    """Ray task UDF: manifest rows in, decoded rows out (a new dict; the input is read-only)."""
+    return from_rows([decode_row(row, settings) for row in to_rows(batch)], DECODED_COLUMNS)

@@ -1,0 +1,145 @@
+"""The one home of fsspec/s3fs: filesystems from URIs, byte reads, atomic writes, safe output names.
+
+Credentials and endpoints come from the standard AWS environment/config files, plus the job's
+``storage_options`` (a JSON object handed to fsspec, e.g. ``{"endpoint_url": "http://..."}``).
+Nothing here logs or stores them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import unicodedata
+import uuid
+
+import fsspec
+from fsspec.core import split_protocol
+
+LOCAL_PROTOCOLS = (None, "file", "local")
+
+# Output names: slug of the id (readable) + hash of the id (unique, so two ids that slugify
+# alike never collide). Slugs are cut so names stay well under common 255-byte limits.
+SLUG_MAX = 64
+ID_HASH_CHARS = 12
+
+
+def is_local(uri: str) -> bool:
+    return split_protocol(uri)[0] in LOCAL_PROTOCOLS
+
+
+def filesystem_for(uri: str, storage_options: dict | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
+    """``(filesystem, path)`` for ``uri``; storage options apply to remote protocols only."""
+    options = {} if is_local(uri) else dict(storage_options or {})
+    return fsspec.core.url_to_fs(uri, **options)
+
+
+def normalize(uri: str) -> str:
+    """A canonical spelling: absolute real path for local files, ``proto://path`` otherwise."""
+    protocol, path = split_protocol(uri)
+    if protocol in LOCAL_PROTOCOLS:
+        return os.path.realpath(os.path.expanduser(path))
+    return f"{protocol}://{path.rstrip('/')}"
+
+
+def join(base: str, *parts: str) -> str:
+    """Join URI parts with ``/`` (local paths too; fsspec accepts them on every platform)."""
+    return "/".join([base.rstrip("/"), *[p.strip("/") for p in parts]])
+
+
+def parent(uri: str) -> str:
+    protocol, path = split_protocol(uri)
+    if protocol in LOCAL_PROTOCOLS:
+        return os.path.dirname(os.path.abspath(os.path.expanduser(path)))
+    return f"{protocol}://{posixpath.dirname(path.rstrip('/'))}"
+
+
+def resolve(uri: str, base_dir: str) -> str:
+    """Absolute form of ``uri``: URIs with a protocol stay; relative paths are taken relative to
+    ``base_dir`` (the manifest's folder, so a manifest travels with its images)."""
+    protocol, path = split_protocol(uri)
+    if protocol not in LOCAL_PROTOCOLS:
+        return uri
+    path = os.path.expanduser(path)
+    if os.path.isabs(path):
+        return os.path.abspath(path)
+    if is_local(base_dir):
+        return os.path.abspath(os.path.join(split_protocol(base_dir)[1], path))
+    return join(base_dir, path)
+
+
+def read_bytes(uri: str, storage_options: dict | None = None) -> bytes:
+    fs, path = filesystem_for(uri, storage_options)
+    return fs.cat_file(path)
+
+
+def write_bytes_atomic(uri: str, data: bytes, storage_options: dict | None = None) -> None:
+    """Write ``data`` so readers see the old file or the whole new one, never a part.
+
+    Local: write a hidden temp file in the same directory, then ``os.replace`` (atomic on POSIX
+    and Windows within one filesystem). Object stores: a single PUT is already atomic.
+    """
+    fs, path = filesystem_for(uri, storage_options)
+    if not is_local(uri):
+        fs.pipe_file(path, data)
+        return
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    # Leading dot: pyarrow dataset readers and our ledger ignore hidden files.
+    tmp = os.path.join(directory, f".tmp-{uuid.uuid4().hex}-{os.path.basename(path)}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def list_files(dir_uri: str, storage_options: dict | None = None) -> list[str]:
+    """Full URIs of the files directly under ``dir_uri`` (empty if it does not exist)."""
+    fs, path = filesystem_for(dir_uri, storage_options)
+    try:
+        entries = fs.ls(path, detail=True)
+    except FileNotFoundError:
+        return []
+    names = [posixpath.basename(e["name"].rstrip("/")) for e in entries if e.get("type") == "file"]
+    return sorted(join(dir_uri, n) for n in names)
+
+
+def exists(uri: str, storage_options: dict | None = None) -> bool:
+    fs, path = filesystem_for(uri, storage_options)
+    return fs.exists(path)
+
+
+def slugify(text: str) -> str:
+    """ASCII letters, digits, ``.``, ``_`` and ``-`` only; no leading dots, never empty.
+
+    Separators and ``..`` can never survive, so an id cannot climb out of the output folder.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_text)
+    slug = re.sub(r"\.{2,}", ".", slug).strip(".-_")[:SLUG_MAX].strip(".-_")
+    return slug or "item"
+
+
+def output_name(row_id: str, suffix: str = ".png") -> str:
+    """File name for a row's output: ``<slug>-<sha256(id)[:12]><suffix>``; unique per id."""
+    digest = hashlib.sha256(row_id.encode("utf-8")).hexdigest()[:ID_HASH_CHARS]
+    return f"{slugify(row_id)}-{digest}{suffix}"
+
+
+def images_dir(out_uri: str) -> str:
+    return join(out_uri, "images")
+
+
+def output_uri_for(out_uri: str, row_id: str) -> str:
+    """Where a row's restored image goes: ``OUT/images/<slug>-<hash>.png``."""
+    return join(images_dir(out_uri), output_name(row_id))
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,171 @@
+"""Read and validate a job manifest (CSV or Parquet, local or remote) before any work starts.
+
+Columns: ``id`` (unique, required), ``uri`` (required), optional ``op``, ``mask_uri`` and
+``params`` (a JSON object string, e.g. ``{"scale": 4}``); every other column is carried through
+to the metadata's ``extra`` column as JSON. CSV cells are read as text, so ids like ``007`` keep
+their zeros. Relative ``uri``/``mask_uri`` values are taken relative to the manifest's folder.
+Every problem in the manifest is reported at once, in one :class:`ManifestError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as stdio
+import json
+from dataclasses import asdict, dataclass
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from . import io
+from .ops import PLANS, check_op, engine_operator_names
+
+REQUIRED = ("id", "uri")
+KNOWN = ("id", "uri", "op", "mask_uri", "params")
+MAX_LISTED = 20  # problems quoted in the error; the rest are counted
+
+
+class ManifestError(ValueError):
+    """The manifest cannot be used; the message lists every offending row."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRow:
+    """One validated row. ``params`` and ``extra`` are canonical JSON (sorted keys)."""
+
+    id: str
+    uri: str
+    op: str
+    mask_uri: str = ""
+    params: str = "{}"
+    extra: str = "{}"
+
+    def to_item(self) -> dict:
+        return asdict(self)
+
+
+def read_manifest(uri: str, default_op: str | None = None, storage_options: dict | None = None) -> list[ManifestRow]:
+    """Read, validate and resolve ``uri``; raise :class:`ManifestError` listing all problems."""
+    table = read_table(uri, storage_options)
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise ManifestError(
+            f"manifest {uri} lacks required column(s) {missing}; it has {table.column_names}. "
+            "Add an 'id' column (unique key) and a 'uri' column (image path or URL)."
+        )
+    return validate_rows(table.to_pylist(), default_op, base_dir=io.parent(uri), manifest_uri=uri)
+
+
+def read_table(uri: str, storage_options: dict | None = None) -> pa.Table:
+    """The manifest as a table of its cells; CSV cells stay text."""
+    try:
+        data = io.read_bytes(uri, storage_options)
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"cannot read manifest {uri}: {exc}; check the path and storage options") from exc
+    lower = uri.lower()
+    try:
+        if lower.endswith((".parquet", ".pq")):
+            return pq.read_table(pa.BufferReader(data))
+        if lower.endswith(".csv"):
+            return _read_csv(data)
+    except (pa.ArrowException, UnicodeDecodeError, csv.Error) as exc:
+        raise ManifestError(f"cannot parse manifest {uri}: {exc}") from exc
+    raise ManifestError(f"manifest {uri} must end in .csv or .parquet")
+
+
+def _read_csv(data: bytes) -> pa.Table:
+    if not data.strip():
+        raise ManifestError("manifest is empty; expected a header line with at least 'id,uri'")
+    header = next(csv.reader(stdio.StringIO(data.decode("utf-8-sig").splitlines()[0])))
+    convert = pacsv.ConvertOptions(column_types={name: pa.string() for name in header}, strings_can_be_null=False)
+    return pacsv.read_csv(pa.BufferReader(data), convert_options=convert)
+
+
+def validate_rows(
+    records: list[dict], default_op: str | None, base_dir: str, manifest_uri: str = "manifest"
+) -> list[ManifestRow]:
+    """Turn raw records into rows; collect every problem and raise them together."""
+    engine_names = engine_operator_names()
+    rows, problems, first_seen = [], [], {}
+    for number, record in enumerate(records, start=1):
+        row, row_problems = _validate_one(record, default_op, engine_names, base_dir)
+        row_id = _cell(record.get("id"))
+        if row_id and row_id in first_seen:
+            row_problems.append(f"duplicate id (first at row {first_seen[row_id]})")
+        first_seen.setdefault(row_id, number)
+        problems += [f"row {number} (id {_cell(record.get('id'))!r}): {p}" for p in row_problems]
+        rows.append(row)
+    if not records:
+        problems.append("the manifest has no rows")
+    if problems:
+        raise ManifestError(_summarize(manifest_uri, problems))
+    return rows
+
+
+def _validate_one(record: dict, default_op, engine_names: set[str], base_dir: str):
+    problems = []
+    row_id, uri = _cell(record.get("id")), _cell(record.get("uri"))
+    op = _cell(record.get("op")) or (default_op or "")
+    if not row_id:
+        problems.append("empty id")
+    if not uri:
+        problems.append("empty uri")
+    if not op:
+        problems.append("no op in the row and no default op; pass --op or fill the 'op' column")
+    elif (reason := check_op(op, engine_names)) is not None:
+        problems.append(reason)
+    params, reason = _parse_params(_cell(record.get("params")))
+    if reason:
+        problems.append(reason)
+    mask_uri = _cell(record.get("mask_uri"))
+    if op in PLANS and PLANS[op].needs_mask and not mask_uri:
+        problems.append(f"operator {op!r} needs a mask; fill the 'mask_uri' column")
+    if problems:
+        return None, problems
+    extra = {k: v for k, v in record.items() if k not in KNOWN}
+    return ManifestRow(
+        id=row_id,
+        uri=io.resolve(uri, base_dir),
+        op=op,
+        mask_uri=io.resolve(mask_uri, base_dir) if mask_uri else "",
+        params=json.dumps(params, sort_keys=True, separators=(",", ":")),
+        extra=json.dumps(extra, sort_keys=True, default=str),
+    ), []
+
+
+def _parse_params(text: str) -> tuple[dict, str | None]:
+    if not text:
+        return {}, None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return {}, f"params is not valid JSON ({exc.msg} at char {exc.pos}): {text!r}"
+    if not isinstance(value, dict):
+        return {}, f'params must be a JSON object like {{"scale": 4}}, got {text!r}'
+    return value, None
+
+
+def _cell(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _summarize(manifest_uri: str, problems: list[str]) -> str:
+    listed = problems[:MAX_LISTED]
+    more = len(problems) - len(listed)
+    tail = [f"... and {more} more"] if more else []
+    return "\n".join([f"manifest {manifest_uri} has {len(problems)} problem(s):", *listed, *tail])
+
+
+def check_outputs_do_not_overwrite_inputs(rows: list[ManifestRow], out_uri: str, output_uri_for) -> None:
+    """Raise :class:`ManifestError` if ``out_uri`` or any row's output is one of the inputs."""
+    inputs = {io.normalize(u): r.id for r in rows for u in (r.uri, r.mask_uri) if u}
+    problems = []
+    if io.normalize(out_uri) in inputs:
+        problems.append(f"the output location {out_uri} is an input file (row id {inputs[io.normalize(out_uri)]!r})")
+    for row in rows:
+        target = io.normalize(output_uri_for(row.id))
+        if target in inputs:
+            problems.append(f"row id {row.id!r}: output {target} would overwrite the input of row id {inputs[target]!r}")
+    if problems:
+        raise ManifestError(_summarize(out_uri, problems) + "\nChoose another --out folder.")

@@ -1,0 +1,179 @@
+"""The Parquet provenance record: the schema (declared once, here), writing parts, reading them back.
+
+Each manifest row yields exactly one metadata row per attempt. The driver writes them as a Parquet
+dataset under ``OUT/metadata/``, one ``part-<run_id>-<n>.parquet`` file per received block, each
+written atomically. A re-run adds parts; readers keep, per id, the latest ``ok`` row, or the latest
+row when no attempt succeeded (:func:`latest_rows`). Times are UTC; ``params``/``extra`` are JSON.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import uuid
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import io
+from .rows import STATUS_OK
+
+PREMIS_EVENT = "restoration"
+DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicallyEnhanced"
+
+ID = "id"
+SOURCE_URI = "source_uri"
+OUTPUT_URI = "output_uri"
+OP = "op"
+PARAMS = "params"
+STATUS = "status"
+ERROR_TYPE = "error_type"
+ERROR_MESSAGE = "error_message"
+INPUT_SHA256 = "input_sha256"
+OUTPUT_SHA256 = "output_sha256"
+INPUT_WIDTH, INPUT_HEIGHT = "input_width", "input_height"
+OUTPUT_WIDTH, OUTPUT_HEIGHT = "output_width", "output_height"
+INPUT_MODE = "input_mode"
+INPUT_ICC = "input_icc"
+CONSISTENCY_RESIDUAL = "consistency_residual"
+MODEL_NAME = "model_name"
+WEIGHTS_SHA256 = "weights_sha256"
+STEPS, ETA, SIGMA_Y, SEED = "steps", "eta", "sigma_y", "seed"
+SOFTWARE_VERSION = "software_version"
+DECODE_S, RESTORE_S, ENCODE_S = "decode_s", "restore_s", "encode_s"
+WORKER = "worker"
+STARTED_AT, FINISHED_AT = "started_at", "finished_at"
+RUN_ID = "run_id"
+PREMIS_EVENT_COLUMN = "premis_event"
+DIGITAL_SOURCE_TYPE_COLUMN = "digital_source_type"
+EXTRA = "extra"
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+SCHEMA = pa.schema(
+    [
+        pa.field(ID, pa.string(), nullable=False),
+        pa.field(SOURCE_URI, pa.string()),
+        pa.field(OUTPUT_URI, pa.string()),
+        pa.field(OP, pa.string()),
+        pa.field(PARAMS, pa.string()),
+        pa.field(STATUS, pa.string(), nullable=False),  # ok | error | skipped
+        pa.field(ERROR_TYPE, pa.string()),
+        pa.field(ERROR_MESSAGE, pa.string()),
+        pa.field(INPUT_SHA256, pa.string()),
+        pa.field(OUTPUT_SHA256, pa.string()),
+        pa.field(INPUT_WIDTH, pa.int32()),
+        pa.field(INPUT_HEIGHT, pa.int32()),
+        pa.field(OUTPUT_WIDTH, pa.int32()),
+        pa.field(OUTPUT_HEIGHT, pa.int32()),
+        pa.field(INPUT_MODE, pa.string()),
+        pa.field(INPUT_ICC, pa.bool_()),
+        pa.field(CONSISTENCY_RESIDUAL, pa.float64()),  # ‖A x̂ − y‖ / ‖y‖
+        pa.field(MODEL_NAME, pa.string()),
+        pa.field(WEIGHTS_SHA256, pa.string()),
+        pa.field(STEPS, pa.int32()),
+        pa.field(ETA, pa.float64()),
+        pa.field(SIGMA_Y, pa.float64()),
+        pa.field(SEED, pa.int64()),
+        pa.field(SOFTWARE_VERSION, pa.string()),
+        pa.field(DECODE_S, pa.float64()),
+        pa.field(RESTORE_S, pa.float64()),
+        pa.field(ENCODE_S, pa.float64()),
+        pa.field(WORKER, pa.string()),
+        pa.field(STARTED_AT, TIMESTAMP),
+        pa.field(FINISHED_AT, TIMESTAMP),
+        pa.field(RUN_ID, pa.string()),
+        pa.field(PREMIS_EVENT_COLUMN, pa.string()),
+        pa.field(DIGITAL_SOURCE_TYPE_COLUMN, pa.string()),
+        pa.field(EXTRA, pa.string()),  # carried-through manifest columns, JSON object
+    ]
+)
+
+_REQUIRED_TEXT = (ID, STATUS)
+
+
+def software_version() -> str:
+    """The installed ddnm-batch version (the engine's version when run from a source tree)."""
+    try:
+        return importlib.metadata.version("ddnm-batch")
+    except importlib.metadata.PackageNotFoundError:
+        import ddnm
+
+        return ddnm.__version__
+
+
+def metadata_dir(out_uri: str) -> str:
+    return io.join(out_uri, "metadata")
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time then a random suffix."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def table_from_rows(rows: list[dict]) -> pa.Table:
+    """Rows (stage sentinels allowed: ``""``, NaN, -1, epoch floats) to a table in :data:`SCHEMA`."""
+    columns = {f.name: [_value(f, r.get(f.name)) for r in rows] for f in SCHEMA}
+    return pa.Table.from_pydict(columns, schema=SCHEMA)
+
+
+def _value(field: pa.Field, value):
+    if value is None:
+        return None
+    if field.type == TIMESTAMP:
+        return None if math.isnan(value) else datetime.fromtimestamp(value, timezone.utc)
+    if pa.types.is_floating(field.type):
+        return None if math.isnan(value) else float(value)
+    if pa.types.is_integer(field.type):
+        return None if value == -1 else int(value)
+    if pa.types.is_string(field.type):
+        return value if (value != "" or field.name in _REQUIRED_TEXT) else None
+    return value
+
+
+def write_part(table: pa.Table, out_uri: str, run_id: str, part: int, storage_options: dict | None = None) -> str:
+    """Write one part file atomically; returns its URI."""
+    uri = io.join(metadata_dir(out_uri), f"part-{run_id}-{part:06d}.parquet")
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    io.write_bytes_atomic(uri, sink.getvalue().to_pybytes(), storage_options)
+    return uri
+
+
+def read_all(out_uri: str, storage_options: dict | None = None, columns: list[str] | None = None) -> pa.Table:
+    """Every metadata row ever written under ``out_uri`` (all attempts), in part-file order."""
+    parts = [u for u in io.list_files(metadata_dir(out_uri), storage_options) if _is_part(u)]
+    fields = [SCHEMA.field(c) for c in columns] if columns else list(SCHEMA)
+    schema = pa.schema(fields)
+    tables = [_read_part(u, storage_options, schema) for u in parts]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _is_part(uri: str) -> bool:
+    name = uri.rsplit("/", 1)[-1]
+    return name.startswith("part-") and name.endswith(".parquet")
+
+
+def _read_part(uri: str, storage_options: dict | None, schema: pa.Schema) -> pa.Table:
+    table = pq.read_table(pa.BufferReader(io.read_bytes(uri, storage_options)))
+    # Parts from older versions may lack newer columns: fill them with nulls.
+    return pa.table(
+        [table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type) for f in schema],
+        schema=schema,
+    )
+
+
+def latest_rows(table: pa.Table) -> pa.Table:
+    """One row per id: the latest ``ok`` row, else the latest row.
+
+    "Latest" is table order: :func:`read_all` reads parts sorted by name, and part names start
+    with the run id, which sorts by start time.
+    """
+    ids, statuses = table[ID].to_pylist(), table[STATUS].to_pylist()
+    best: dict[str, tuple[bool, int]] = {}
+    for index, (row_id, status) in enumerate(zip(ids, statuses)):
+        key = (status == STATUS_OK, index)
+        if row_id not in best or key > best[row_id]:
+            best[row_id] = key
+    return table.take(sorted(index for _, index in best.values()))

@@ -1,0 +1,52 @@
+"""How the batch pipeline turns an archive image into a measurement y, per operator name.
+
+An archive holds what the camera or the damage left, in one of two forms:
+
+* ``"x"`` (x-space): the observed image has the restored image's size (a grey photo to colorize,
+  a photo with holes to inpaint). The restore stage lifts it to the model's channels and takes
+  y = A(observed), so y follows the operator's own convention (e.g. channel mean for colorize).
+* ``"y"`` (measurement-space): the observed image *is* y (a small image to super-resolve, a
+  blurred or noisy photo); the restored size follows from the operator's parameters.
+
+Operators whose measurements are not images (``cs``) are not offered by the batch pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class OpPlan:
+    observed: str  # "x" or "y", see the module docstring
+    needs_mask: bool = False
+    scale_param: str | None = None  # the params key by which x is larger than y
+
+
+PLANS: dict[str, OpPlan] = {
+    "colorize": OpPlan("x"),
+    "inpaint": OpPlan("x", needs_mask=True),
+    "old_photo": OpPlan("x", needs_mask=True),
+    "sr_avgpool": OpPlan("y", scale_param="scale"),
+    "sr_bicubic": OpPlan("y", scale_param="scale"),
+    "deblur_gaussian": OpPlan("y"),
+    "deblur_kernel": OpPlan("y"),
+    "denoise": OpPlan("y"),
+}
+
+
+def engine_operator_names() -> set[str]:
+    """Operator names the engine registers (``ddnm.operators.OPERATORS``)."""
+    from ddnm.operators import OPERATORS
+
+    return set(OPERATORS)
+
+
+def check_op(name: str, engine_names: set[str]) -> str | None:
+    """``None`` if the pipeline can run ``name``, else the reason it cannot."""
+    if name in PLANS and name in engine_names:
+        return None
+    if name in engine_names:
+        return f"operator {name!r} is not supported by the batch pipeline (its measurement is not an image)"
+    supported = sorted(set(PLANS) & engine_names)
+    return f"unknown operator {name!r}; expected one of {supported}"

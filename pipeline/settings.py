@@ -1,0 +1,92 @@
+"""Job settings: one frozen dataclass that every stage receives, validated once on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEVICES = ("auto", "cpu", "cuda")
+
+# Pillow's own default ceiling is 89 Mpx; archives hold large scans, so allow a little more by
+# default. A bigger image becomes an error row (DecompressionBomb), never a crash.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    """Everything a ``ddnm-batch run`` needs.
+
+    ``op`` is the default operator for manifest rows without an ``op`` column value.
+    ``model`` is ``"bundled"`` (the prior shipped in ``ddnm/weights``), ``"ffdnet"`` or a path.
+    ``storage_options`` are passed to fsspec (e.g. ``{"endpoint_url": ...}``); treat them as
+    read-only, and they are kept out of ``repr`` so credentials never reach logs.
+    ``seed`` is the job seed; each row's seed is derived from it and the row id
+    (:func:`pipeline.restore_stage.row_seed`), so results do not depend on batching.
+    ``actor_cpus`` is the CPU share of one restore actor; ``None`` picks 1 on CPU (torch uses
+    the core) and 0.5 on GPU (leaves cores for decode/encode tasks).
+    ``num_cpus`` sizes a local Ray started by the job (``None``: all cores); ignored when
+    connecting to a cluster.
+    """
+
+    manifest_uri: str
+    out_uri: str
+    op: str | None = None
+    model: str = "bundled"
+    steps: int = 100
+    eta: float = 0.85
+    sigma_y: float = 0.0
+    travel_length: int = 0
+    travel_repeat: int = 1
+    seed: int = 0
+    batch_size: int = 4
+    num_actors: int = 1
+    device: str = "auto"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    storage_options: dict = field(default_factory=dict, repr=False)
+    preview: int = 0
+    actor_cpus: float | None = None
+    num_cpus: int | None = None
+    dashboard: bool = False
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ValueError("invalid job settings: " + "; ".join(problems))
+
+    @property
+    def model_path(self) -> str | None:
+        """The argument for ``ddnm.models.load``: ``None`` selects the bundled prior."""
+        return None if self.model == "bundled" else self.model
+
+    @property
+    def sampler_kwargs(self) -> dict:
+        """Keyword arguments of ``ddnm.restore`` that come from the job."""
+        return {
+            "steps": self.steps,
+            "eta": self.eta,
+            "sigma_y": self.sigma_y,
+            "travel_length": self.travel_length,
+            "travel_repeat": self.travel_repeat,
+        }
+
+
+def _problems(s: JobSettings) -> list[str]:
+    checks = [
+        (bool(s.manifest_uri), f"manifest_uri must be a path or URI, got {s.manifest_uri!r}"),
+        (bool(s.out_uri), f"out_uri must be a path or URI, got {s.out_uri!r}"),
+        (bool(s.model), "model must be 'bundled', 'ffdnet' or a weights path"),
+        (s.steps >= 1, f"steps must be >= 1, got {s.steps}"),
+        (0.0 <= s.eta <= 1.0, f"eta must be in [0, 1], got {s.eta}"),
+        (s.sigma_y >= 0.0, f"sigma_y must be >= 0, got {s.sigma_y}"),
+        (s.travel_length >= 0, f"travel_length must be >= 0, got {s.travel_length}"),
+        (s.travel_repeat >= 1, f"travel_repeat must be >= 1, got {s.travel_repeat}"),
+        (0 <= s.seed < 2**63, f"seed must be in [0, 2**63), got {s.seed}"),
+        (s.batch_size >= 1, f"batch_size must be >= 1, got {s.batch_size}"),
+        (s.num_actors >= 1, f"num_actors must be >= 1, got {s.num_actors}"),
+        (s.device in DEVICES, f"device must be one of {DEVICES}, got {s.device!r}"),
+        (s.max_pixels >= 1, f"max_pixels must be >= 1, got {s.max_pixels}"),
+        (isinstance(s.storage_options, dict), "storage_options must be a dict (a JSON object)"),
+        (s.preview >= 0, f"preview must be >= 0, got {s.preview}"),
+        (s.actor_cpus is None or s.actor_cpus > 0, f"actor_cpus must be > 0, got {s.actor_cpus}"),
+        (s.num_cpus is None or s.num_cpus >= 1, f"num_cpus must be >= 1, got {s.num_cpus}"),
+    ]
+    return [message for ok, message in checks if not ok]
