@@ -176,4 +176,4 @@ def latest_rows(table: pa.Table) -> pa.Table:
         key = (status == STATUS_OK, index)
         if row_id not in best or key > best[row_id]:
             best[row_id] = key
-    return table.take(sorted(index for _, index in best.values()))
+    return table.take(pa.array(sorted(index for _, index in best.values()), type=pa.int64()))

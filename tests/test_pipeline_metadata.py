@@ -1,0 +1,147 @@
+"""pipeline.metadata / ledger / encode: schema round trip, dedupe, resume, PNG provenance."""
+
+from __future__ import annotations
+
+import time
+from io import BytesIO
+from xml.etree import ElementTree
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from pipeline import io, ledger, metadata
+from pipeline.encode import DDNM_XMP_NAMESPACE, encode_png, provenance_for, to_uint8
+from pipeline.manifest import ManifestRow
+from pipeline.rows import ENCODED_COLUMNS, from_rows, to_rows
+
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+
+
+def ok_row(row_id: str, out_uri: str, **overrides) -> dict:
+    row = {
+        "id": row_id, "source_uri": f"/in/{row_id}.png", "op": "colorize", "params": "{}", "extra": '{"k": 1}',
+        "status": "ok", "error_type": "", "error_message": "", "input_sha256": "a" * 64, "input_width": 8,
+        "input_height": 6, "input_mode": "L", "input_icc": False, "decode_s": 0.1, "started_at": time.time(),
+        "consistency_residual": 1e-7, "restore_s": 2.0, "model_name": "tiny", "weights_sha256": "b" * 64,
+        "steps": 5, "seed": 2**62 + 1, "worker": "host:1", "output_uri": io.output_uri_for(out_uri, row_id),
+        "output_sha256": "c" * 64, "output_width": 8, "output_height": 6, "encode_s": 0.01,
+        "finished_at": time.time(),
+    }  # fmt: skip
+    return {**row, **overrides}
+
+
+def error_row(row_id: str, **overrides) -> dict:
+    row = {"id": row_id, "source_uri": "/in/x", "op": "colorize", "params": "{}", "extra": "{}", "status": "error",
+           "error_type": "CorruptImage", "error_message": "bad", "started_at": time.time()}  # fmt: skip
+    return {**row, **overrides}
+
+
+def test_schema_round_trip_through_stage_columns(tmp_path):
+    """Stage sentinels (empty strings, NaN, -1) come back as nulls, values as written."""
+    out = str(tmp_path)
+    rows = to_rows(from_rows([ok_row("a", out), error_row("b")], ENCODED_COLUMNS))
+    table = metadata.table_from_rows(rows)
+    part = metadata.write_part(table, out, "run1", 0)
+    back = pq.read_table(part)
+    assert back.schema.equals(metadata.SCHEMA)
+    a, b = back.to_pylist()
+    assert a["seed"] == 2**62 + 1 and a["input_width"] == 8 and a["error_type"] is None
+    assert a["started_at"].tzinfo is not None and a["extra"] == '{"k": 1}'
+    assert b["status"] == "error" and b["output_uri"] is None and b["consistency_residual"] is None
+    assert b["input_width"] is None and b["seed"] is None and b["error_message"] == "bad"
+
+
+def test_schema_has_the_provenance_columns():
+    names = set(metadata.SCHEMA.names)
+    for column in ["premis_event", "digital_source_type", "weights_sha256", "consistency_residual", "extra",
+                   "decode_s", "restore_s", "encode_s", "software_version", "input_sha256", "output_sha256"]:  # fmt: skip
+        assert column in names
+
+
+def test_latest_rows_prefers_the_latest_ok_row():
+    table = metadata.table_from_rows(
+        [ok_row("a", "/o", worker="first"), error_row("a"), ok_row("a", "/o", worker="second"),
+         error_row("b", error_message="old"), error_row("b", error_message="new"), error_row("c")]
+    )  # fmt: skip
+    latest = {r["id"]: r for r in metadata.latest_rows(table).to_pylist()}
+    assert sorted(latest) == ["a", "b", "c"]
+    assert latest["a"]["worker"] == "second" and latest["b"]["error_message"] == "new"
+
+
+def write_output(out: str, row_id: str) -> None:
+    io.write_bytes_atomic(io.output_uri_for(out, row_id), b"png")
+
+
+def test_ledger_skips_ok_rows_whose_output_exists(tmp_path):
+    out = str(tmp_path)
+    rows = [ok_row("done", out), ok_row("gone", out), error_row("failed")]
+    metadata.write_part(metadata.table_from_rows(rows), out, "r1", 0)
+    write_output(out, "done")  # "gone" has a row but its file was deleted
+    finished = ledger.finished_ids(out)
+    assert finished == {"done": io.output_uri_for(out, "done")}
+    manifest = [ManifestRow(i, f"/in/{i}", "colorize") for i in ["done", "gone", "failed", "new"]]
+    to_do, skipped = ledger.split_finished(manifest, finished)
+    assert [r.id for r in to_do] == ["gone", "failed", "new"] and [r.id for r in skipped] == ["done"]
+
+
+def test_ledger_of_an_empty_output_folder_is_empty(tmp_path):
+    assert ledger.finished_ids(str(tmp_path / "nothing-yet")) == {}
+
+
+def test_ledger_ignores_hidden_temp_files(tmp_path):
+    out = str(tmp_path)
+    io.write_bytes_atomic(io.join(metadata.metadata_dir(out), ".tmp-123-part-x.parquet"), b"half a file")
+    assert ledger.finished_ids(out) == {}
+
+
+def test_old_parts_missing_columns_read_with_nulls(tmp_path):
+    out = str(tmp_path)
+    old = pa.table({"id": ["a"], "status": ["ok"], "output_uri": [io.output_uri_for(out, "a")]})
+    io.write_bytes_atomic(io.join(metadata.metadata_dir(out), "part-0-000000.parquet"), _parquet(old))
+    table = metadata.read_all(out)
+    assert table.schema.equals(metadata.SCHEMA) and table["seed"].to_pylist() == [None]
+
+
+def _parquet(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+@pytest.fixture
+def restored_row(tmp_path) -> dict:
+    return ok_row("img", str(tmp_path), params='{"scale": 2}')
+
+
+def test_png_is_lossless_8bit_with_provenance(restored_row):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (3, 6, 8)).astype(np.float32)
+    png = encode_png(x, provenance_for(restored_row))
+    with Image.open(BytesIO(png)) as image:
+        image.load()
+        assert image.mode == "RGB" and image.size == (8, 6)
+        np.testing.assert_array_equal(np.asarray(image), to_uint8(x))
+        text = image.text
+    assert text["Software"].startswith("ddnm-batch ")
+    assert "DDNM" in text["Description"] and str(restored_row["seed"]) in text["Description"]
+    description = ElementTree.fromstring(text["XML:com.adobe.xmp"]).find(".//{%s}Description" % RDF)
+    assert description.get("{%s}DigitalSourceType" % IPTC_EXT) == metadata.DIGITAL_SOURCE_TYPE
+    assert description.get("{%s}weightsSha256" % DDNM_XMP_NAMESPACE) == restored_row["weights_sha256"]
+    assert description.get("{%s}params" % DDNM_XMP_NAMESPACE) == '{"scale": 2}'
+    assert description.get("{%s}seed" % DDNM_XMP_NAMESPACE) == str(restored_row["seed"])
+
+
+def test_png_bytes_are_deterministic(restored_row):
+    x = np.linspace(-1, 1, 48, dtype=np.float32).reshape(1, 6, 8)
+    first = encode_png(x, provenance_for(restored_row))
+    time.sleep(1.1)  # a timestamp in the file would change the bytes
+    assert encode_png(x, provenance_for(restored_row)) == first
+
+
+def test_to_uint8_rounds_and_clips():
+    x = np.array([[[-2.0, -1.0, 0.0, 1.0, 3.0]]], dtype=np.float32)
+    np.testing.assert_array_equal(to_uint8(x), [[0, 0, 128, 255, 255]])
