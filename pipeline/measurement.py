@@ -1,0 +1,68 @@
+"""Build the operator A and the measurement y for a group of decoded images (see :mod:`pipeline.ops`)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from .decode import to_signed_unit
+from .ops import PLANS
+from .rows import RowError
+
+
+def observed_tensor(samples: list[np.ndarray], channels: int) -> torch.Tensor:
+    """Stack decoded samples to ``(B, channels, h, w)`` float32 in [-1, 1].
+
+    Grey sources are repeated to 3 channels for an RGB prior (a grey photo is an RGB image whose
+    channels agree); RGB sources are averaged for a 1-channel prior.
+    """
+    x = torch.from_numpy(np.stack([to_signed_unit(s) for s in samples]))
+    if x.shape[1] == channels:
+        return x
+    if x.shape[1] == 1:
+        return x.expand(-1, channels, -1, -1).contiguous()
+    return x.mean(dim=1, keepdim=True).expand(-1, channels, -1, -1).contiguous()
+
+
+def operator_kwargs(params: dict, mask: np.ndarray | None) -> dict:
+    """Manifest params to operator arguments: JSON lists (kernels) become tensors; masks are
+    ``(H, W)`` float tensors with 1 = known pixel."""
+    kwargs = {k: torch.tensor(v, dtype=torch.float32) if isinstance(v, list) else v for k, v in params.items()}
+    if mask is not None:
+        kwargs["mask"] = torch.from_numpy(mask.astype(np.float32))
+    return kwargs
+
+
+def x_shape_for(op_name: str, params: dict, observed_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The restored image's ``(C, H, W)``: the observed size, times the scale for SR."""
+    channels, h, w = observed_shape
+    key = PLANS[op_name].scale_param
+    if key is None:
+        return channels, h, w
+    scale = params.get(key)
+    if not isinstance(scale, int) or scale < 1:
+        raise RowError("BadParams", f'operator {op_name!r} needs params {{"{key}": <integer >= 1>}}, got {params}')
+    return channels, h * scale, w * scale
+
+
+def build(op_name: str, params_json: str, samples: list[np.ndarray], mask: np.ndarray | None, channels: int):
+    """``(op, y)`` for images that share operator, params, mask and shape."""
+    from ddnm.operators import make
+
+    params = json.loads(params_json)
+    observed = observed_tensor(samples, channels)
+    x_shape = x_shape_for(op_name, params, tuple(observed.shape[1:]))
+    try:
+        op = make(op_name, x_shape, **operator_kwargs(params, mask))
+    except (TypeError, ValueError) as exc:
+        raise RowError("BadParams", f"cannot build operator {op_name!r} with params {params}: {exc}") from exc
+    y = op.A(observed) if PLANS[op_name].observed == "x" else observed
+    expected = tuple(op.y_shape())
+    if tuple(y.shape[1:]) != expected:
+        raise RowError(
+            "ShapeMismatch",
+            f"operator {op_name!r} on a {x_shape} image measures {expected}, but the input gives {tuple(y.shape[1:])}",
+        )
+    return op, y

@@ -1,0 +1,39 @@
+"""A before/after contact sheet of restored rows, for a quick look at a job (``--preview N``)."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+from PIL import Image
+
+from .decode import decode_image, to_signed_unit
+from .encode import to_uint8
+
+THUMB_HEIGHT = 192
+GAP = 4
+BACKGROUND = (255, 255, 255)
+
+
+def _thumbnail(data: bytes, max_pixels: int) -> Image.Image:
+    samples, _, _ = decode_image(data, max_pixels)
+    image = Image.fromarray(to_uint8(to_signed_unit(samples))).convert("RGB")
+    width = max(1, round(image.width * THUMB_HEIGHT / image.height))
+    # Nearest keeps small test images crisp and shows restoration artefacts as they are.
+    return image.resize((width, THUMB_HEIGHT), Image.Resampling.NEAREST)
+
+
+def contact_sheet(pairs: list[tuple[bytes, bytes]], max_pixels: int) -> bytes:
+    """PNG with one row per pair: the source image left, the restored image right."""
+    if not pairs:
+        raise ValueError("a contact sheet needs at least one (before, after) pair")
+    rows = [(_thumbnail(before, max_pixels), _thumbnail(after, max_pixels)) for before, after in pairs]
+    width = max(b.width + a.width for b, a in rows) + 3 * GAP
+    height = len(rows) * (THUMB_HEIGHT + GAP) + GAP
+    sheet = Image.new("RGB", (width, height), BACKGROUND)
+    for index, (before, after) in enumerate(rows):
+        top = GAP + index * (THUMB_HEIGHT + GAP)
+        sheet.paste(before, (GAP, top))
+        sheet.paste(after, (2 * GAP + before.width, top))
+    buffer = BytesIO()
+    sheet.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,128 @@
+"""The model step: a callable class that Ray Data runs in a pool of actors (one model per actor).
+
+``RestoreStage(settings)`` loads the prior once; ``stage(batch)`` groups the batch's rows by
+(operator, params, mask, shape) into batched ``ddnm.restore`` calls and returns a NEW dict of CPU
+NumPy columns. Without Ray it is an ordinary object: call it on a dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from . import measurement
+from .rows import RESTORED_COLUMNS, STATUS_OK, RowError, error_fields, from_rows, pack_array, to_rows, unpack_array
+from .settings import JobSettings
+from .telemetry import StageMetrics
+
+
+def row_seed(job_seed: int, row_id: str) -> int:
+    """A row's sampling seed from the job seed and its id (stable across runs, batches, machines)."""
+    digest = hashlib.sha256(f"{job_seed}\x00{row_id}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when this process sees a GPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but this worker sees no GPU; use --device cpu or auto")
+    return torch.device(device)
+
+
+def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[int]):
+    """Restore a batch of same-shaped images: ``(x, residual)``.
+
+    TILING CALL SITE: until ``ddnm/tiling.py`` lands, an image larger than the model's native
+    window is an error row; replace this body with ``restore_tiled(...)`` then.
+    """
+    import ddnm
+
+    window = model.info.image_size
+    _, h, w = op.x_shape
+    if window is not None and (h > window or w > window):
+        raise RowError(
+            "LargerThanWindow",
+            f"image {w}x{h} is larger than the model window {window}x{window}, tiling not available; "
+            f"split the image into tiles of at most {window}x{window} or use a fully convolutional model",
+        )
+    return ddnm.restore(y, op, model, seed=seeds, **sampler_kwargs)
+
+
+class RestoreStage:
+    """Ray actor UDF: decoded rows in, restored rows out."""
+
+    def __init__(self, settings: JobSettings):
+        import ddnm.models
+
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.model = ddnm.models.load(settings.model_path, device=self.device)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.metrics = StageMetrics()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = [self._start(row) for row in to_rows(batch)]
+        groups = defaultdict(list)
+        for index, row in enumerate(rows):
+            if row["status"] == STATUS_OK:
+                groups[_group_key(row)].append(index)
+        for indices in groups.values():
+            self._restore_group(rows, indices)
+        self.metrics.record(rows)
+        return from_rows(rows, RESTORED_COLUMNS)
+
+    def _start(self, row: dict) -> dict:
+        info = self.model.info
+        out = {k: v for k, v in row.items() if k not in ("pixels_npy", "mask_npy")}
+        out.update(
+            model_name=info.name,
+            weights_sha256=info.weights_sha256,
+            steps=self.settings.steps,
+            seed=row_seed(self.settings.seed, row["id"]),
+            worker=self.worker,
+        )
+        if row["status"] == STATUS_OK:
+            out["_samples"] = unpack_array(row["pixels_npy"])
+            out["_mask"] = unpack_array(row["mask_npy"]) if row["mask_npy"] else None
+            out["_mask_sha"] = hashlib.sha256(row["mask_npy"]).hexdigest() if row["mask_npy"] else ""
+        return out
+
+    def _restore_group(self, rows: list[dict], indices: list[int]) -> None:
+        """One batched call; if it fails, retry row by row so one bad image fails alone."""
+        started = time.time()
+        try:
+            x, residual = self._restore([rows[i] for i in indices])
+        except Exception as exc:  # noqa: BLE001 - turned into error rows below
+            if len(indices) > 1:
+                for i in indices:
+                    self._restore_group(rows, [i])
+                return
+            rows[indices[0]].update(error_fields(exc), restore_s=time.time() - started)
+            return
+        per_image = (time.time() - started) / len(indices)
+        for j, i in enumerate(indices):
+            rows[i].update(restored_npy=pack_array(x[j]), consistency_residual=float(residual[j]), restore_s=per_image)
+
+    @torch.inference_mode()
+    def _restore(self, group: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        first = group[0]
+        samples = [r["_samples"] for r in group]
+        op, y = measurement.build(first["op"], first["params"], samples, first["_mask"], self.model.in_channels)
+        seeds = [r["seed"] for r in group]
+        y, op = y.to(self.device), op.to(self.device)
+        x, residual = restore_image(y, op, self.model, self.settings.sampler_kwargs, seeds)
+        return x.float().cpu().numpy(), residual.float().cpu().numpy()
+
+
+def _group_key(row: dict) -> tuple:
+    """Rows batch together when operator, params, mask and image shape (and dtype) all agree."""
+    samples = row["_samples"]
+    return row["op"], row["params"], row["_mask_sha"], samples.shape, str(samples.dtype)

@@ -1,0 +1,182 @@
+"""``run_job(settings)``: validate the manifest, skip finished rows, run the Ray Data graph, record.
+
+Graph: manifest rows (``from_items``) → ``decode_batch`` tasks → ``RestoreStage`` actor pool →
+``encode_batch`` tasks (write PNGs through fsspec) → metadata rows streamed to the driver, which
+writes Parquet parts (:class:`pipeline.sink.MetadataSink`) and reports progress via a callback.
+
+On a CPU-only job Ray fuses the decode tasks into the restore actors (same resources, one copy
+less); with ``num_gpus=1`` the actors differ in resources, so decoding stays in CPU tasks that feed
+the GPU actors.
+
+Ray: with ``RAY_ADDRESS`` set the job joins that cluster (workers must have ddnm-batch
+installed); otherwise it starts a local Ray and stops it at the end. Actors keep Ray Data's
+defaults ``max_restarts=-1, max_task_retries=-1``, so a crashed worker is replaced and its
+batch re-run; tasks keep Ray's 3 retries for system failures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import io, ledger, metadata
+from .manifest import ManifestRow, check_outputs_do_not_overwrite_inputs, read_manifest
+from .preview import contact_sheet
+from .settings import JobSettings
+from .sink import MetadataSink, Progress
+
+# Ray Data fails a job after 30 min without progress; one batched model call on a CPU, or a
+# cluster waiting for GPUs, can legitimately take longer. Six hours still catches real hangs.
+NO_PROGRESS_TIMEOUT_S = 6 * 3600
+GPU_ACTOR_CPUS = 0.5  # leaves cores free for the decode/encode tasks that feed a GPU actor
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    run_id: str
+    total: int
+    ok: int
+    errors: int
+    skipped: int
+    errors_by_type: dict = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    metadata_parts: tuple = ()
+    preview_uri: str = ""
+
+
+def run_job(settings: JobSettings, on_progress: Callable[[Progress], None] | None = None) -> JobSummary:
+    """Run one job end to end; rows that fail become error rows, the job itself goes on."""
+    started = time.time()
+    settings = absolute_paths(settings)
+    rows = read_manifest(settings.manifest_uri, settings.op, settings.storage_options)
+    check_outputs_do_not_overwrite_inputs(rows, settings.out_uri, lambda i: io.output_uri_for(settings.out_uri, i))
+    to_do, skipped = ledger.split_finished(rows, ledger.finished_ids(settings.out_uri, settings.storage_options))
+    sink = MetadataSink(settings, metadata.new_run_id(), total=len(rows), skipped=len(skipped), on_progress=on_progress)
+    if to_do:
+        _execute(to_do, settings, sink)
+    preview_uri = write_preview(rows, settings) if settings.preview else ""
+    return JobSummary(
+        run_id=sink.run_id,
+        total=len(rows),
+        ok=sink.ok,
+        errors=sink.errors,
+        skipped=len(skipped),
+        errors_by_type=dict(sink.errors_by_type),
+        elapsed_s=time.time() - started,
+        metadata_parts=tuple(sink.parts),
+        preview_uri=preview_uri,
+    )
+
+
+def absolute_paths(settings: JobSettings) -> JobSettings:
+    """Local paths made absolute on the driver, since Ray workers may run elsewhere."""
+    cwd = os.getcwd()
+    return dataclasses.replace(
+        settings, manifest_uri=io.resolve(settings.manifest_uri, cwd), out_uri=io.resolve(settings.out_uri, cwd)
+    )
+
+
+def _execute(to_do: list[ManifestRow], settings: JobSettings, sink: MetadataSink) -> None:
+    import ray
+
+    started_ray = connect_ray(settings)
+    try:
+        settings = with_device(settings)
+        if started_ray:
+            check_local_capacity(settings)
+        dataset = build_dataset(to_do, settings, quiet=sink.on_progress is not None)
+        with sink:
+            for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
+                sink.add(batch)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def connect_ray(settings: JobSettings) -> bool:
+    """Join RAY_ADDRESS or an already running session, else start a local Ray; True if started."""
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(logging_level=logging.WARNING)  # ray.init reads RAY_ADDRESS itself
+        return False
+    ray.init(num_cpus=settings.num_cpus, include_dashboard=settings.dashboard, logging_level=logging.WARNING)
+    return True
+
+
+def check_local_capacity(settings: JobSettings) -> None:
+    """A local Ray needs one core for decode/encode tasks besides the restore actors' share."""
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 0)
+    needed = settings.num_actors * actor_cpus_for(settings) + 1
+    if cpus < needed:
+        raise ValueError(
+            f"{settings.num_actors} restore actor(s) at {actor_cpus_for(settings)} CPU each plus one CPU for "
+            f"decoding need {needed} CPUs, but the local Ray has {cpus}; lower --num-actors or raise --num-cpus"
+        )
+
+
+def actor_cpus_for(settings: JobSettings) -> float:
+    return settings.actor_cpus or (GPU_ACTOR_CPUS if settings.device == "cuda" else 1.0)
+
+
+def with_device(settings: JobSettings) -> JobSettings:
+    """Resolve ``device="auto"`` against the cluster: CUDA when it has GPUs."""
+    import ray
+
+    if settings.device != "auto":
+        return settings
+    has_gpu = ray.cluster_resources().get("GPU", 0) >= 1
+    return dataclasses.replace(settings, device="cuda" if has_gpu else "cpu")
+
+
+def build_dataset(to_do: list[ManifestRow], settings: JobSettings, quiet: bool = True):
+    """The Ray Data graph (lazy); ``settings.device`` must be resolved ("cpu" or "cuda")."""
+    import ray
+    from ray.data import ActorPoolStrategy
+
+    from .decode import decode_batch
+    from .encode import encode_batch
+    from .restore_stage import RestoreStage
+
+    gpu = settings.device == "cuda"
+    blocks = max(1, math.ceil(len(to_do) / settings.batch_size))
+    dataset = ray.data.from_items([r.to_item() for r in to_do], override_num_blocks=blocks)
+    dataset = dataset.map_batches(decode_batch, fn_kwargs={"settings": settings}, batch_size=settings.batch_size)
+    dataset = dataset.map_batches(
+        RestoreStage,
+        fn_constructor_kwargs={"settings": settings},
+        compute=ActorPoolStrategy(size=settings.num_actors),
+        num_gpus=1 if gpu else 0,
+        num_cpus=actor_cpus_for(settings),
+        batch_size=settings.batch_size,
+    )
+    dataset = dataset.map_batches(encode_batch, fn_kwargs={"settings": settings}, batch_size=settings.batch_size)
+    dataset.context.execution_no_progress_timeout_s = NO_PROGRESS_TIMEOUT_S
+    if quiet:  # the CLI draws its own progress bar
+        dataset.context.enable_progress_bars = False
+        dataset.context.print_on_execution_start = False
+    return dataset
+
+
+def write_preview(rows: list[ManifestRow], settings: JobSettings) -> str:
+    """Contact sheet of the first ``settings.preview`` ok rows (manifest order) → OUT/preview.png."""
+    latest = metadata.latest_rows(metadata.read_all(settings.out_uri, settings.storage_options))
+    done = {r[metadata.ID]: r for r in latest.to_pylist() if r[metadata.STATUS] == "ok"}
+    chosen = [done[r.id] for r in rows if r.id in done][: settings.preview]
+    if not chosen:
+        return ""
+    read = lambda uri: io.read_bytes(uri, settings.storage_options)  # noqa: E731
+    pairs = [(read(r[metadata.SOURCE_URI]), read(r[metadata.OUTPUT_URI])) for r in chosen]
+    uri = io.join(settings.out_uri, "preview.png")
+    io.write_bytes_atomic(uri, contact_sheet(pairs, settings.max_pixels), settings.storage_options)
+    return uri
