@@ -16,6 +16,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+
+@app.callback()
+def main() -> None:
+    """Restore image archives with DDNM / DDNM+ (a callback keeps ``run`` a subcommand)."""
+
+
 for command in (run_command,):
     command.register(app)
 

@@ -73,9 +73,9 @@ class _open:
     def __enter__(self) -> Image.Image:
         if not self.data:
             raise RowError("EmptyFile", "the file is empty (0 bytes)")
-        # Pillow's bomb limit is process-wide; each decode call sets the job's own value, so a
-        # worker process reused across jobs always checks against the current one.
-        Image.MAX_IMAGE_PIXELS = self.max_pixels
+        # Pillow's bomb limit is process-wide: set the job's value for this open/load only and put
+        # the caller's back afterwards (decode runs one call at a time per worker process).
+        previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, self.max_pixels
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -91,6 +91,8 @@ class _open:
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             kind = "TruncatedImage" if "truncated" in str(exc).lower() else "CorruptImage"
             raise RowError(kind, f"cannot decode the image: {exc}") from exc
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
         return self.img
 
     def __exit__(self, *exc_info) -> None:

@@ -114,6 +114,14 @@ def test_decompression_bomb_limit_is_configurable():
     assert "10000 pixels" in info.value.message and "--max-pixels" in info.value.message
 
 
+def test_pillow_global_limit_is_left_as_it_was():
+    before = Image.MAX_IMAGE_PIXELS
+    decode_image(encoded(Image.new("L", (10, 10))), 500)
+    with pytest.raises(RowError):
+        decode_image(encoded(Image.new("L", (100, 100))), 500)
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
 def test_far_over_the_limit_is_still_a_row_error():
     # Pillow itself raises DecompressionBombError past twice its limit, before our own check.
     with pytest.raises(RowError) as info:
