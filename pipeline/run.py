@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from . import io, ledger, metadata
 from .manifest import ManifestRow, check_outputs_do_not_overwrite_inputs, read_manifest
 from .preview import contact_sheet
+from .rows import STATUS_OK
 from .settings import JobSettings
 from .sink import MetadataSink, Progress
 
@@ -171,12 +172,13 @@ def build_dataset(to_do: list[ManifestRow], settings: JobSettings, quiet: bool =
 def write_preview(rows: list[ManifestRow], settings: JobSettings) -> str:
     """Contact sheet of the first ``settings.preview`` ok rows (manifest order) → OUT/preview.png."""
     latest = metadata.latest_rows(metadata.read_all(settings.out_uri, settings.storage_options))
-    done = {r[metadata.ID]: r for r in latest.to_pylist() if r[metadata.STATUS] == "ok"}
+    done = {r[metadata.ID]: r for r in latest.to_pylist() if r[metadata.STATUS] == STATUS_OK}
     chosen = [done[r.id] for r in rows if r.id in done][: settings.preview]
     if not chosen:
         return ""
-    read = lambda uri: io.read_bytes(uri, settings.storage_options)  # noqa: E731
-    pairs = [(read(r[metadata.SOURCE_URI]), read(r[metadata.OUTPUT_URI])) for r in chosen]
+    options = settings.storage_options
+    pairs = [(io.read_bytes(r[metadata.SOURCE_URI], options), io.read_bytes(r[metadata.OUTPUT_URI], options))
+             for r in chosen]  # fmt: skip
     uri = io.join(settings.out_uri, "preview.png")
     io.write_bytes_atomic(uri, contact_sheet(pairs, settings.max_pixels), settings.storage_options)
     return uri
