@@ -1,0 +1,1 @@
+"""Batch jobs: restoration graph and training of the bundled prior."""

@@ -1,0 +1,153 @@
+"""Training crops from the photo corpus: a fixed hold-out split and a cached, multi-scale random-crop sampler.
+
+Each image is decoded once. What stays in memory is a pyramid of halvings (LANCZOS) with long side ≤ ``max_side``
+kept whole, plus ``num_tiles`` full-resolution square tiles per image for crops too small to come from the pyramid.
+A crop of side s (in original pixels) is cut from the coarsest level where it still spans ≥ ``window`` pixels and
+resized to the window with LANCZOS, so every crop is a downscale (never an upscale) of real pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def list_images(root: str | Path) -> list[Path]:
+    """Image files directly under ``root`` (or ``root/images``), sorted by name."""
+    root = Path(root)
+    folder = root / "images" if (root / "images").is_dir() else root
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}; point corpus at a photo folder")
+    return paths
+
+
+def name_hash(name: str) -> int:
+    """Stable 64-bit hash of a file name (sha256), independent of Python's hash seed."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
+
+
+def split_holdout(paths: list[Path], fraction: float = 0.1) -> tuple[list[Path], list[Path]]:
+    """(train, holdout): the round(fraction·n) files (at least 1) with the lowest name hash are held out.
+
+    Depends only on the file names, so every run and session holds out the same images.
+    """
+    if not 0 < fraction < 1 or len(paths) < 2:
+        raise ValueError(f"hold-out fraction {fraction} with {len(paths)} images; need 0 < fraction < 1 and ≥ 2 images")
+    count = max(1, round(fraction * len(paths)))
+    ranked = sorted(paths, key=lambda p: (name_hash(p.name), p.name))
+    held = set(ranked[:count])
+    return [p for p in paths if p not in held], sorted(held)
+
+
+@dataclass(frozen=True, slots=True)
+class CropSettings:
+    """How crops are drawn. Crop side s ~ log-uniform on [window, min(H, W)·u], u ~ U(min_scale_fraction, 1)."""
+
+    window: int = 64
+    max_side: int = 512  # pyramid levels are kept whole only at or below this long side...
+    full_max_side: int = 1024  # ...except the first halving, kept whole up to this long side
+    num_tiles: int = 16  # full-resolution tiles per image, for the finest crops
+    min_scale_fraction: float = 0.5
+    hflip: bool = True
+
+    def __post_init__(self):
+        if self.window < 8:
+            raise ValueError(f"window {self.window} is too small; use ≥ 8 (e.g. 64)")
+        if not 0 < self.min_scale_fraction <= 1:
+            raise ValueError(f"min_scale_fraction {self.min_scale_fraction} must be in (0, 1]")
+
+
+class _CachedImage:
+    """One decoded image: pyramid levels (scale, PIL image) and full-resolution tiles."""
+
+    def __init__(self, path: Path, settings: CropSettings, rng: random.Random):
+        with Image.open(path) as im:
+            full = im.convert("RGB")
+        self.name = path.name
+        self.size = full.size
+        self.levels: list[tuple[float, Image.Image]] = []  # scale = level px / original px, fine → coarse
+        level, scale = full, 1.0
+        while min(level.size) >= 2 * settings.window and max(level.size) > settings.max_side:
+            scale /= 2
+            level = full.resize((max(1, round(full.width * scale)), max(1, round(full.height * scale))), Image.LANCZOS)
+            if max(level.size) <= settings.full_max_side:
+                self.levels.append((scale, level))
+        if max(full.size) <= settings.max_side or not self.levels:
+            self.levels.insert(0, (1.0, full))
+        self.tiles = self._cut_tiles(full, settings, rng) if self.levels[0][0] < 1 else []
+
+    @staticmethod
+    def _cut_tiles(full: Image.Image, settings: CropSettings, rng: random.Random) -> list[Image.Image]:
+        side = min(4 * settings.window, *full.size)
+        tiles = []
+        for _ in range(settings.num_tiles):
+            x, y = rng.randint(0, full.width - side), rng.randint(0, full.height - side)
+            tiles.append(full.crop((x, y, x + side, y + side)))
+        return tiles
+
+    def crop(self, side: float, settings: CropSettings, rng: random.Random) -> Image.Image:
+        """A square crop of ``side`` original pixels, resized to the window."""
+        window = settings.window
+        # Coarsest cached level on which the crop still spans ≥ window pixels: the resize is always a downscale.
+        usable = [(scale, im) for scale, im in self.levels if side * scale >= window - 1e-6]
+        if usable:
+            scale, source = usable[-1]
+        elif self.tiles:
+            scale, source = 1.0, rng.choice(self.tiles)
+        else:
+            scale, source = self.levels[0]
+        s = min(side * scale, *source.size)
+        x, y = rng.uniform(0, source.width - s), rng.uniform(0, source.height - s)
+        return source.resize((window, window), Image.LANCZOS, box=(x, y, x + s, y + s))
+
+
+class CropSampler:
+    """Random multi-scale crops from a list of images, as (B, 3, window, window) float tensors in [-1, 1]."""
+
+    def __init__(self, paths: list[Path], settings: CropSettings, seed: int = 0):
+        if not paths:
+            raise ValueError("CropSampler got no images; check the corpus path and the hold-out split")
+        self.settings = settings
+        self.rng = random.Random(seed)
+        self.images = [_CachedImage(p, settings, self.rng) for p in paths]
+
+    def cached_bytes(self) -> int:
+        """Memory held by the cache (RGB uint8)."""
+        total = 0
+        for image in self.images:
+            total += sum(3 * im.width * im.height for _, im in image.levels)
+            total += sum(3 * t.width * t.height for t in image.tiles)
+        return total
+
+    def _side(self, image: _CachedImage) -> float:
+        window, short = self.settings.window, min(image.size)
+        top = max(window, short * self.rng.uniform(self.settings.min_scale_fraction, 1.0))
+        # log-uniform: each octave of scale gets the same share of crops
+        return math.exp(self.rng.uniform(math.log(window), math.log(top)))
+
+    def sample(self, batch_size: int) -> torch.Tensor:
+        crops = []
+        for _ in range(batch_size):
+            image = self.rng.choice(self.images)
+            crop = image.crop(self._side(image), self.settings, self.rng)
+            if self.settings.hflip and self.rng.random() < 0.5:
+                crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+            crops.append(np.asarray(crop, dtype=np.uint8))
+        batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float()
+        return batch / 127.5 - 1.0
+
+    def state(self) -> object:
+        return self.rng.getstate()
+
+    def set_state(self, state: object) -> None:
+        self.rng.setstate(state)

@@ -1,0 +1,68 @@
+"""``train`` command: options → TrainSettings → ``jobs.train_prior.main``, with a Rich progress bar.
+
+Register in the main CLI as ``app.command("train")(jobs.train_cli.train)``; also runs alone as
+``python -m jobs.train_prior ...`` or ``python -m jobs.train_cli ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from jobs.train_prior import StepLog, TrainSettings, main
+
+_D = TrainSettings()
+
+
+def _describe(record: StepLog) -> str:
+    val = f" val {record.val_loss:.4f}" if record.val_loss is not None else ""
+    return f"step {record.step} loss {record.loss:.4f}{val} lr {record.lr:.2e} {record.seconds_per_step:.2f}s/step"
+
+
+def train(
+    corpus: Path = typer.Option(_D.corpus, help="corpus folder (with images/)"),
+    window: int = typer.Option(_D.window, help="training crop size in pixels"),
+    num_channels: int = typer.Option(_D.num_channels, help="ADM base width (multiple of 32)"),
+    num_res_blocks: int = typer.Option(_D.num_res_blocks),
+    channel_mult: str = typer.Option(_D.channel_mult),
+    attention_resolutions: str = typer.Option(_D.attention_resolutions),
+    batch_size: int = typer.Option(_D.batch_size),
+    lr: float = typer.Option(_D.lr),
+    ema_decay: float = typer.Option(_D.ema_decay),
+    steps: int = typer.Option(_D.steps, help="stop at this total step count (resumed runs count earlier steps)"),
+    checkpoint_every_s: float = typer.Option(_D.checkpoint_every_s, help="seconds between checkpoint + export"),
+    validate_every: int = typer.Option(_D.validate_every),
+    checkpoint_dir: Path = typer.Option(_D.checkpoint_dir),
+    export_path: Path = typer.Option(_D.export_path),
+    log_path: Path = typer.Option(_D.log_path, help="CSV loss log (appended on resume)"),
+    seed: int = typer.Option(_D.seed),
+    device: str = typer.Option(_D.device, help="cpu or cuda"),
+    num_threads: int = typer.Option(0, help="torch threads for this process; 0 leaves torch's default"),
+) -> None:
+    """Train (or resume) the bundled diffusion prior; checkpoints and the fp16 EMA export are written as it goes."""
+    settings = TrainSettings(
+        corpus=corpus, window=window, num_channels=num_channels, num_res_blocks=num_res_blocks,
+        channel_mult=channel_mult, attention_resolutions=attention_resolutions, batch_size=batch_size, lr=lr,
+        ema_decay=ema_decay, steps=steps, checkpoint_every_s=checkpoint_every_s, validate_every=validate_every,
+        checkpoint_dir=checkpoint_dir, export_path=export_path, log_path=log_path, seed=seed, device=device,
+        num_threads=num_threads or None)
+    console = Console()
+    if not console.is_terminal:  # detached run (nohup): one plain line per report instead of a live bar
+        main(settings, on_log=lambda r: console.print(_describe(r), highlight=False))
+        return
+    columns = (TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("", total=settings.steps)
+        main(settings, on_log=lambda r: progress.update(task, completed=r.step, description=_describe(r)))
+
+
+def run() -> None:
+    typer.run(train)
+
+
+if __name__ == "__main__":
+    run()

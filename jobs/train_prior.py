@@ -1,0 +1,292 @@
+"""Train the bundled ε-prediction prior (ADM UNet) on corpus crops. DDPM arXiv:2006.11239 Algorithm 1.
+
+``main(settings)`` runs the loop: uniform t, linear β schedule (T = 1000), ε-MSE (DDPM Eq. 14), AdamW, EMA weights.
+It resumes from ``settings.checkpoint_dir`` when a checkpoint is there, saves one every ``checkpoint_every_s`` seconds
+and on exit or SIGTERM, and each time also exports the EMA weights (fp16) to ``settings.export_path``.
+Progress leaves only through ``on_log`` (the CLI draws it) and the CSV log.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ddnm.models.adm import create_model
+from ddnm.schedules import alphas_cumprod_from_betas, linear_betas
+from jobs.checkpoint import export_weights, find_checkpoint, load_checkpoint, save_checkpoint
+from jobs.data import CropSampler, CropSettings, list_images, split_holdout
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_LICENSE = ("Apache-2.0 for the weights as released by ddnm-batch; trained on photos under GPL-2+, CC-BY-4.0, "
+                   "CC-BY-SA-3.0/4.0, CC0-1.0, CC-BY-2.0, BSD-3-Clause, the Matplotlib licence and public domain "
+                   "(see docs/model_card.md and the corpus LICENSES.tsv); keep those notices when redistributing")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSettings:
+    """Everything one training run needs; defaults are the configuration chosen for a 1-core CPU (docs/training.md)."""
+
+    corpus: Path = Path("/work/shared/corpus")
+    window: int = 64
+    num_channels: int = 32
+    num_res_blocks: int = 1
+    channel_mult: str = "1,2,2,2"
+    attention_resolutions: str = "16,8"
+    num_head_channels: int = 32
+    use_scale_shift_norm: bool = True
+    resblock_updown: bool = True
+    dropout: float = 0.0
+    batch_size: int = 8
+    lr: float = 2e-4
+    warmup_steps: int = 200
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    steps: int = 100_000  # upper bound; a CPU session ends long before, the run resumes next time
+    num_timesteps: int = 1000
+    holdout_fraction: float = 0.1
+    validate_every: int = 250
+    validation_crops: int = 64
+    log_every: int = 10
+    checkpoint_every_s: float = 600.0
+    checkpoint_dir: Path = REPO / "jobs/checkpoints/ddnm-prior-64"
+    export_path: Path = REPO / "ddnm/weights/ddnm-prior-64.safetensors"
+    log_path: Path = REPO / "runs/train_prior.csv"
+    name: str = "ddnm-prior-64"
+    license: str = DEFAULT_LICENSE
+    seed: int = 0
+    device: str = "cpu"
+    bf16: bool = True  # autocast to bfloat16, only on CUDA
+    num_threads: int | None = None  # torch.set_num_threads for this process; None leaves torch's default
+
+    def __post_init__(self):
+        if self.batch_size < 1 or self.steps < 1 or self.lr <= 0:
+            raise ValueError(f"batch_size {self.batch_size}, steps {self.steps}, lr {self.lr}: all must be positive")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay {self.ema_decay} must be in [0, 1), e.g. 0.999")
+        if self.window % 2 ** (len(self.channel_mult.split(",")) - 1):
+            raise ValueError(f"window {self.window} must be divisible by 2^(levels-1) for channel_mult "
+                             f"{self.channel_mult!r}; pick 64 or 128")
+
+    @property
+    def hparams(self) -> dict:
+        """Keyword arguments for ``ddnm.models.adm.create_model``."""
+        return dict(image_size=self.window, num_channels=self.num_channels, num_res_blocks=self.num_res_blocks,
+                    channel_mult=self.channel_mult, attention_resolutions=self.attention_resolutions,
+                    num_head_channels=self.num_head_channels, use_scale_shift_norm=self.use_scale_shift_norm,
+                    resblock_updown=self.resblock_updown, dropout=self.dropout, learn_sigma=False)
+
+    def to_record(self) -> dict:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class StepLog:
+    """What the loop reports every ``log_every`` steps."""
+
+    step: int
+    loss: float  # mean training loss since the last report
+    lr: float
+    seconds_per_step: float
+    elapsed_s: float
+    val_loss: float | None = None
+
+
+def diffusion_loss(net: nn.Module, x0: torch.Tensor, alphas_cumprod: torch.Tensor,
+                   generator: torch.Generator) -> torch.Tensor:
+    """ε-MSE at uniform t (DDPM Algorithm 1)."""
+    t = torch.randint(0, alphas_cumprod.shape[0], (x0.shape[0],), generator=generator, device=x0.device)
+    eps = torch.randn(x0.shape, generator=generator, device=x0.device)
+    return fixed_t_loss(net, x0, t, eps, alphas_cumprod)
+
+
+def fixed_t_loss(net: nn.Module, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor,
+                 alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    alpha_bar_t = alphas_cumprod[t].float().view(-1, 1, 1, 1)
+    # DDPM Eq. 4: x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps
+    x_t = alpha_bar_t.sqrt() * x0 + (1 - alpha_bar_t).sqrt() * eps
+    # DDPM Eq. 14: simple loss ||eps - eps_theta(x_t, t)||^2
+    return (net(x_t, t) - eps).float().pow(2).mean()
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, net: nn.Module, decay: float) -> None:
+    """ema ← decay·ema + (1 − decay)·net, in place on the EMA copy the loop owns."""
+    for e, p in zip(ema.parameters(), net.parameters()):
+        e.lerp_(p, 1 - decay)
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    # Early on the EMA would mostly remember the random init; ramp it as (1 + n) / (10 + n) (as in many DDPM codes).
+    return min(decay, (1 + step) / (10 + step))
+
+
+def lr_at(step: int, settings: TrainSettings) -> float:
+    return settings.lr * min(1.0, (step + 1) / max(1, settings.warmup_steps))
+
+
+class ValidationSet:
+    """Fixed crops from the held-out images with fixed t and ε, so validation losses are comparable over time."""
+
+    def __init__(self, paths: list[Path], settings: TrainSettings, alphas_cumprod: torch.Tensor):
+        crops = CropSettings(window=settings.window)
+        sampler = CropSampler(paths, crops, seed=settings.seed + 1)
+        generator = torch.Generator().manual_seed(settings.seed + 1)
+        n = settings.validation_crops
+        self.x0 = sampler.sample(n).to(settings.device)
+        # stratified t over [0, T): every validation pass sees the whole range of noise levels
+        self.t = (torch.arange(n) * alphas_cumprod.shape[0] // n).to(settings.device)
+        self.eps = torch.randn(self.x0.shape, generator=generator).to(settings.device)
+        self.batch_size = settings.batch_size
+
+    @torch.no_grad()
+    def loss(self, net: nn.Module, alphas_cumprod: torch.Tensor) -> float:
+        total = 0.0
+        for i in range(0, self.x0.shape[0], self.batch_size):
+            sl = slice(i, i + self.batch_size)
+            total += fixed_t_loss(net, self.x0[sl], self.t[sl], self.eps[sl], alphas_cumprod).item() * len(self.t[sl])
+        return total / self.x0.shape[0]
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT so the loop can checkpoint before it exits."""
+
+    def __init__(self):
+        self.stop = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.stop = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _append_csv(path: Path, record: StepLog) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow([f.name for f in dataclasses.fields(StepLog)])
+        writer.writerow([getattr(record, f.name) for f in dataclasses.fields(StepLog)])
+
+
+class Trainer:
+    """Holds the run's state (network, EMA, optimizer, RNGs); ``main`` drives it."""
+
+    def __init__(self, settings: TrainSettings):
+        self.settings = settings
+        torch.manual_seed(settings.seed)
+        self.net = create_model(**settings.hparams).to(settings.device)
+        self.ema = copy.deepcopy(self.net).requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        betas = linear_betas(settings.num_timesteps)
+        self.alphas_cumprod = alphas_cumprod_from_betas(betas).to(settings.device)
+        train, self.holdout = split_holdout(list_images(settings.corpus), settings.holdout_fraction)
+        self.train_names = [p.name for p in train]
+        self.sampler = CropSampler(train, CropSettings(window=settings.window), seed=settings.seed)
+        self.validation = ValidationSet(self.holdout, settings, self.alphas_cumprod)
+        self.generator = torch.Generator(device=settings.device).manual_seed(settings.seed)
+        self.step = 0
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    def resume(self) -> bool:
+        folder = find_checkpoint(self.settings.checkpoint_dir)
+        if folder is None:
+            return False
+        state = load_checkpoint(folder, self.net, self.ema, self.optimizer)
+        if state["hparams"] != self.settings.hparams:
+            raise ValueError(f"checkpoint in {folder} has hparams {state['hparams']}, settings ask for "
+                             f"{self.settings.hparams}; use another checkpoint_dir or the same model settings")
+        self.step = state["step"]
+        self.sampler.set_state(state["sampler_rng"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        return True
+
+    def save(self) -> dict:
+        state = {"step": self.step, "hparams": self.settings.hparams, "settings": self.settings.to_record(),
+                 "sampler_rng": self.sampler.state(), "generator": self.generator.get_state(),
+                 "torch_rng": torch.get_rng_state()}
+        save_checkpoint(self.settings.checkpoint_dir, self.net, self.ema, self.optimizer, state)
+        return export_weights(self.ema, self.settings.export_path, self.export_meta())
+
+    def export_meta(self) -> dict:
+        s = self.settings
+        return {"arch": "adm", "hparams": s.hparams, "schedule": {"kind": "linear", "T": s.num_timesteps},
+                "name": s.name, "license": s.license, "trained_steps": self.step,
+                "data": (f"ddnm-batch photo corpus ({len(self.train_names)} training images; held out: "
+                         f"{', '.join(p.name for p in self.holdout)}); random multi-scale {s.window}px crops, "
+                         "horizontal flips; see docs/model_card.md"),
+                "batch_size": s.batch_size, "ema_decay": s.ema_decay}
+
+    def train_step(self) -> float:
+        s = self.settings
+        x0 = self.sampler.sample(s.batch_size).to(s.device)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(self.step, s)
+        autocast = s.bf16 and torch.device(s.device).type == "cuda"
+        with torch.autocast(device_type=torch.device(s.device).type, dtype=torch.bfloat16, enabled=autocast):
+            loss = diffusion_loss(self.net, x0, self.alphas_cumprod, self.generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.net.parameters(), s.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        ema_update(self.ema, self.net, ema_decay_at(self.step, s.ema_decay))
+        return loss.item()
+
+
+def main(settings: TrainSettings, on_log: Callable[[StepLog], None] | None = None) -> Trainer:
+    """Train until ``settings.steps`` or SIGTERM/SIGINT; checkpoint and export periodically and at the end."""
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    trainer = Trainer(settings)
+    trainer.resume()
+    start, last_save, losses = time.monotonic(), time.monotonic(), []
+    window_start, window_step = start, trainer.step
+    with _StopFlag() as flag:
+        try:
+            while trainer.step < settings.steps and not flag.stop:
+                losses.append(trainer.train_step())
+                if trainer.step % settings.log_every == 0 or trainer.step == settings.steps:
+                    now = time.monotonic()
+                    val = trainer.validation.loss(trainer.ema, trainer.alphas_cumprod) \
+                        if trainer.step % settings.validate_every == 0 else None
+                    record = StepLog(trainer.step, sum(losses) / len(losses), lr_at(trainer.step - 1, settings),
+                                     (now - window_start) / max(1, trainer.step - window_step), now - start, val)
+                    _append_csv(settings.log_path, record)
+                    if on_log:
+                        on_log(record)
+                    losses, window_start, window_step = [], now, trainer.step
+                if time.monotonic() - last_save >= settings.checkpoint_every_s:
+                    trainer.save()
+                    last_save = time.monotonic()
+        finally:
+            trainer.save()
+    return trainer
+
+
+if __name__ == "__main__":
+    from jobs.train_cli import run
+
+    run()
