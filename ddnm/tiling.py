@@ -33,7 +33,7 @@ Item = tuple[int, int]  # (image index in the batch, window index in the plan)
 class TileSettings:
     """How to cover an image larger than the model's window.
 
-    window:     side of the square window, the model's native size (``model.info.image_size``).
+    window:     side of the square window; None takes the model's native size (``model.info.image_size``).
     overlap:    minimum overlap in pixels between neighbouring windows (the plan may overlap more).
     strategy:   "joint" (all windows denoised together every step, x0 estimates blended; exact
                 consistency for every operator), "mask_shift" (windows in wavefront order, the overlap with
@@ -43,14 +43,14 @@ class TileSettings:
     align:      window starts are multiples of this; None infers it from the measurement (SR scale).
     """
 
-    window: int = 64
+    window: int | None = None
     overlap: int = 16
     strategy: str = "joint"
     max_batch: int = 16
     align: int | None = None
 
     def __post_init__(self) -> None:
-        if self.window < 1 or not 0 <= self.overlap < self.window:
+        if self.overlap < 0 or (self.window is not None and not 0 <= self.overlap < self.window):
             raise ValueError(
                 f"need window >= 1 and 0 <= overlap < window, got window={self.window}, overlap={self.overlap}"
             )
@@ -58,7 +58,7 @@ class TileSettings:
             raise ValueError(f"unknown tiling strategy {self.strategy!r}; valid: {list(STRATEGIES)}")
         if self.max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
-        if self.align is not None:
+        if self.align is not None and self.window is not None:
             check_alignment(self.window, self.overlap, self.align)
 
 
@@ -169,6 +169,8 @@ def axis_starts(size: int, window: int, overlap: int, align: int = 1) -> tuple[i
 
 def plan_tiles(height: int, width: int, settings: TileSettings, align: int | None = None) -> TilePlan:
     """The window plan for an ``height × width`` image; ``align`` overrides ``settings.align`` (default 1)."""
+    if settings.window is None:
+        raise ValueError("TileSettings.window is None; give the window (the model's image_size) to plan tiles")
     align = align or settings.align or 1
     return TilePlan(
         height=height,
