@@ -117,9 +117,16 @@ class RestoreStage:
         samples = [r["_samples"] for r in group]
         op, y = measurement.build(first["op"], first["params"], samples, first["_mask"], self.model.in_channels)
         seeds = [r["seed"] for r in group]
+        count = len(group)
+        if self.settings.fixed_batch and count < self.settings.batch_size:
+            # Pad with copies of the last image so the network always sees the same batch size
+            # (see JobSettings.fixed_batch); the copies' results are dropped.
+            padding = self.settings.batch_size - count
+            y = torch.cat([y, y[-1:].expand(padding, *y.shape[1:])])
+            seeds = seeds + [seeds[-1]] * padding
         y, op = y.to(self.device), op.to(self.device)
         x, residual = restore_image(y, op, self.model, self.settings.sampler_kwargs, seeds)
-        return x.float().cpu().numpy(), residual.float().cpu().numpy()
+        return x[:count].float().cpu().numpy(), residual[:count].float().cpu().numpy()
 
 
 def _group_key(row: dict) -> tuple:

@@ -23,6 +23,10 @@ class JobSettings:
     (:func:`pipeline.restore_stage.row_seed`), so results do not depend on batching.
     ``actor_cpus`` is the CPU share of one restore actor; ``None`` picks 1 on CPU (torch uses
     the core) and 0.5 on GPU (leaves cores for decode/encode tasks).
+    ``fixed_batch`` pads every model call to ``batch_size`` images: a network's float results for
+    one image change (~1e-6) with the batch size, which flips a few 8-bit pixels; a fixed size makes
+    each output independent of which rows shared its batch, so re-runs are byte-identical (on CPU;
+    GPU kernels may still vary). It costs compute only for partly filled batches.
     ``num_cpus`` sizes a local Ray started by the job (``None``: all cores); ignored when
     connecting to a cluster.
     """
@@ -38,6 +42,7 @@ class JobSettings:
     travel_repeat: int = 1
     seed: int = 0
     batch_size: int = 4
+    fixed_batch: bool = True
     num_actors: int = 1
     device: str = "auto"
     max_pixels: int = DEFAULT_MAX_PIXELS

@@ -19,7 +19,7 @@ def settings(tiny_model_path, tmp_path_factory) -> JobSettings:
     write_files(folder, {**good_files(), **bad_files()})
     return JobSettings(
         manifest_uri=str(folder / "m.csv"), out_uri=str(folder / "out"), op="colorize", model=tiny_model_path,
-        steps=4, device="cpu", max_pixels=TEST_MAX_PIXELS,
+        steps=2, batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS,
     )  # fmt: skip
 
 
@@ -52,7 +52,7 @@ def test_good_rows_restore_with_small_residual(stage, settings):
     assert unpack_array(rows["grey0"]["restored_npy"]).shape == (3, 32, 32)
     assert unpack_array(rows["small"]["restored_npy"]).shape == (3, 32, 32)  # 16x16 x2
     for row in rows.values():
-        assert row["consistency_residual"] < 1e-3 and row["restore_s"] > 0 and row["steps"] == 4
+        assert row["consistency_residual"] < 1e-3 and row["restore_s"] > 0 and row["steps"] == 2
         assert row["seed"] == row_seed(settings.seed, row["id"]) and row["model_name"]
 
 
