@@ -15,7 +15,9 @@ stage casts its input to its own weight dtype, and GroupNorm always runs in floa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -33,6 +35,64 @@ DEFAULT_CHANNEL_MULT = {
 }
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where the UNet changes width, resamples and attends; shared by the encoder and decoder builders."""
+
+    model_channels: int
+    channel_mult: tuple[float, ...]
+    num_res_blocks: int
+    attention_ds: frozenset[int]  # downsampling factors with attention
+    resblock_updown: bool
+    conv_resample: bool
+
+    def width(self, mult: float) -> int:
+        return int(mult * self.model_channels)
+
+
+def _encoder(layout: _Layout, res: Callable, attn: Callable, in_channels: int) -> tuple[nn.ModuleList, list[int]]:
+    """``input_blocks`` and the channel count of each skip they leave for the decoder."""
+    ch = layout.width(layout.channel_mult[0])
+    blocks = nn.ModuleList([TimestepEmbedSequential(nn.Conv2d(in_channels, ch, 3, padding=1))])
+    skip_channels, ds = [ch], 1
+    for level, mult in enumerate(layout.channel_mult):
+        for _ in range(layout.num_res_blocks):
+            layers: list[nn.Module] = [res(ch, out_channels=layout.width(mult))]
+            ch = layout.width(mult)
+            if ds in layout.attention_ds:
+                layers.append(attn(ch))
+            blocks.append(TimestepEmbedSequential(*layers))
+            skip_channels.append(ch)
+        if level != len(layout.channel_mult) - 1:
+            if layout.resblock_updown:
+                down = res(ch, out_channels=ch, down=True)
+            else:
+                down = Downsample(ch, layout.conv_resample)
+            blocks.append(TimestepEmbedSequential(down))
+            skip_channels.append(ch)
+            ds *= 2
+    return blocks, skip_channels
+
+
+def _decoder(layout: _Layout, res: Callable, attn: Callable, skip_channels: list[int]) -> nn.ModuleList:
+    """``output_blocks``: each takes one skip (last in, first out); a level's last block upsamples."""
+    skip_channels = list(skip_channels)
+    ch, ds = skip_channels[-1], 2 ** (len(layout.channel_mult) - 1)
+    blocks = nn.ModuleList()
+    for level, mult in reversed(list(enumerate(layout.channel_mult))):
+        for i in range(layout.num_res_blocks + 1):
+            layers: list[nn.Module] = [res(ch + skip_channels.pop(), out_channels=layout.width(mult))]
+            ch = layout.width(mult)
+            if ds in layout.attention_ds:
+                layers.append(attn(ch))
+            if level and i == layout.num_res_blocks:
+                up = res(ch, out_channels=ch, up=True) if layout.resblock_updown else Upsample(ch, layout.conv_resample)
+                layers.append(up)
+                ds //= 2
+            blocks.append(TimestepEmbedSequential(*layers))
+    return blocks
+
+
 class UNetModel(nn.Module):
     """ADM UNet; arguments as guided-diffusion's ``UNetModel`` (2-D only; ``attention_resolutions`` are
     downsampling factors, e.g. (8, 16, 32) for attention at 32², 16², 8² of a 256² input)."""
@@ -48,51 +108,25 @@ class UNetModel(nn.Module):
         self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
         self.model_channels, self.num_classes, self.use_fp16 = model_channels, num_classes, use_fp16
         self.channel_mult = tuple(channel_mult)
-        attention_ds = set(attention_resolutions)
         emb_dim = 4 * model_channels
         self.time_embed = nn.Sequential(nn.Linear(model_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         if num_classes is not None:
             self.label_emb = nn.Embedding(num_classes, emb_dim)
 
-        def res(ch_in: int, ch_out: int, **updown) -> ResBlock:
-            return ResBlock(ch_in, emb_dim, dropout, ch_out, use_scale_shift_norm, use_checkpoint, **updown)
-
-        def attn(ch: int, heads: int) -> AttentionBlock:
-            return AttentionBlock(ch, heads, num_head_channels, use_checkpoint, use_new_attention_order)
-
-        ch = first_ch = int(self.channel_mult[0] * model_channels)
-        self.input_blocks = nn.ModuleList([TimestepEmbedSequential(nn.Conv2d(in_channels, ch, 3, padding=1))])
-        skip_channels, ds = [ch], 1
-        for level, mult in enumerate(self.channel_mult):
-            for _ in range(num_res_blocks):
-                layers: list[nn.Module] = [res(ch, int(mult * model_channels))]
-                ch = int(mult * model_channels)
-                if ds in attention_ds:
-                    layers.append(attn(ch, num_heads))
-                self.input_blocks.append(TimestepEmbedSequential(*layers))
-                skip_channels.append(ch)
-            if level != len(self.channel_mult) - 1:
-                down = res(ch, ch, down=True) if resblock_updown else Downsample(ch, conv_resample)
-                self.input_blocks.append(TimestepEmbedSequential(down))
-                skip_channels.append(ch)
-                ds *= 2
-
-        self.middle_block = TimestepEmbedSequential(res(ch, ch), attn(ch, num_heads), res(ch, ch))
-
+        res = partial(ResBlock, emb_channels=emb_dim, dropout=dropout, use_scale_shift_norm=use_scale_shift_norm,
+                      use_checkpoint=use_checkpoint)
+        attn = partial(AttentionBlock, num_head_channels=num_head_channels, use_checkpoint=use_checkpoint,
+                       use_new_attention_order=use_new_attention_order)
+        layout = _Layout(model_channels, self.channel_mult, num_res_blocks, frozenset(attention_resolutions),
+                         resblock_updown, conv_resample)
+        self.input_blocks, skip_channels = _encoder(layout, res, partial(attn, num_heads=num_heads), in_channels)
+        ch = skip_channels[-1]
+        self.middle_block = TimestepEmbedSequential(res(ch, out_channels=ch), attn(ch, num_heads=num_heads),
+                                                    res(ch, out_channels=ch))
         heads_up = num_heads if num_heads_upsample == -1 else num_heads_upsample
-        self.output_blocks = nn.ModuleList()
-        for level, mult in reversed(list(enumerate(self.channel_mult))):
-            for i in range(num_res_blocks + 1):
-                layers = [res(ch + skip_channels.pop(), int(mult * model_channels))]
-                ch = int(mult * model_channels)
-                if ds in attention_ds:
-                    layers.append(attn(ch, heads_up))
-                if level and i == num_res_blocks:
-                    layers.append(res(ch, ch, up=True) if resblock_updown else Upsample(ch, conv_resample))
-                    ds //= 2
-                self.output_blocks.append(TimestepEmbedSequential(*layers))
-
-        self.out = nn.Sequential(normalization(ch), nn.SiLU(),
+        self.output_blocks = _decoder(layout, res, partial(attn, num_heads=heads_up), skip_channels)
+        first_ch = layout.width(self.channel_mult[0])
+        self.out = nn.Sequential(normalization(first_ch), nn.SiLU(),
                                  zero_module(nn.Conv2d(first_ch, out_channels, 3, padding=1)))
 
     @property

