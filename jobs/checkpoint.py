@@ -103,6 +103,7 @@ def export_weights(ema: nn.Module, weights_path: Path, meta: dict) -> dict:
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = weights_path.with_name(weights_path.name + ".tmp")
     save_file({k: v.detach().to(torch.float16).contiguous() for k, v in ema.state_dict().items()}, tmp)
+    os.chmod(tmp, 0o644)  # safetensors writes 0600; package data must be readable by every user
     record = {**meta, "sha256": sha256_file(tmp)}
     json_path = weights_path.with_suffix(".json")
     json_tmp = json_path.with_name(json_path.name + ".tmp")
