@@ -38,7 +38,12 @@ class LinearOperator(nn.Module):
 
     Parameters (masks, kernels, factors) are buffers fixed at construction, so ``.to(device)``
     moves them and an operator's behaviour never depends on earlier calls.
+
+    ``row_gram`` is c when A Aᵀ = c I (orthogonal rows of equal norm), else None: such an operator
+    can be the inner factor of a composition whose pseudo-inverse factors, (B A)⁺ = A⁺ B⁺.
     """
+
+    row_gram: float | None = None
 
     def __init__(self, x_shape: tuple[int, int, int]):
         super().__init__()
@@ -92,7 +97,12 @@ class SVDOperator(LinearOperator):
 
     A subclass supplies ``V``, ``V_t``, ``U``, ``U_t`` and ``singulars``. It may override ``A``
     and ``A_pinv`` with faster direct forms; the tests check those against the factored ones.
+    ``u_is_flatten`` marks operators whose U is the identity on the flattened measurement and
+    ``is_diagonal`` those whose U and V are both identities (masks): compositions use them.
     """
+
+    u_is_flatten: bool = False
+    is_diagonal: bool = False
 
     @property
     def singulars(self) -> torch.Tensor:

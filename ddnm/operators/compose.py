@@ -1,0 +1,71 @@
+"""Compositions A = B ∘ C whose pseudo-inverse provably factors, e.g. the old photo: inpaint ∘ colorize.
+
+Theorem (e.g. Greville 1966): if C has orthonormal rows up to a scale, C Cᵀ = c I, then (B C)⁺ = C⁺ B⁺.
+Proof sketch: C⁺ = Cᵀ/c, so (BC)(C⁺B⁺)(BC) = B B⁺ B C = BC, (C⁺B⁺)(BC)(C⁺B⁺) = C⁺ B⁺ B B⁺ = C⁺B⁺,
+BC C⁺ B⁺ = B B⁺ is symmetric, and C⁺ B⁺ B C = Cᵀ (B⁺B) C / c is symmetric. Without that condition
+(AB)⁺ ≠ B⁺A⁺ in general, so other compositions are refused.
+
+When B is diagonal (a mask) in the coordinates of C's U and C's U is the identity on its flattened
+measurement, the SVD is explicit too: A = (B's mask ⊙ Σ_C) in U = I, V = V_C.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import LinearOperator, SVDOperator
+
+
+class Compose(SVDOperator):
+    """A x = outer.A(inner.A(x)), with A⁺ = inner.A_pinv ∘ outer.A_pinv (valid: inner C Cᵀ = c I)."""
+
+    def __init__(self, outer: LinearOperator, inner: LinearOperator):
+        if inner.row_gram is None:
+            raise ValueError(
+                f"cannot compose {type(outer).__name__} ∘ {type(inner).__name__}: the pseudo-inverse factors "
+                "only when the inner operator has orthonormal rows up to a scale (colorize, sr_avgpool, cs, denoise)"
+            )
+        super().__init__(inner.x_shape)
+        self.outer, self.inner = outer, inner
+        self._has_svd = (
+            isinstance(inner, SVDOperator) and inner.u_is_flatten and isinstance(outer, SVDOperator) and outer.is_diagonal
+        )
+
+    def A(self, x):  # noqa: N802
+        return self.outer.A(self.inner.A(x))
+
+    def A_pinv(self, y):  # noqa: N802
+        return self.inner.A_pinv(self.outer.A_pinv(y))
+
+    def A_adjoint(self, y):  # noqa: N802
+        return self.inner.A_adjoint(self.outer.A_adjoint(y))
+
+    def _need_svd(self) -> None:
+        if not self._has_svd:
+            raise NotImplementedError(
+                f"{type(self.outer).__name__} ∘ {type(self.inner).__name__} has no factored SVD; "
+                "use DDNM (sigma_y = 0) or the scalar DDNM+ fallback"
+            )
+
+    @property
+    def singulars(self) -> torch.Tensor:
+        self._need_svd()
+        s_inner = self.inner.singulars
+        mask = self.outer.singulars  # (m,) or (B, m): the diagonal outer operator
+        return mask.to(s_inner.dtype) * s_inner
+
+    def V(self, z):  # noqa: N802
+        self._need_svd()
+        return self.inner.V(z)
+
+    def V_t(self, x):  # noqa: N802
+        self._need_svd()
+        return self.inner.V_t(x)
+
+    def U(self, z):  # noqa: N802
+        self._need_svd()
+        return self.outer.U(z)
+
+    def U_t(self, y):  # noqa: N802
+        self._need_svd()
+        return self.outer.U_t(y)

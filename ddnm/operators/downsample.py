@@ -1,0 +1,129 @@
+"""Super-resolution: block-average and bicubic downsampling by an integer factor."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import SVDOperator
+from .colorize import mean_direction_basis
+from .functional import bicubic_matrix
+
+
+def check_scale(scale: int, x_shape: tuple[int, int, int]) -> int:
+    _, h, w = x_shape
+    if int(scale) != scale or scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
+    scale = int(scale)
+    if h % scale or w % scale:
+        ph, pw = -h % scale, -w % scale
+        raise ValueError(
+            f"downsample factor {scale} must divide image size {h}×{w}; pad to {h + ph}×{w + pw} or pick another factor"
+        )
+    return scale
+
+
+class AvgPool(SVDOperator):
+    """y = s×s block average of each channel, y of shape (B, C, H/s, W/s).
+
+    SVD per block: V's first direction is the constant block (1/s each), singular value 1/s; U = I.
+    """
+
+    u_is_flatten = True
+
+    def __init__(self, x_shape: tuple[int, int, int], scale: int):
+        super().__init__(x_shape)
+        self.scale = check_scale(scale, self.x_shape)
+        self.register_buffer("basis", mean_direction_basis(self.scale**2), persistent=False)
+        self.row_gram = 1.0 / self.scale**2
+
+    @property
+    def singulars(self) -> torch.Tensor:
+        c, h, w = self.x_shape
+        k = c * (h // self.scale) * (w // self.scale)
+        return torch.full((k,), 1.0 / self.scale, dtype=self.basis.dtype, device=self.basis.device)
+
+    def A(self, x):  # noqa: N802
+        return F.avg_pool2d(x, self.scale)
+
+    def A_pinv(self, y):  # noqa: N802
+        return y.repeat_interleave(self.scale, dim=2).repeat_interleave(self.scale, dim=3)
+
+    def A_adjoint(self, y):  # noqa: N802
+        return self.A_pinv(y) / self.scale**2
+
+    def _blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, C, h, w, s²)."""
+        b, c, h, w = x.shape
+        s = self.scale
+        return x.view(b, c, h // s, s, w // s, s).permute(0, 1, 2, 4, 3, 5).reshape(b, c, h // s, w // s, s * s)
+
+    def V_t(self, x):  # noqa: N802
+        coords = self._blocks(x) @ self.basis.to(x.dtype)  # (B, C, h, w, s²)
+        return coords.permute(0, 4, 1, 2, 3).flatten(1)  # block-mean coordinates first
+
+    def V(self, z):  # noqa: N802
+        c, h, w = self.x_shape
+        s = self.scale
+        coords = z.view(z.shape[0], s * s, c, h // s, w // s).permute(0, 2, 3, 4, 1)
+        blocks = coords @ self.basis.to(z.dtype).T
+        return blocks.view(z.shape[0], c, h // s, w // s, s, s).permute(0, 1, 2, 4, 3, 5).reshape(z.shape[0], c, h, w)
+
+    def U_t(self, y):  # noqa: N802
+        return y.flatten(1)
+
+    def U(self, z):  # noqa: N802
+        c, h, w = self.x_shape
+        return z.view(z.shape[0], c, h // self.scale, w // self.scale)
+
+
+class Bicubic(SVDOperator):
+    """y = A_h X A_wᵀ per channel with the exact separable bicubic matrices (functional.bicubic_matrix).
+
+    SVD from the two 1-D SVDs (A_h = U_h S_h V_hᵀ): A = (U_h ⊗ U_w)(S_h ⊗ S_w)(V_h ⊗ V_w)ᵀ, so V_t(x) is
+    V_hᵀ X V_w per channel with the top-left (H/s)×(W/s) block — the part Σ acts on — listed first.
+    """
+
+    def __init__(self, x_shape: tuple[int, int, int], scale: int):
+        super().__init__(x_shape)
+        self.scale = check_scale(scale, self.x_shape)
+        c, h, w = self.x_shape
+        for name, size in (("h", h), ("w", w)):
+            a = bicubic_matrix(size, self.scale)
+            u, s, vh = torch.linalg.svd(a, full_matrices=True)
+            self.register_buffer(f"A_{name}", a, persistent=False)
+            self.register_buffer(f"U_{name}", u, persistent=False)
+            self.register_buffer(f"S_{name}", s, persistent=False)
+            self.register_buffer(f"V_{name}", vh.T.contiguous(), persistent=False)
+        top_left = torch.zeros(c, h, w, dtype=torch.bool)
+        top_left[:, : h // self.scale, : w // self.scale] = True
+        flat = top_left.flatten()
+        order = torch.cat([flat.nonzero().flatten(), (~flat).nonzero().flatten()])
+        self.register_buffer("order", order, persistent=False)
+        self.register_buffer("inverse_order", torch.argsort(order), persistent=False)
+
+    @property
+    def singulars(self) -> torch.Tensor:
+        return (self.S_h[:, None] * self.S_w[None, :]).flatten().repeat(self.x_shape[0])
+
+    def A(self, x):  # noqa: N802
+        return self.A_h.to(x.dtype) @ x @ self.A_w.to(x.dtype).T
+
+    def A_adjoint(self, y):  # noqa: N802
+        return self.A_h.to(y.dtype).T @ y @ self.A_w.to(y.dtype)
+
+    def V_t(self, x):  # noqa: N802
+        z = self.V_h.to(x.dtype).T @ x @ self.V_w.to(x.dtype)
+        return z.flatten(1)[:, self.order]
+
+    def V(self, z):  # noqa: N802
+        grid = z[:, self.inverse_order].view(z.shape[0], *self.x_shape)
+        return self.V_h.to(z.dtype) @ grid @ self.V_w.to(z.dtype).T
+
+    def U_t(self, y):  # noqa: N802
+        return (self.U_h.to(y.dtype).T @ y @ self.U_w.to(y.dtype)).flatten(1)
+
+    def U(self, z):  # noqa: N802
+        c, h, w = self.x_shape
+        grid = z.view(z.shape[0], c, h // self.scale, w // self.scale)
+        return self.U_h.to(z.dtype) @ grid @ self.U_w.to(z.dtype).T

@@ -1,0 +1,64 @@
+"""Inpainting: y = m ⊙ x for a mask m (1 = known pixel), per pixel or per channel, optionally per image."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import SVDOperator
+
+
+def _as_mask(mask, x_shape: tuple[int, int, int]) -> torch.Tensor:
+    m = torch.as_tensor(mask, dtype=torch.float64)
+    c, h, w = x_shape
+    if m.dim() == 2:
+        m = m[None]
+    if m.dim() == 3:
+        m = m[None]
+    if m.dim() != 4 or tuple(m.shape[-2:]) != (h, w) or m.shape[1] not in (1, c):
+        raise ValueError(
+            f"inpaint mask of shape {tuple(torch.as_tensor(mask).shape)} does not fit images {x_shape}; "
+            f"expected (H, W), (1|C, H, W) or (B, 1|C, H, W) with H×W = {h}×{w}"
+        )
+    if not torch.all((m == 0) | (m == 1)):
+        raise ValueError("inpaint mask must be binary (1 = known pixel, 0 = missing); threshold it first")
+    return m.expand(m.shape[0], c, h, w).contiguous()
+
+
+class Inpaint(SVDOperator):
+    """A x = m ⊙ x with y kept at full size (zeros where unknown): U = V = I, singulars = m.
+
+    A mask with a leading batch dimension gives each image its own mask.
+    """
+
+    u_is_flatten = True
+    is_diagonal = True
+
+    def __init__(self, x_shape: tuple[int, int, int], mask):
+        super().__init__(x_shape)
+        self.register_buffer("mask", _as_mask(mask, self.x_shape))
+
+    @property
+    def singulars(self) -> torch.Tensor:
+        m = self.mask.flatten(1)
+        return m[0] if m.shape[0] == 1 else m
+
+    def _m(self, like: torch.Tensor) -> torch.Tensor:
+        m = self.mask.to(device=like.device, dtype=like.dtype)
+        if m.shape[0] not in (1, like.shape[0]):
+            raise ValueError(f"operator holds {m.shape[0]} masks but the batch has {like.shape[0]} images")
+        return m
+
+    def A(self, x):  # noqa: N802
+        return self._m(x) * x
+
+    A_pinv = A
+    A_adjoint = A
+
+    def V_t(self, x):  # noqa: N802
+        return x.flatten(1)
+
+    def V(self, z):  # noqa: N802
+        return z.reshape(z.shape[0], *self.x_shape)
+
+    U_t = V_t
+    U = V
