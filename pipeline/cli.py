@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from .commands import restore as restore_command
 from .commands import run as run_command
 
 app = typer.Typer(
@@ -23,7 +24,7 @@ def main() -> None:
     """Restore image archives with DDNM / DDNM+ (a callback keeps ``run`` a subcommand)."""
 
 
-for command in (run_command,):
+for command in (run_command, restore_command):
     command.register(app)
 
 
