@@ -65,4 +65,4 @@ def print_table(title: str, rows: list[dict]) -> None:
         table.add_column(key)
     for row in rows:
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()])
-    Console().print(table)
+    Console(width=max(120, 14 * len(rows[0]))).print(table)
