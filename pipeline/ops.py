@@ -31,6 +31,7 @@ PLANS: dict[str, OpPlan] = {
     "sr_bicubic": OpPlan("y", scale_param="scale"),
     "deblur_gaussian": OpPlan("y"),
     "deblur_kernel": OpPlan("y"),
+    "deblur_motion": OpPlan("y"),
     "denoise": OpPlan("y"),
 }
 

@@ -17,20 +17,6 @@ def ray_local():
     ray.shutdown()
 
 
-def engine_or_skip() -> None:
-    """Skip while the engine parts the pipeline calls have not landed (parallel development)."""
-    import importlib
-
-    operators = importlib.import_module("ddnm.operators")
-    if not hasattr(operators, "OPERATORS"):
-        pytest.skip("ddnm.operators.OPERATORS has not landed yet")
-    try:
-        importlib.import_module("ddnm.models.adm")
-        from ddnm.models import load  # noqa: F401
-    except ImportError:
-        pytest.skip("ddnm.models.adm / ddnm.models.load have not landed yet")
-
-
 TINY_ADM_HPARAMS = dict(image_size=32, num_channels=32, num_res_blocks=1, channel_mult="1,2",
                         attention_resolutions="16", num_heads=2, learn_sigma=True)  # fmt: skip
 
@@ -41,7 +27,6 @@ def tiny_model_path(tmp_path_factory) -> str:
 
     Every weight gets seeded noise (ADM zero-initialises its output layers, which would make ε ≡ 0).
     """
-    engine_or_skip()
     import json
 
     import torch

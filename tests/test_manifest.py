@@ -11,9 +11,6 @@ import pytest
 from pipeline import io
 from pipeline.manifest import ManifestError, check_outputs_do_not_overwrite_inputs, read_manifest
 
-if not hasattr(pytest.importorskip("ddnm.operators"), "OPERATORS"):  # remove once the operators land
-    pytest.skip("ddnm.operators.OPERATORS has not landed yet", allow_module_level=True)
-
 
 def write_csv(path, text: str) -> str:
     path.write_text(text)
