@@ -1,16 +1,17 @@
-"""The public one-call API: restore the user's own measurement y with DDNM / DDNM+."""
+"""The public one-call API: restore the user's own measurement y with DDNM / DDNM+ (or another guidance rule)."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import torch
 
+from .guidance import GUIDANCE
 from .metrics import consistency
 from .models.wrapper import DiffusionModel
 from .operators.base import LinearOperator
 from .samplers import sample_ddnm
-from .settings import SamplerSettings
+from .settings import SamplerSettings, param_names
 
 _SETTING_NAMES = {f.name for f in fields(SamplerSettings)}
 
@@ -23,6 +24,28 @@ def generators_for(seeds: list[int], device: torch.device) -> list[torch.Generat
         g.manual_seed(int(seed))
         gens.append(g)
     return gens
+
+
+def with_guidance_params(settings: dict) -> dict:
+    """Gather keyword arguments that belong to the guidance rule's parameter dataclass into ``guidance_params``."""
+    name = settings.get("guidance", "ddnm")
+    if name not in GUIDANCE:
+        raise ValueError(f"unknown guidance {name!r}; valid: {sorted(GUIDANCE)}")
+    rule = GUIDANCE[name]
+    rule_names = param_names(rule.params_type)
+    unknown = set(settings) - _SETTING_NAMES - set(rule_names)
+    if unknown:
+        raise TypeError(
+            f"unknown sampler settings {sorted(unknown)}; valid: {sorted(_SETTING_NAMES)}"
+            + (f" and, for guidance {rule.name!r}, {rule_names}" if rule_names else "")
+        )
+    params = {k: settings[k] for k in rule_names if k in settings}
+    if not params:
+        return settings
+    if settings.get("guidance_params") is not None:
+        raise TypeError(f"give either guidance_params or its fields {sorted(params)}, not both")
+    rest = {k: v for k, v in settings.items() if k not in params}
+    return {**rest, "guidance_params": replace(rule.default_params(), **params)}
 
 
 def restore(
@@ -44,18 +67,17 @@ def restore(
 
     x is ``(B, C, H, W)`` in [-1, 1]; residual is ``(B,)``: ‖A x − y‖ / ‖y‖, the consistency certificate.
     ``seed`` is one int for the batch (image i gets seed + i) or one int per image. Extra keyword
-    arguments are fields of :class:`SamplerSettings` (``start_t``, ``clip_x0``).
+    arguments are fields of :class:`SamplerSettings` (``start_t``, ``clip_x0``, ``guidance``) or of the
+    guidance rule's parameters (``guidance="ddpg", gamma=8, zeta=0.5``; see ``ddnm.settings.DDPGParams``).
 
     >>> import torch, ddnm
     >>> from ddnm.models.testing import ZeroEpsModel
     >>> op = ddnm.operators.make("sr_avgpool", (3, 8, 8), scale=2)
-    >>> x, res = ddnm.restore(op.A(torch.zeros(1, 3, 8, 8)), op, ZeroEpsModel(), steps=3)
+    >>> x, res = ddnm.restore(op.A(torch.full((1, 3, 8, 8), 0.5)), op, ZeroEpsModel(), steps=3)
     >>> x.shape, bool(res[0] < 1e-4)
     (torch.Size([1, 3, 8, 8]), True)
     """
-    unknown = set(settings) - _SETTING_NAMES
-    if unknown:
-        raise TypeError(f"unknown sampler settings {sorted(unknown)}; valid: {sorted(_SETTING_NAMES)}")
+    settings = with_guidance_params(settings)
     if model is None:
         from .models import load
 

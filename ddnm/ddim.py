@@ -1,0 +1,45 @@
+"""The DDIM update (Song et al., arXiv:2010.02502) shared by every guidance rule: noise, coefficients, re-noising.
+
+x_next = a_t·x̂0 + c_t·x_t + (noise term)   with   a_t·x̂0 + c_t·x_t = sqrt(ᾱ_next)·x̂0 + d_t·ε̂,
+ε̂ = (x_t − sqrt(ᾱ_t)·x̂0) / sqrt(1 − ᾱ_t)   (DDIM Eq. 12; d_t is the weight of the "direction pointing to x_t").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+Generators = torch.Generator | Sequence[torch.Generator] | None
+
+
+def randn_like(x: torch.Tensor, generator: Generators) -> torch.Tensor:
+    """Standard normal noise; with one generator per batch item each row is reproducible on its own,
+    whatever else shares its batch."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    if len(generator) != x.shape[0]:
+        raise ValueError(f"got {len(generator)} generators for a batch of {x.shape[0]}")
+    return torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=x.device) for g in generator])
+
+
+def direction_coefficients(alpha_bar_t: float, alpha_bar_next: float, d_t: float) -> tuple[float, float]:
+    """(a_t, c_t) with a_t·x̂0 + c_t·x_t = sqrt(ᾱ_next)·x̂0 + d_t·ε̂ (DDIM Eq. 12 written in x_t instead of ε̂)."""
+    c_t = d_t / (1 - alpha_bar_t) ** 0.5
+    a_t = alpha_bar_next**0.5 - c_t * alpha_bar_t**0.5
+    return a_t, c_t
+
+
+def ddim_coefficients(alpha_bar_t: float, alpha_bar_next: float, eta: float) -> tuple[float, float, float]:
+    """(σ_t, a_t, c_t) so that x_next = a_t·x̂0 + c_t·x_t + σ_t·z is the DDIM posterior (Eq. 7, Eq. 16)."""
+    # DDIM Eq. 16: σ_t(η) = η · sqrt((1 − ᾱ_next)/(1 − ᾱ_t)) · sqrt(1 − ᾱ_t/ᾱ_next)
+    sigma_t = eta * ((1 - alpha_bar_next) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_next)) ** 0.5
+    # DDIM Eq. 12: the direction to x_t carries what variance σ_t leaves, d_t = sqrt(1 − ᾱ_next − σ_t²)
+    a_t, c_t = direction_coefficients(alpha_bar_t, alpha_bar_next, max(1 - alpha_bar_next - sigma_t**2, 0.0) ** 0.5)
+    return sigma_t, a_t, c_t
+
+
+def renoise(x_t: torch.Tensor, alpha_bar_t: float, alpha_bar_up: float, generator: Generators) -> torch.Tensor:
+    """Time-travel jump t → t' > t: sample q(x_t' | x_t) = N(sqrt(ᾱ_t'/ᾱ_t) x_t, (1 − ᾱ_t'/ᾱ_t) I)."""
+    ratio = alpha_bar_up / alpha_bar_t
+    return ratio**0.5 * x_t + (1 - ratio) ** 0.5 * randn_like(x_t, generator)
