@@ -104,7 +104,9 @@ def with_model_window(tiles: TileSettings, model: DiffusionModel) -> TileSetting
     if tiles.window is None and size is None:
         raise ValueError(f"{model.info.name} has no native window; give TileSettings(window=...)")
     if tiles.window is not None and size not in (None, tiles.window):
-        raise ValueError(f"the model's window is {size}, tiles.window is {tiles.window}; use TileSettings(window={size})")
+        raise ValueError(
+            f"the model's window is {size}, tiles.window is {tiles.window}; use TileSettings(window={size})"
+        )
     return tiles if tiles.window is not None else replace(tiles, window=size)
 
 
@@ -141,15 +143,16 @@ def restore_tiled(
     """Restore x ``(B, C, H, W)`` from y with a window-sized prior; returns (x, residual, seam_ratio).
 
     ``op`` is the full-size operator (enough for "joint") or an :class:`OperatorFactory`, which every strategy
-    accepts. ``tiles.window`` defaults to ``model.info.image_size``. y stays on its device (keep a large image on the CPU); windows go to the model's device in chunks
-    of ``tiles.max_batch``. ``seed`` is one int (image i gets seed + i) or one per image. ``callback`` gets
+    accepts. ``tiles.window`` defaults to ``model.info.image_size``. y stays on its device (keep a large image
+    on the CPU); windows go to the model's device in chunks of ``tiles.max_batch``. ``seed`` is one int (image
+    i gets seed + i) or one per image. ``callback`` gets
     ``sample_ddnm``'s per-step dict ("joint") or, per chunk of windows, ``{"wave", "items", "x_windows",
     "known"}`` ("mask_shift", "independent").
 
     >>> import torch
     >>> from ddnm.models.testing import ZeroEpsModel
     >>> factory = OperatorFactory("colorize", (3, 40, 100))
-    >>> y = factory.full().A(torch.zeros(1, 3, 40, 100))
+    >>> y = factory.full().A(torch.rand(1, 3, 40, 100, generator=torch.Generator().manual_seed(0)))
     >>> x, residual, seams = restore_tiled(y, factory, ZeroEpsModel(), TileSettings(32, 8), SamplerSettings(steps=3))
     >>> x.shape, bool(residual[0] < 1e-4)
     (torch.Size([1, 3, 40, 100]), True)

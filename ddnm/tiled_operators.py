@@ -43,7 +43,9 @@ class OperatorFactory:
     def spatial_params(self) -> tuple[str, ...]:
         """Names of the parameters that vary across the image and are cropped per window."""
         hw = tuple(self.x_shape[1:])
-        return tuple(k for k, v in self.params.items() if torch.is_tensor(v) and v.dim() >= 2 and tuple(v.shape[-2:]) == hw)
+        return tuple(
+            k for k, v in self.params.items() if torch.is_tensor(v) and v.dim() >= 2 and tuple(v.shape[-2:]) == hw
+        )
 
     def full(self) -> LinearOperator:
         from .operators import make
@@ -77,7 +79,9 @@ class EmbedOperator(SVDOperator):
     def __init__(self, inner: SVDOperator, canvas_hw: tuple[int, int], box: Box):
         c, h, w = inner.x_shape
         if (box.height, box.width) != (h, w) or box.top + h > canvas_hw[0] or box.left + w > canvas_hw[1]:
-            raise ValueError(f"box {box} must have the inner operator's size {h}×{w} and fit in the canvas {canvas_hw}")
+            raise ValueError(
+                f"box {box} must have the inner operator's size {h}×{w} and fit in the canvas {canvas_hw}"
+            )
         super().__init__((c, *canvas_hw))
         self.inner, self.box, self.canvas_hw = inner, box, tuple(canvas_hw)
         outside = torch.ones(self.x_shape, dtype=torch.bool)
