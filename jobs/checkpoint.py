@@ -74,7 +74,7 @@ def load_checkpoint(folder: Path, model: nn.Module, ema: nn.Module, optimizer: t
     device = next(model.parameters()).device
     model.load_state_dict(load_file(folder / "model.safetensors", device=str(device)))
     ema.load_state_dict(load_file(folder / "ema.safetensors", device=str(device)))
-    state = torch.load(folder / "state.pt", weights_only=False)  # our own file: RNG states are Python objects
+    state = torch.load(folder / "state.pt", weights_only=True)  # plain ints, tuples, dicts and tensors: no pickled code
     moments = load_file(folder / "optim.safetensors", device=str(device))
     for name, param in model.named_parameters():
         if name not in state["optimizer_steps"]:
