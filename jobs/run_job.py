@@ -1,0 +1,60 @@
+"""Ray job entrypoint of ``ddnm-batch submit``: ``python -m jobs.run_job --settings JSON``.
+
+Runs on the cluster (Ray sets ``RAY_ADDRESS``, so :func:`pipeline.run.run_job` joins the cluster
+instead of starting one). Progress lines and a final JSON summary go to stdout, which is the job's
+log (``ddnm-batch logs JOB_ID``). Exit status: 0 when the run finished, even with error rows
+(they are recorded in the metadata and counted in the ``ddnm_row_errors`` metric), so a few bad
+scans do not mark the job FAILED and trigger retries; ``--fail-on-row-errors`` exits 1 instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+
+from pipeline.job_spec import from_json
+from pipeline.run import JobSummary, run_job
+from pipeline.settings import JobSettings
+from pipeline.sink import Progress
+
+PROGRESS_EVERY_S = 30.0
+
+
+def main(settings: JobSettings) -> JobSummary:
+    """Run the job, printing a progress line at most every ``PROGRESS_EVERY_S`` seconds."""
+    last_printed = 0.0
+
+    def report(progress: Progress) -> None:
+        nonlocal last_printed
+        now = time.monotonic()
+        if now - last_printed >= PROGRESS_EVERY_S or progress.done == progress.to_do:
+            last_printed = now
+            print(f"progress {progress.done}/{progress.to_do} ok={progress.ok} errors={progress.errors} "
+                  f"skipped={progress.skipped} elapsed={progress.elapsed_s:.0f}s", flush=True)  # fmt: skip
+
+    return run_job(settings, on_progress=report)
+
+
+def summary_json(summary: JobSummary) -> str:
+    return json.dumps(dataclasses.asdict(summary), sort_keys=True, default=list)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m jobs.run_job", description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", required=True, help="JobSettings as JSON (pipeline.job_spec.to_json)")
+    parser.add_argument("--fail-on-row-errors", action="store_true", help="exit 1 when any row failed")
+    return parser.parse_args(argv)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    summary = main(from_json(args.settings))
+    print("summary " + summary_json(summary), flush=True)
+    return 1 if (args.fail_on_row_errors and summary.errors) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

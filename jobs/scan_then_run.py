@@ -1,0 +1,51 @@
+"""Ray job entrypoint: scan a prefix for unrestored images, write the manifest, restore them.
+
+``python -m jobs.scan_then_run --prefix s3://archive/incoming --manifest s3://archive/manifests/run.parquet
+--settings '{"out_uri": "s3://archive/restored", "op": "colorize"}' [--since 2026-11-01]``
+
+The out folder's metadata is the ledger, so images restored by earlier runs are left out; with
+nothing new the job writes an empty manifest and ends successfully without starting Ray Data.
+Used by ``infra/kuberay/rayjob.yaml``; the Kubernetes CronJob instead runs ``ddnm-batch scan`` and
+``ddnm-batch submit`` (so each scheduled slot has a deterministic submission id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jobs.run_job import main as run_main
+from jobs.run_job import summary_json
+from pipeline.job_spec import from_json
+from pipeline.scan import ScanSettings, manifest_table, parse_since, scan, write_manifest
+
+
+def main(prefix_uri: str, manifest_uri: str, settings_json: str, since: str | None = None) -> int:
+    settings = from_json(settings_json, manifest_uri=manifest_uri)
+    found = scan(ScanSettings(
+        prefix_uri=prefix_uri,
+        since=parse_since(since) if since else None,
+        ledger_uri=settings.out_uri,
+        storage_options=settings.storage_options,
+    ))  # fmt: skip
+    write_manifest(manifest_table(found.new, settings.op), manifest_uri, settings.storage_options)
+    print(f"scan {prefix_uri}: {found.listed} images, {found.restored} already restored, "
+          f"{found.older} older than --since, {len(found.new)} new -> {manifest_uri}", flush=True)  # fmt: skip
+    if not found.new:
+        return 0
+    print("summary " + summary_json(run_main(settings)), flush=True)
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.scan_then_run", description=__doc__.splitlines()[0])
+    parser.add_argument("--prefix", required=True, help="folder or s3:// prefix to scan")
+    parser.add_argument("--manifest", required=True, help="where to write the manifest (.parquet or .csv)")
+    parser.add_argument("--settings", required=True, help="JobSettings as JSON; manifest_uri is taken from --manifest")
+    parser.add_argument("--since", default=None, help="only files modified at or after this ISO date")
+    args = parser.parse_args(argv)
+    return main(args.prefix, args.manifest, args.settings, args.since)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
