@@ -1,0 +1,106 @@
+"""``ddnm-batch eval IMAGES_DIR --op OP``: restoration quality on a folder of clean images, no Ray.
+
+Centre crops at the model window are degraded with the operator, restored with DDNM (DDNM+ when the task
+adds noise) and with classical baselines, and scored (``ddnm.evaluate``). Writes a Rich table, a Markdown
+table under ``--out``, a picture grid ``<pictures>/eval_<op>.png`` and appends JSON lines to ``--results``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .. import eval_report
+from ..restore_stage import resolve_device
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(evaluate)
+
+
+def evaluate(
+    images_dir: Annotated[str, typer.Argument(metavar="IMAGES_DIR", help="Folder of clean (ground-truth) images.")],
+    op: Annotated[str, typer.Option(help="sr_avgpool, sr_bicubic, inpaint, colorize, deblur_gaussian, denoise.")],
+    scale: Annotated[int, typer.Option(help="SR factor.")] = 4,
+    sigma_y: Annotated[float | None, typer.Option(help="Noise added to y, [-1, 1] units (default: 0.1 for denoise, else 0).")] = None,
+    model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path.")] = "bundled",
+    steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
+    eta: Annotated[float, typer.Option(help="DDIM eta in [0, 1].")] = 0.85,
+    crop: Annotated[int, typer.Option(help="Side of the centre crop (the model window).")] = 64,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N images (name order).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per sampler call.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of image 0 (image i gets seed + i).")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    out: Annotated[str, typer.Option(help="Folder for the Markdown table.")] = "docs/eval",
+    pictures: Annotated[str, typer.Option(help="Folder for eval_<op>.png.")] = "docs/img",
+    results: Annotated[str, typer.Option(help="JSON lines file to append the summary to.")] = "benchmarks/results.jsonl",
+) -> None:
+    """Degrade centre crops of IMAGES_DIR, restore them with DDNM and baselines, and report PSNR / SSIM / consistency."""
+    import ddnm.models
+    from ddnm.evaluate import baseline_methods, ddnm_method, evaluate, summarize, task_for, task_params
+
+    console = Console(stderr=True)
+    try:
+        task = task_for(op, scale=scale, **({} if sigma_y is None else {"sigma_y": sigma_y}))
+        names, x = eval_report.load_crops(images_dir, crop, limit)
+        target = resolve_device(device)
+        prior = ddnm.models.load(None if model == "bundled" else model, device=target)
+        _check_window(prior, crop)
+        label = f"{'DDNM+' if task.sigma_y else 'DDNM'} ({prior.info.name})"
+        methods = {**baseline_methods(task), label: ddnm_method(prior, task, steps=steps, eta=eta)}
+    except (ValueError, FileNotFoundError, ImportError) as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
+    console.print(f"{task.label}: {len(names)} crops of {crop}×{crop} from {images_dir}, {steps} steps", highlight=False)
+    result = evaluate(x.to(target), task, methods, names, batch_size=batch_size, seed=seed)
+    summary = summarize(result.rows)
+    _print_table(task.label, summary)
+    dataset = Path(images_dir).resolve().name
+    settings = {"dataset": dataset, "model": prior.info.name, "weights_sha256": prior.info.weights_sha256,
+                "steps": steps, "eta": eta, "crop": crop, "seed": seed, "task_params": task_params(task)}
+    written = _write_outputs(result, x, summary, settings, label, (out, pictures, results))
+    console.print("wrote " + ", ".join(written), highlight=False)
+
+
+def _check_window(prior, crop: int) -> None:
+    window = prior.info.image_size
+    if window is not None and crop > window:
+        raise ValueError(
+            f"--crop {crop} is larger than the model window {window}; use --crop {window} (tiling is not evaluated)"
+        )
+
+
+def _print_table(title: str, summary: list[dict]) -> None:
+    headers, rows = eval_report.table_cells(summary)
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, justify="left" if header == "method" else "right")
+    for cells in rows:
+        table.add_row(*cells)
+    Console(width=max(100, Console().width)).print(table)
+
+
+def _write_outputs(result, x, summary, settings, label, paths) -> list[str]:
+    """Markdown table, picture grid (before / A⁺y / DDNM / ground truth) and JSON lines; returns the paths."""
+    out, pictures, results = paths
+    op_name, dataset = result.task.op, settings["dataset"]
+    table_path = Path(out) / f"{dataset}_{op_name}_{settings['model']}.md"
+    table_path.parent.mkdir(parents=True, exist_ok=True)
+    heading = (
+        f"### {result.task.label}: {dataset}, {len(result.y)} centre crops {settings['crop']}×{settings['crop']}\n\n"
+        f"Prior `{settings['model']}`, {settings['steps']} steps, η = {settings['eta']}; "
+        f"machine: {eval_report.machine()['cpu_count']} CPU cores.\n\n"
+    )
+    table_path.write_text(heading + eval_report.markdown_table(summary))
+    grid_path = Path(pictures) / f"eval_{op_name}.png"
+    columns = [("before", eval_report.measurement_picture(op_name, result.op, result.y)),
+               ("A⁺y", result.outputs["A⁺y"]), (label, result.outputs[label]), ("ground truth", x)]
+    eval_report.picture_grid(columns, grid_path)
+    record = {"benchmark": "quality", **eval_report.machine(), **settings}
+    eval_report.append_jsonl(results, [{**record, **row} for row in summary])
+    return [str(table_path), str(grid_path), results]
+
