@@ -100,7 +100,9 @@ def _has_inference_tensors(module: torch.nn.Module) -> bool:
     return any(t.is_inference() for t in (*module.parameters(), *buffers))
 
 
-def autograd_ready(model: DiffusionModel, op: LinearOperator, y: torch.Tensor):
+def autograd_ready(
+    model: DiffusionModel, op: LinearOperator, y: torch.Tensor
+) -> tuple[LinearOperator, torch.Tensor]:
     """Copies of op and y that autograd may use: tensors made under inference_mode cannot be saved for backward.
 
     The operator (small buffers) is copied when needed; a model built under inference_mode is refused, as
@@ -113,7 +115,7 @@ def autograd_ready(model: DiffusionModel, op: LinearOperator, y: torch.Tensor):
         )
     if _has_inference_tensors(op):
         op = copy.deepcopy(op)  # deepcopy clones every buffer into an ordinary tensor
-    return model, op, y.clone()
+    return op, y.clone()
 
 
 def build_rule(op: LinearOperator, settings: SamplerSettings, x_init: torch.Tensor | None) -> GuidanceRule:
@@ -148,7 +150,7 @@ def sample_ddnm(
     rule = build_rule(op, settings, x_init)
     with grad_mode(rule.differentiable):
         if rule.differentiable:
-            model, op, y = autograd_ready(model, op, y)
+            op, y = autograd_ready(model, op, y)
         y = y.float()
         grid = timestep_grid(model.num_timesteps, settings.steps, settings.start_t)
         x_t = initial_sample(model, op, y, settings, grid, generator, x_init)
