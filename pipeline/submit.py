@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import io, job_spec
@@ -55,7 +55,6 @@ class SubmitRequest:
     working_dir: str | None = None
     pip: tuple[str, ...] = ()
     entrypoint_num_cpus: float = 0.0
-    python: str = "python"
 
     def __post_init__(self) -> None:
         job_spec.check_no_credentials(self.job.storage_options)
@@ -72,7 +71,6 @@ class Submitted:
     job_id: str
     created: bool  # False: an identical scheduled run was already submitted
     status: str
-    entrypoint: str = field(repr=False, default="")
 
 
 def parse_slot(slot: str) -> datetime:
@@ -105,7 +103,8 @@ def submission_id_for(request: SubmitRequest) -> str | None:
 
 
 def entrypoint_for(request: SubmitRequest) -> str:
-    return f"{request.python} -m jobs.run_job --settings {shlex.quote(job_spec.to_json(request.job))}"
+    # `python` as the cluster's PATH finds it (the image's interpreter, or the runtime env's virtualenv).
+    return f"python -m jobs.run_job --settings {shlex.quote(job_spec.to_json(request.job))}"
 
 
 def runtime_env_for(request: SubmitRequest) -> dict:
@@ -146,5 +145,5 @@ def submit(client, request: SubmitRequest) -> Submitted:
         if submission_id is None or "already exists" not in str(exc):
             raise
         existing = client.get_job_info(submission_id)
-        return Submitted(submission_id, created=False, status=str(existing.status), entrypoint=existing.entrypoint)
-    return Submitted(job_id, created=True, status="PENDING", entrypoint=entrypoint)
+        return Submitted(submission_id, created=False, status=str(existing.status))
+    return Submitted(job_id, created=True, status="PENDING")

@@ -125,6 +125,7 @@ def test_requests_without_the_token_are_refused(ray_head):
     assert "RAY_AUTH_MODE=token" in refused.stderr and ray_head.token not in refused.stderr
 
 
+@pytest.mark.slow  # ~20 s: two CLI start-ups
 def test_unknown_job_and_unreachable_cluster_are_clear_errors(ray_head):
     unknown = ddnm_batch("status", "ddnm-no-such-job", "--address", ray_head.address, env=ray_head.client_env)
     assert unknown.returncode == 3 and "no job 'ddnm-no-such-job'" in unknown.stderr

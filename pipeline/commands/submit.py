@@ -75,7 +75,7 @@ def submit(
         console.print(f"submitted job [bold]{submitted.job_id}[/bold]", highlight=False)
     else:
         console.print(f"already submitted as [bold]{submitted.job_id}[/bold] (status {submitted.status}); "
-                      "not starting a duplicate", highlight=False)  # fmt: skip
+                      "not starting a duplicate", highlight=False, soft_wrap=True)  # fmt: skip
     console.print(f"dashboard: {dashboard_url(client, submitted.job_id)}", highlight=False, soft_wrap=True)
     console.print(f"follow:    ddnm-batch logs {submitted.job_id} --follow", highlight=False, soft_wrap=True)
     typer.echo(submitted.job_id)
