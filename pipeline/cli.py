@@ -20,7 +20,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def main() -> None:
     """Restore image archives with DDNM / DDNM+ (a callback keeps ``run`` a subcommand)."""
@@ -28,6 +27,15 @@ def main() -> None:
 
 for command in (run_command, restore_command, submit, status, logs, stop, scan, eval_command):
     command.register(app)
+
+
+def _register_train(app: typer.Typer) -> None:
+    from jobs.train_cli import train  # the training job lives in jobs/ (issue 4)
+
+    app.command("train")(train)
+
+
+_register_train(app)
 
 
 if __name__ == "__main__":
