@@ -149,6 +149,24 @@ def test_stop_ends_a_running_job(ray_head, small_archive, tiny_model_path):
 
 
 @pytest.mark.slow
+def test_working_dir_submit_runs_the_uploaded_source(ray_head, small_archive, tiny_model_path):
+    """--working-dir: Ray zips this checkout (minus the excludes) and the job imports it from there."""
+    args = submit_args(small_archive, ray_head, tiny_model_path)
+    slot_at = args.index("--schedule-slot")
+    del args[slot_at : slot_at + 2]  # unscheduled: Ray picks the id
+    args[args.index("--out") + 1] = str(small_archive / "out-working-dir")
+    submitted = ddnm_batch(*args, "--working-dir", str(REPO), env=ray_head.client_env)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[-1]
+    waited = ddnm_batch("status", job_id, "--address", ray_head.address, "--wait", "--timeout", "400", "--json",
+                        env=ray_head.client_env, timeout=450)  # fmt: skip
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    status, body = ray_head.request(f"/api/jobs/{job_id}")
+    assert status == 200 and json.loads(body)["runtime_env"]["working_dir"].startswith("gcs://")
+    assert len(metadata.read_all(str(small_archive / "out-working-dir"))) == 3
+
+
+@pytest.mark.slow
 def test_scan_then_run_entrypoint_on_the_cluster(ray_head, tmp_path, tiny_model_path):
     """The scheduled-scan entrypoint as a Ray job: restores only what the ledger lacks."""
     write_files(tmp_path / "in", {"a.png": grey_photo(2), "b.png": grey_photo(3), "notes.txt": b"x"})
