@@ -50,7 +50,8 @@ def open_client(address: str | None):
         with _address_variables_cleared():
             return JobSubmissionClient(resolved)
     except AuthenticationError as exc:
-        raise ClusterError(f"the Ray Jobs API at {resolved} refused the request: {_first_line(exc)}. {AUTH_HINT}") from exc
+        message = f"the Ray Jobs API at {resolved} refused the request: {_first_line(exc)}. {AUTH_HINT}"
+        raise ClusterError(message) from exc
     except ConnectionError as exc:
         raise ClusterError(
             f"cannot reach the Ray Jobs API at {resolved} ({exc}); start a head (`ray start --head`) or pass "

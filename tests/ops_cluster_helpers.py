@@ -27,8 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 PYTHON_BIN = Path(sys.executable).parent
 HEAD_START_TIMEOUT_S = 180
 HEAD_STOP_TIMEOUT_S = 10  # a graceful stop takes ~30 s on a busy machine; the rest is killed
-PORT_FLAGS = ("port", "dashboard-port", "metrics-export-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-              "runtime-env-agent-port", "node-manager-port", "object-manager-port", "ray-client-server-port")  # fmt: skip
+PORT_FLAGS = ("port", "dashboard-port", "metrics-export-port", "dashboard-agent-listen-port",
+              "dashboard-agent-grpc-port", "runtime-env-agent-port", "node-manager-port", "object-manager-port",
+              "ray-client-server-port")  # fmt: skip
 CLEARED_VARIABLES = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE")
 
 

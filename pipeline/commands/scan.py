@@ -21,7 +21,8 @@ def scan(
     ledger: Annotated[str | None, typer.Option(
         help="An output folder of earlier runs: images its metadata shows restored are left out.")] = None,
     op: Annotated[str | None, typer.Option(help="Write this operator into an 'op' column.")] = None,
-    extension: Annotated[list[str] | None, typer.Option(help="Image extension to keep (repeatable; default: common image types).")] = None,
+    extension: Annotated[list[str] | None, typer.Option(
+        help="Image extension to keep (repeatable; default: common image types).")] = None,
     storage_options: Annotated[str, typer.Option(help='fsspec options as JSON: {"endpoint_url": "..."}.')] = "{}",
 ) -> None:
     """Write a manifest of the images under PREFIX not yet restored (per --ledger) and not older than --since.

@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
 
 
 def submit(
-    manifest: Annotated[str, typer.Argument(help="CSV or Parquet manifest the cluster can read (s3:// or shared path).")],
+    manifest: Annotated[str, typer.Argument(
+        help="CSV or Parquet manifest the cluster can read (s3:// or a shared path).")],
     out: Annotated[str, typer.Option("--out", help="Output folder or s3:// prefix (as the cluster sees it).")],
     address: Address = None,
     schedule_slot: Annotated[str | None, typer.Option(
@@ -27,7 +28,8 @@ def submit(
     working_dir: Annotated[str | None, typer.Option(
         help="Upload this source tree as the job's working_dir (default: ddnm-batch is installed in the "
              "cluster image, only the entrypoint travels).")] = None,
-    pip: Annotated[list[str] | None, typer.Option(help="pip requirement for the job's runtime env (repeatable).")] = None,
+    pip: Annotated[list[str] | None, typer.Option(
+        help="pip requirement for the job's runtime env (repeatable).")] = None,
     entrypoint_num_cpus: Annotated[float, typer.Option(help="CPUs reserved for the job's driver.")] = 0.0,
     check: Annotated[bool, typer.Option(help="Read and validate the manifest here before submitting.")] = True,
     op: Annotated[str | None, typer.Option(help="Default operator for rows without an 'op' value.")] = None,
