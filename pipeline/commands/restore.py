@@ -13,10 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .. import decode, encode, io, measurement
 from ..ops import PLANS
-from ..restore_stage import resolve_device, restore_image
-from ..rows import RowError
 from ..settings import DEFAULT_MAX_PIXELS
 
 
@@ -44,7 +41,12 @@ def restore(
     max_pixels: Annotated[int, typer.Option(help="Refuse larger inputs (decompression bombs).")] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Restore IN (the degraded measurement itself) and write OUT with provenance; print the residual."""
+    # Imported here so that `ddnm-batch --help` and the other commands start without loading torch.
     import ddnm.models
+
+    from .. import decode, encode, io, measurement
+    from ..restore_stage import resolve_device, restore_image
+    from ..rows import RowError
 
     console = Console(stderr=True)
     try:
