@@ -30,7 +30,11 @@ SINGULAR_EPS = 1e-5
 
 
 def _as_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
-    return t.expand(batch, -1) if t.dim() == 1 else t
+    if t.dim() == 1:
+        return t.expand(batch, -1)
+    if t.shape[0] not in (1, batch):  # per-image singulars (per-image masks) must match the batch
+        raise ValueError(f"operator holds {t.shape[0]} per-image singular sets but the batch has {batch} images")
+    return t.expand(batch, -1)
 
 
 class LinearOperator(nn.Module):

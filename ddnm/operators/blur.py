@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from . import functional as Fn
-from .base import SVDOperator
+from .base import SINGULAR_EPS, SVDOperator
 
 
 class KernelBlur(SVDOperator):
@@ -26,17 +26,20 @@ class KernelBlur(SVDOperator):
         super().__init__(x_shape)
         c, h, w = self.x_shape
         k = torch.as_tensor(kernel, dtype=torch.float64)
-        if k.dim() != 2:
-            raise ValueError(f"blur kernel must be a 2-D array, got shape {tuple(k.shape)}")
-        if threshold < 0:
-            raise ValueError(f"threshold must be >= 0, got {threshold}")
+        if k.dim() != 2 or k.numel() == 0:
+            raise ValueError(f"blur kernel must be a non-empty 2-D array (kh, kw), got shape {tuple(k.shape)}")
+        if not torch.isfinite(k).all():
+            raise ValueError("blur kernel has NaN or infinite entries; pass a finite kernel")
+        if not threshold >= 0:
+            raise ValueError(f"blur threshold must be >= 0, got {threshold!r}")
         spectrum = Fn.kernel_spectrum(k, h, w).flatten()
         spectrum = torch.where(spectrum.abs() < threshold, torch.zeros_like(spectrum), spectrum)
         pairs = Fn.conjugate_pairs(h, w)
         self_idx, pair_idx, _ = pairs
         for name, t in zip(("self_idx", "pair_idx", "partner_idx"), pairs):
             self.register_buffer(name, t, persistent=False)
-        self.register_buffer("spectrum", spectrum, persistent=False)  # K̂, complex128, flat H·W
+        # K̂ stored as (H·W, 2) real/imag: Module.to(float32) would drop the imaginary part of a complex buffer.
+        self.register_buffer("spectrum_ri", torch.view_as_real(spectrum).clone(), persistent=False)
         s_self = spectrum[self_idx].real
         s_pair = spectrum[pair_idx]
         self.register_buffer("sign_self", torch.where(s_self < 0, -1.0, 1.0).to(torch.float64), persistent=False)
@@ -53,10 +56,15 @@ class KernelBlur(SVDOperator):
     def singulars(self) -> torch.Tensor:
         return self._singulars
 
+    @property
+    def spectrum(self) -> torch.Tensor:
+        """K̂, the unnormalised DFT of the centred kernel, flat (H·W,) complex."""
+        return torch.view_as_complex(self.spectrum_ri.contiguous())
+
     def _filter(self, x: torch.Tensor, spectrum: torch.Tensor) -> torch.Tensor:
         _, h, w = self.x_shape
         ctype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
-        f = torch.fft.fft2(x) * spectrum.to(ctype).view(h, w)
+        f = torch.fft.fft2(x) * spectrum.to(device=x.device, dtype=ctype).view(h, w)
         return torch.fft.ifft2(f).real.to(x.dtype)
 
     def A(self, x):  # noqa: N802
@@ -66,9 +74,11 @@ class KernelBlur(SVDOperator):
         return self._filter(y, self.spectrum.conj())
 
     def A_pinv(self, y):  # noqa: N802
-        mag = self.spectrum.abs()
-        keep = mag > 1e-5  # base.SINGULAR_EPS
-        inv = torch.where(keep, self.spectrum.conj() / torch.where(keep, mag, torch.ones_like(mag)) ** 2, 0)
+        # Σ⁺ in Fourier: conj(K̂)/|K̂|² = 1/K̂ where |K̂| > SINGULAR_EPS, else 0 (as the factored A⁺).
+        spectrum = self.spectrum
+        mag = spectrum.abs()
+        keep = mag > SINGULAR_EPS
+        inv = torch.where(keep, spectrum.conj() / torch.where(keep, mag, torch.ones_like(mag)) ** 2, 0)
         return self._filter(y, inv)
 
     def V_t(self, x):  # noqa: N802
@@ -97,4 +107,5 @@ class KernelBlur(SVDOperator):
 
 
 def gaussian_blur(x_shape, sigma: float, size: int | None = None, threshold: float = 0.0) -> KernelBlur:
+    """Circular Gaussian blur of std ``sigma`` pixels on a ``size``×``size`` support (default 2·ceil(3σ)+1)."""
     return KernelBlur(x_shape, Fn.gaussian_kernel(sigma, size), threshold)

@@ -5,8 +5,10 @@ Proof sketch: C⁺ = Cᵀ/c, so (BC)(C⁺B⁺)(BC) = B B⁺ B C = BC, (C⁺B⁺)
 BC C⁺ B⁺ = B B⁺ is symmetric, and C⁺ B⁺ B C = Cᵀ (B⁺B) C / c is symmetric. Without that condition
 (AB)⁺ ≠ B⁺A⁺ in general, so other compositions are refused.
 
-When B is diagonal (a mask) in the coordinates of C's U and C's U is the identity on its flattened
-measurement, the SVD is explicit too: A = (B's mask ⊙ Σ_C) in U = I, V = V_C.
+When B = diag(d) (a mask, U_B = V_B = I) and C = U_C Σ_C V_Cᵀ with U_C the identity on C's flattened
+measurement, A = B C = I · diag(d ⊙ s_C) · V_Cᵀ is already an SVD: I and V_C are orthogonal and
+d ⊙ s_C ≥ 0. For the old photo (d = mask, C = colorize) that is U = I on the gray pixels,
+Σ = mask/√3 and V = colorize's V. Other accepted compositions expose A, A⁺ and Aᵀ only.
 """
 
 from __future__ import annotations
@@ -25,11 +27,21 @@ class Compose(SVDOperator):
                 f"cannot compose {type(outer).__name__} ∘ {type(inner).__name__}: the pseudo-inverse factors "
                 "only when the inner operator has orthonormal rows up to a scale (colorize, sr_avgpool, cs, denoise)"
             )
+        inner_y = tuple(inner.y_shape())
+        if inner_y != tuple(outer.x_shape):
+            raise ValueError(
+                f"cannot compose {type(outer).__name__} ∘ {type(inner).__name__}: the inner operator measures "
+                f"{inner_y} but the outer one takes images of shape {tuple(outer.x_shape)}; build the outer "
+                f"operator with x_shape={inner_y}"
+            )
         super().__init__(inner.x_shape)
         self.outer, self.inner = outer, inner
         self._has_svd = (
             isinstance(inner, SVDOperator) and inner.u_is_flatten and isinstance(outer, SVDOperator) and outer.is_diagonal
         )
+
+    def y_shape(self) -> tuple[int, ...]:
+        return tuple(self.outer.y_shape())
 
     def A(self, x):  # noqa: N802
         return self.outer.A(self.inner.A(x))

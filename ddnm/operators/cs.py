@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 
@@ -10,8 +12,14 @@ from .base import SVDOperator
 
 class BlockCS(SVDOperator):
     """y = Φ x_block per channel and block, Φ the first m = round(ratio·b²) rows of a seeded orthogonal
-    b²×b² matrix Q; y of shape (B, C·m, H/b, W/b). Rows are orthonormal: singular values 1, U = I,
-    V = Qᵀ per block with the measured directions first."""
+    b²×b² matrix Q; y of shape (B, C·m, H/b, W/b). Rows are orthonormal: singular values 1, U = I
+    (the flattened y), V = Q per block with the m measured directions first, in y's flat order.
+
+    >>> op = BlockCS((1, 8, 8), ratio=0.25, block=4)
+    >>> x = torch.randn(1, 1, 8, 8, dtype=torch.float64)
+    >>> op.A(x).shape, bool(torch.allclose(op.A(op.A_pinv(op.A(x))), op.A(x)))
+    (torch.Size([1, 4, 2, 2]), True)
+    """
 
     u_is_flatten = True
     row_gram = 1.0
@@ -19,10 +27,18 @@ class BlockCS(SVDOperator):
     def __init__(self, x_shape: tuple[int, int, int], ratio: float = 0.25, block: int = 8, seed: int = 0):
         super().__init__(x_shape)
         c, h, w = self.x_shape
-        if not 0 < ratio <= 1:
-            raise ValueError(f"cs ratio must be in (0, 1], got {ratio}")
+        if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 < ratio <= 1:
+            raise ValueError(f"cs ratio must be a number in (0, 1] (fraction of measurements kept), got {ratio!r}")
+        if isinstance(block, bool) or not isinstance(block, numbers.Integral) or block < 1:
+            raise ValueError(f"cs block must be a positive integer (pixels per block side), got {block!r}")
         if h % block or w % block:
-            raise ValueError(f"cs block {block} must divide image size {h}×{w}")
+            raise ValueError(
+                f"cs block {block} must divide image size {h}×{w}; pad to {h + -h % block}×{w + -w % block} "
+                "or pick another block"
+            )
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise ValueError(f"cs seed must be an integer, got {seed!r}")
+        block = int(block)
         self.block, self.m = block, max(1, round(ratio * block * block))
         g = torch.Generator().manual_seed(seed)
         q, r = torch.linalg.qr(torch.randn(block * block, block * block, generator=g, dtype=torch.float64))
@@ -61,18 +77,21 @@ class BlockCS(SVDOperator):
     A_adjoint = A_pinv
 
     def V_t(self, x):  # noqa: N802
-        return self._coords(x).permute(0, 2, 1, 3).flatten(1)  # measured directions (first m) first
+        coords = self._coords(x)
+        # measured directions first, flattened exactly like y, so U is the identity on y.flatten(1)
+        return torch.cat([coords[:, :, : self.m].flatten(1), coords[:, :, self.m :].flatten(1)], dim=1)
 
     def V(self, z):  # noqa: N802
-        c = self.x_shape[0]
-        coords = z.view(z.shape[0], self.block**2, c, -1).permute(0, 2, 1, 3)
-        return self._from_coords(coords)
+        c, h, w = self.x_shape
+        blocks = (h // self.block) * (w // self.block)
+        k = c * self.m * blocks
+        measured = z[:, :k].reshape(z.shape[0], c, self.m, blocks)
+        rest = z[:, k:].reshape(z.shape[0], c, self.block**2 - self.m, blocks)
+        return self._from_coords(torch.cat([measured, rest], dim=2))
 
     def U_t(self, y):  # noqa: N802
-        b, c = y.shape[0], self.x_shape[0]
-        return y.reshape(b, c, self.m, -1).permute(0, 2, 1, 3).flatten(1)
+        return y.flatten(1)
 
     def U(self, z):  # noqa: N802
         c, h, w = self.x_shape
-        coords = z.view(z.shape[0], self.m, c, -1).permute(0, 2, 1, 3)
-        return coords.reshape(z.shape[0], c * self.m, h // self.block, w // self.block)
+        return z.reshape(z.shape[0], c * self.m, h // self.block, w // self.block)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 import torch.nn.functional as F
 
@@ -11,9 +14,10 @@ from .functional import bicubic_matrix
 
 
 def check_scale(scale: int, x_shape: tuple[int, int, int]) -> int:
+    """The integer factor, or a ValueError saying how to fix it (must be ≥ 1 and divide H and W)."""
     _, h, w = x_shape
-    if int(scale) != scale or scale < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale}")
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale != int(scale) or scale < 1:
+        raise ValueError(f"downsample scale must be a positive integer, got {scale!r}")
     scale = int(scale)
     if h % scale or w % scale:
         ph, pw = -h % scale, -w % scale
@@ -79,6 +83,9 @@ class AvgPool(SVDOperator):
 
 class Bicubic(SVDOperator):
     """y = A_h X A_wᵀ per channel with the exact separable bicubic matrices (functional.bicubic_matrix).
+
+    Keys a = −0.5 stretched by the factor, taps outside the image dropped and rows renormalised (PIL's
+    border rule): the same as ``F.interpolate(x, scale_factor=1/s, mode="bicubic", antialias=True)``.
 
     SVD from the two 1-D SVDs (A_h = U_h S_h V_hᵀ): A = (U_h ⊗ U_w)(S_h ⊗ S_w)(V_h ⊗ V_w)ᵀ, so V_t(x) is
     V_hᵀ X V_w per channel with the top-left (H/s)×(W/s) block — the part Σ acts on — listed first.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -18,7 +19,7 @@ def cubic(t: torch.Tensor, a: float = -0.5) -> torch.Tensor:
 def bicubic_matrix(size: int, scale: int, dtype=torch.float64) -> torch.Tensor:
     """The (size/scale × size) 1-D bicubic downsampling matrix with the kernel stretched by ``scale``
     (antialiased, as PIL). Taps outside the signal are dropped and each row renormalised to sum 1,
-    PIL's border rule."""
+    PIL's border rule (so a constant image stays constant; no reflection)."""
     out = size // scale
     centers = (torch.arange(out, dtype=dtype) + 0.5) * scale - 0.5
     taps = torch.arange(size, dtype=dtype)
@@ -28,9 +29,12 @@ def bicubic_matrix(size: int, scale: int, dtype=torch.float64) -> torch.Tensor:
 
 def gaussian_kernel(sigma: float, size: int | None = None, dtype=torch.float64) -> torch.Tensor:
     """Normalised 2-D Gaussian kernel; default size 2·ceil(3σ)+1."""
-    if sigma <= 0:
-        raise ValueError(f"blur sigma must be > 0, got {sigma}")
-    size = size or 2 * math.ceil(3 * sigma) + 1
+    if not isinstance(sigma, numbers.Real) or not sigma > 0 or math.isinf(sigma):
+        raise ValueError(f"blur sigma must be a finite number > 0 (pixels), got {sigma!r}")
+    if size is None:
+        size = 2 * math.ceil(3 * sigma) + 1
+    elif isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"blur kernel size must be a positive integer (odd keeps it centred), got {size!r}")
     r = torch.arange(size, dtype=dtype) - (size - 1) / 2
     g = torch.exp(-(r**2) / (2 * sigma**2))
     k = g[:, None] * g[None, :]
@@ -39,8 +43,8 @@ def gaussian_kernel(sigma: float, size: int | None = None, dtype=torch.float64) 
 
 def motion_kernel(length: int, angle_deg: float = 0.0, dtype=torch.float64) -> torch.Tensor:
     """A straight motion-blur kernel of ``length`` pixels at ``angle_deg``, sampled on a supersampled line."""
-    if length < 1:
-        raise ValueError(f"motion length must be >= 1 pixel, got {length}")
+    if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 1:
+        raise ValueError(f"motion length must be an integer >= 1 (pixels), got {length!r}")
     size = length if length % 2 else length + 1
     k = torch.zeros(size, size, dtype=dtype)
     theta = math.radians(angle_deg)

@@ -28,6 +28,10 @@ class Inpaint(SVDOperator):
     """A x = m ⊙ x with y kept at full size (zeros where unknown): U = V = I, singulars = m.
 
     A mask with a leading batch dimension gives each image its own mask.
+
+    >>> op = Inpaint((1, 2, 2), [[1, 0], [0, 1]])
+    >>> op.A(torch.ones(1, 1, 2, 2)).flatten().tolist()
+    [1.0, 0.0, 0.0, 1.0]
     """
 
     u_is_flatten = True
@@ -36,6 +40,9 @@ class Inpaint(SVDOperator):
     def __init__(self, x_shape: tuple[int, int, int], mask):
         super().__init__(x_shape)
         self.register_buffer("mask", _as_mask(mask, self.x_shape))
+
+    def y_shape(self) -> tuple[int, ...]:
+        return self.x_shape  # y keeps the image shape; no probe, which per-image masks would refuse
 
     @property
     def singulars(self) -> torch.Tensor:
