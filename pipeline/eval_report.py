@@ -41,7 +41,9 @@ def centre_crop(path: Path, crop: int) -> torch.Tensor:
     with Image.open(path) as image:
         rgb = image.convert("RGB")
     if min(rgb.size) < crop:
-        raise ValueError(f"{path.name} is {rgb.width}×{rgb.height}, smaller than the {crop}-pixel crop; use a smaller --crop")
+        raise ValueError(
+            f"{path.name} is {rgb.width}×{rgb.height}, smaller than the {crop}-pixel crop; use a smaller --crop"
+        )
     left, top = (rgb.width - crop) // 2, (rgb.height - crop) // 2
     array = np.asarray(rgb.crop((left, top, left + crop, top + crop)), dtype=np.float32)
     return torch.from_numpy(array / 127.5 - 1).permute(2, 0, 1).contiguous()

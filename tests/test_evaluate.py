@@ -78,7 +78,8 @@ def test_rows_carry_every_metric_for_every_image_and_method(images, prior, op_na
 @pytest.mark.parametrize("op_name", [op for op in TASK_OPERATORS if op != "denoise"])
 def test_noiseless_ddnm_and_pinv_are_consistent(images, prior, op_name):
     task = task_for(op_name)
-    result = evaluate(images, task, {"A⁺y": baseline_methods(task)["A⁺y"], "ddnm": ddnm_method(prior, task, steps=4)})
+    methods = {"A⁺y": baseline_methods(task)["A⁺y"], "ddnm": ddnm_method(prior, task, steps=4)}
+    result = evaluate(images, task, methods)
     for row in result.rows:
         assert row["consistency"] <= 1e-4, row
 

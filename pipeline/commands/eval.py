@@ -26,7 +26,7 @@ def evaluate(
     images_dir: Annotated[str, typer.Argument(metavar="IMAGES_DIR", help="Folder of clean (ground-truth) images.")],
     op: Annotated[str, typer.Option(help="sr_avgpool, sr_bicubic, inpaint, colorize, deblur_gaussian, denoise.")],
     scale: Annotated[int, typer.Option(help="SR factor.")] = 4,
-    sigma_y: Annotated[float | None, typer.Option(help="Noise added to y, [-1, 1] units (default: 0.1 for denoise, else 0).")] = None,
+    sigma_y: Annotated[float | None, typer.Option(help="Noise std added to y, [-1, 1] units (denoise: 0.1).")] = None,
     model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path.")] = "bundled",
     steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
     eta: Annotated[float, typer.Option(help="DDIM eta in [0, 1].")] = 0.85,
@@ -37,9 +37,9 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[str, typer.Option(help="Folder for the Markdown table.")] = "docs/eval",
     pictures: Annotated[str, typer.Option(help="Folder for eval_<op>.png.")] = "docs/img",
-    results: Annotated[str, typer.Option(help="JSON lines file to append the summary to.")] = "benchmarks/results.jsonl",
+    results: Annotated[str, typer.Option(help="JSON lines file to append to.")] = "benchmarks/results.jsonl",
 ) -> None:
-    """Degrade centre crops of IMAGES_DIR, restore them with DDNM and baselines, and report PSNR / SSIM / consistency."""
+    """Degrade centre crops of IMAGES_DIR, restore with DDNM and baselines, report PSNR / SSIM / consistency."""
     import ddnm.models
     from ddnm.evaluate import baseline_methods, ddnm_method, evaluate, summarize, task_for, task_params
 
@@ -55,7 +55,7 @@ def evaluate(
     except (ValueError, FileNotFoundError, ImportError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
-    console.print(f"{task.label}: {len(names)} crops of {crop}×{crop} from {images_dir}, {steps} steps", highlight=False)
+    console.print(f"{task.label}: {len(names)} crops {crop}×{crop} of {images_dir}, {steps} steps", highlight=False)
     result = evaluate(x.to(target), task, methods, names, batch_size=batch_size, seed=seed)
     summary = summarize(result.rows)
     _print_table(task.label, summary)
