@@ -62,7 +62,7 @@ def kernel_spectrum(kernel: torch.Tensor, height: int, width: int) -> torch.Tens
     kh, kw = kernel.shape
     if kh > height or kw > width:
         raise ValueError(f"blur kernel {kh}×{kw} is larger than the image {height}×{width}")
-    padded = torch.zeros(height, width, dtype=kernel.dtype)
+    padded = kernel.new_zeros(height, width)
     padded[:kh, :kw] = kernel
     padded = torch.roll(padded, shifts=(-(kh // 2), -(kw // 2)), dims=(0, 1))
     return torch.fft.fft2(padded)
