@@ -16,7 +16,8 @@ from .functional import bicubic_matrix
 def check_scale(scale: int, x_shape: tuple[int, int, int]) -> int:
     """The integer factor, or a ValueError saying how to fix it (must be ≥ 1 and divide H and W)."""
     _, h, w = x_shape
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale != int(scale) or scale < 1:
+    is_number = isinstance(scale, numbers.Real) and not isinstance(scale, bool) and math.isfinite(scale)
+    if not is_number or scale != int(scale) or scale < 1:
         raise ValueError(f"downsample scale must be a positive integer, got {scale!r}")
     scale = int(scale)
     if h % scale or w % scale:
