@@ -74,15 +74,19 @@ def read_bytes(uri: str, storage_options: dict | None = None) -> bytes:
     return fs.cat_file(path)
 
 
-def write_bytes_atomic(uri: str, data: bytes, storage_options: dict | None = None) -> None:
+def write_bytes_atomic(
+    uri: str, data: bytes, storage_options: dict | None = None, content_type: str | None = None
+) -> None:
     """Write ``data`` so readers see the old file or the whole new one, never a part.
 
     Local: write a hidden temp file in the same directory, then ``os.replace`` (atomic on POSIX
     and Windows within one filesystem). Object stores: a single PUT is already atomic.
+    ``content_type`` is stored with S3 objects (a static bucket serves HTML only if it says so).
     """
     fs, path = filesystem_for(uri, storage_options)
     if not is_local(uri):
-        fs.pipe_file(path, data)
+        s3 = content_type and split_protocol(uri)[0] in ("s3", "s3a")
+        fs.pipe_file(path, data, **({"ContentType": content_type} if s3 else {}))
         return
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)

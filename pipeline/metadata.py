@@ -24,6 +24,7 @@ DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmi
 
 ID = "id"
 SOURCE_URI = "source_uri"
+MASK_URI = "mask_uri"
 OUTPUT_URI = "output_uri"
 OP = "op"
 PARAMS = "params"
@@ -55,6 +56,7 @@ SCHEMA = pa.schema(
     [
         pa.field(ID, pa.string(), nullable=False),
         pa.field(SOURCE_URI, pa.string()),
+        pa.field(MASK_URI, pa.string()),  # inpaint/old_photo: re-running or reviewing a row needs it
         pa.field(OUTPUT_URI, pa.string()),
         pa.field(OP, pa.string()),
         pa.field(PARAMS, pa.string()),
