@@ -38,6 +38,7 @@ OUTPUT_WIDTH, OUTPUT_HEIGHT = "output_width", "output_height"
 INPUT_MODE = "input_mode"
 INPUT_ICC = "input_icc"
 CONSISTENCY_RESIDUAL = "consistency_residual"
+SEAM_RATIO, TILES = "seam_ratio", "tiles"
 MODEL_NAME = "model_name"
 WEIGHTS_SHA256 = "weights_sha256"
 STEPS, ETA, SIGMA_Y, SEED = "steps", "eta", "sigma_y", "seed"
@@ -72,6 +73,8 @@ SCHEMA = pa.schema(
         pa.field(INPUT_MODE, pa.string()),
         pa.field(INPUT_ICC, pa.bool_()),
         pa.field(CONSISTENCY_RESIDUAL, pa.float64()),  # ‖A x̂ − y‖ / ‖y‖
+        pa.field(SEAM_RATIO, pa.float64()),  # tiled rows: gradient across window seams / elsewhere (ddnm.tiling)
+        pa.field(TILES, pa.int32()),  # model windows the image was restored in (1 = untiled)
         pa.field(MODEL_NAME, pa.string()),
         pa.field(WEIGHTS_SHA256, pa.string()),
         pa.field(STEPS, pa.int32()),

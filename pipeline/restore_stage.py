@@ -37,23 +37,43 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[int]):
-    """Restore a batch of same-shaped images: ``(x, residual)``.
+def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[int], op_name: str = ""):
+    """Restore a batch of same-shaped images: ``(x, residual, seam_ratio or None, tiles)``.
 
-    TILING CALL SITE: until ``ddnm/tiling.py`` lands, an image larger than the model's native
-    window is an error row; replace this body with ``restore_tiled(...)`` then.
+    The one place the pipeline and ``ddnm-batch restore`` call the engine. An image that is not exactly the
+    model's window goes through ``ddnm.restore_tiled`` (windows of the model's size; smaller images sit on a
+    window-sized canvas). A prior that cannot start from noise (a denoiser with ``max_t``) warm starts from
+    ``ddnm.initial.initial_image``.
     """
     import ddnm
+    from ddnm.initial import check_prior_supports, initial_image
+    from ddnm.restore import with_guidance_params
+    from ddnm.restore_tiled import restore_tiled
+    from ddnm.settings import SamplerSettings
+    from ddnm.tiling import TileSettings
 
+    if op_name:
+        check_prior_supports(model, op_name)
+    kwargs, x_init = dict(sampler_kwargs), None
+    max_t = getattr(model, "max_t", None)
+    if max_t is not None:
+        kwargs["start_t"] = max_t if kwargs.get("start_t") is None else min(kwargs["start_t"], max_t)
+        x_init = initial_image(op_name, y, op)
     window = model.info.image_size
     _, h, w = op.x_shape
-    if window is not None and (h > window or w > window):
-        raise RowError(
-            "LargerThanWindow",
-            f"image {w}x{h} is larger than the model window {window}x{window}, tiling not available; "
-            f"split the image into tiles of at most {window}x{window} or use a fully convolutional model",
-        )
-    return ddnm.restore(y, op, model, seed=seeds, **sampler_kwargs)
+    if window is None or (h, w) == (window, window):
+        x, residual = ddnm.restore(y, op, model, seed=seeds, x_init=x_init, **kwargs)
+        return x, residual, None, 1
+    result = restore_tiled(y, op, model, TileSettings(), SamplerSettings(**with_guidance_params(kwargs)), seeds)
+    tiles = len(plan_for(h, w, window).windows)
+    return result.x, result.residual, result.seam_ratio, tiles
+
+
+def plan_for(height: int, width: int, window: int):
+    """The default tile plan for an image (for the ``tiles`` count in the metadata)."""
+    from ddnm.tiling import TileSettings, plan_tiles
+
+    return plan_tiles(max(height, window), max(width, window), TileSettings(window=window))
 
 
 class RestoreStage:
@@ -99,7 +119,7 @@ class RestoreStage:
         """One batched call; if it fails, retry row by row so one bad image fails alone."""
         started = time.time()
         try:
-            x, residual = self._restore([rows[i] for i in indices])
+            x, residual, seams, tiles = self._restore([rows[i] for i in indices])
         except Exception as exc:  # noqa: BLE001 - turned into error rows below
             if len(indices) > 1:
                 for i in indices:
@@ -109,10 +129,11 @@ class RestoreStage:
             return
         per_image = (time.time() - started) / len(indices)
         for j, i in enumerate(indices):
-            rows[i].update(restored_npy=pack_array(x[j]), consistency_residual=float(residual[j]), restore_s=per_image)
+            rows[i].update(restored_npy=pack_array(x[j]), consistency_residual=float(residual[j]),
+                           seam_ratio=seams[j], tiles=tiles, restore_s=per_image)
 
     @torch.inference_mode()
-    def _restore(self, group: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    def _restore(self, group: list[dict]) -> tuple[np.ndarray, np.ndarray, list[float], int]:
         first = group[0]
         samples = [r["_samples"] for r in group]
         op, y = measurement.build(first["op"], first["params"], samples, first["_mask"], self.model.in_channels)
@@ -125,8 +146,9 @@ class RestoreStage:
             y = torch.cat([y, y[-1:].expand(padding, *y.shape[1:])])
             seeds = seeds + [seeds[-1]] * padding
         y, op = y.to(self.device), op.to(self.device)
-        x, residual = restore_image(y, op, self.model, self.settings.sampler_kwargs, seeds)
-        return x[:count].float().cpu().numpy(), residual[:count].float().cpu().numpy()
+        x, residual, seams, tiles = restore_image(y, op, self.model, self.settings.sampler_kwargs, seeds, first["op"])
+        seams = [float("nan")] * count if seams is None else seams[:count].float().cpu().tolist()
+        return x[:count].float().cpu().numpy(), residual[:count].float().cpu().numpy(), seams, tiles
 
 
 def _group_key(row: dict) -> tuple:

@@ -17,8 +17,10 @@ STATUS_ERROR = "error"
 STATUS_SKIPPED = "skipped"
 
 # Column kinds of every column a stage may emit; anything else is an object column.
-FLOAT_COLUMNS = ("decode_s", "restore_s", "encode_s", "started_at", "finished_at", "consistency_residual")
-INT_COLUMNS = ("input_width", "input_height", "output_width", "output_height", "steps", "seed")
+FLOAT_COLUMNS = (
+    "decode_s", "restore_s", "encode_s", "started_at", "finished_at", "consistency_residual", "seam_ratio",
+)
+INT_COLUMNS = ("input_width", "input_height", "output_width", "output_height", "steps", "seed", "tiles")
 BOOL_COLUMNS = ("input_icc",)
 BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy")
 
@@ -27,7 +29,9 @@ MANIFEST_COLUMNS = ["id", "uri", "op", "mask_uri", "params", "extra"]
 ROW_COLUMNS = ["id", "source_uri", "mask_uri", "op", "params", "extra", "status", "error_type", "error_message"]
 INPUT_COLUMNS = ["input_sha256", "input_width", "input_height", "input_mode", "input_icc", "decode_s", "started_at"]
 DECODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + ["pixels_npy", "mask_npy"]
-RESTORE_COLUMNS = ["consistency_residual", "restore_s", "model_name", "weights_sha256", "steps", "seed", "worker"]
+RESTORE_COLUMNS = [
+    "consistency_residual", "seam_ratio", "tiles", "restore_s", "model_name", "weights_sha256", "steps", "seed", "worker",
+]
 RESTORED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + ["restored_npy"]
 OUTPUT_COLUMNS = ["output_uri", "output_sha256", "output_width", "output_height", "encode_s", "finished_at"]
 ENCODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + OUTPUT_COLUMNS

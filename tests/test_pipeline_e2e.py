@@ -52,7 +52,9 @@ def outputs(out: str) -> dict[str, bytes]:
 def test_every_manifest_row_gets_exactly_one_metadata_row(first_run):
     summary, out = first_run
     expected_errors = {r["id"]: r["expect"] for r in bad_rows()}
-    assert (summary.total, summary.ok, summary.errors, summary.skipped) == (12, 4, 8, 0)
+    total, errors = len(manifest_rows()), len(expected_errors)
+    assert (summary.total, summary.ok, summary.errors, summary.skipped) == (total, total - errors, errors, 0)
+    assert total > errors > 5
     table = metadata.read_all(out)
     assert sorted(table["id"].to_pylist()) == sorted(r["id"] for r in manifest_rows())
     for row in table.to_pylist():
@@ -87,7 +89,7 @@ def test_resume_skips_finished_rows_and_reproduces_bytes(tiny_model_path, ray_lo
     stamps = {name: os.stat(os.path.join(out, "images", name)).st_mtime_ns for name in outputs(out)}
 
     resumed = run_job(job(str(archive / "all.csv"), out, tiny_model_path))
-    assert (resumed.skipped, resumed.ok, resumed.errors) == (2, 2, 8)
+    assert (resumed.skipped, resumed.ok, resumed.errors) == (2, 2, len(bad_rows()))
     for name, stamp in stamps.items():  # finished outputs are not rewritten
         assert os.stat(os.path.join(out, "images", name)).st_mtime_ns == stamp
     table = metadata.read_all(out)

@@ -82,6 +82,15 @@ def test_every_bad_row_becomes_one_error_row(stage, settings):
         assert row["error_message"] and row["restored_npy"] == b""
 
 
+def test_images_larger_than_the_window_are_tiled(stage, settings):
+    record = {"id": "big", "uri": "big.png", "op": "", "mask_uri": "", "params": ""}
+    row = by_id(stage(decoded(settings, [record])))["big"]
+    assert row["status"] == "ok", row["error_message"]
+    assert unpack_array(row["restored_npy"]).shape == (3, 64, 64)  # twice the 32-pixel window on each side
+    assert row["tiles"] > 1 and np.isfinite(row["seam_ratio"])
+    assert row["consistency_residual"] < 1e-3
+
+
 def test_a_row_restores_the_same_alone_or_in_a_batch(stage, settings):
     together = by_id(stage(decoded(settings, good_rows()[:2])))
     alone = by_id(stage(decoded(settings, good_rows()[1:2])))

@@ -60,10 +60,11 @@ def restore(
             raise RowError("MissingMask", f"operator {op!r} needs --mask MASK.png (white = known pixel)")
         target = resolve_device(device)
         prior = ddnm.models.load(None if model == "bundled" else model, device=target)
-        sampler = _sampler_kwargs(prior, op, steps, eta, sigma_y, travel_length, travel_repeat, start_t, guidance)
+        sampler = dict(steps=steps, eta=eta, sigma_y=sigma_y, travel_length=travel_length,
+                       travel_repeat=travel_repeat, start_t=start_t, guidance=guidance)
         operator, y = measurement.build(op, json.dumps(op_params, sort_keys=True), [samples], mask_array, prior.in_channels)
         started = time.time()
-        x, residual = restore_image(y.to(target), operator.to(target), prior, sampler, [seed])
+        x, residual, seams, tiles = restore_image(y.to(target), operator.to(target), prior, sampler, [seed], op)
     except (RowError, ValueError, FileNotFoundError, NotImplementedError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
@@ -73,9 +74,10 @@ def restore(
         "residual": f"{float(residual[0]):.6g}", "sourceSha256": io.sha256_hex(source),
     }
     io.write_bytes_atomic(output_uri, encode.encode_png(x[0].float().cpu().numpy(), provenance))
+    tiled = f"; {tiles} windows, seam ratio {float(seams[0]):.3f}" if seams is not None else ""
     console.print(
         f"restored {input_uri} → {output_uri} in {time.time() - started:.1f} s; "
-        f"consistency ‖Ax̂ − y‖/‖y‖ = {float(residual[0]):.2e}",
+        f"consistency ‖Ax̂ − y‖/‖y‖ = {float(residual[0]):.2e}{tiled}",
         highlight=False,
     )
 
@@ -90,21 +92,3 @@ def _params(text: str, scale: int | None) -> dict:
     if scale is not None:
         params["scale"] = scale
     return params
-
-
-def _sampler_kwargs(prior, op, steps, eta, sigma_y, travel_length, travel_repeat, start_t, guidance) -> dict:
-    """Sampler options, with what the prior needs: a denoiser prior must warm start below its σ_max."""
-    if not prior.info.generative and op in ("colorize", "old_photo"):
-        raise ValueError(
-            f"model {prior.info.name!r} is a denoiser and cannot invent colour; use the bundled diffusion prior "
-            "or a diffusion checkpoint for colorize"
-        )
-    kwargs = dict(steps=steps, eta=eta, sigma_y=sigma_y, travel_length=travel_length, travel_repeat=travel_repeat)
-    max_t = getattr(prior, "max_t", None)
-    if max_t is not None:
-        start_t = max_t if start_t is None else min(start_t, max_t)
-    if start_t is not None:
-        kwargs["start_t"] = start_t
-    if guidance != "ddnm":
-        kwargs["guidance"] = guidance
-    return kwargs
