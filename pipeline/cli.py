@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from .commands import eval as eval_command
+from .commands import report as report_command  # review page of a run (issue 10)
 from .commands import restore as restore_command
 from .commands import run as run_command
 from .commands import logs, scan, status, stop, submit  # cluster operations (issue 7)
@@ -25,7 +26,7 @@ def main() -> None:
     """Restore image archives with DDNM / DDNM+ (a callback keeps ``run`` a subcommand)."""
 
 
-for command in (run_command, restore_command, submit, status, logs, stop, scan, eval_command):
+for command in (run_command, restore_command, submit, status, logs, stop, scan, eval_command, report_command):
     command.register(app)
 
 

@@ -36,6 +36,7 @@ def run(
     preview: Annotated[int, typer.Option(help="Write OUT/preview.png with the first N restored rows.")] = 0,
     num_cpus: Annotated[int | None, typer.Option(help="CPUs for a local Ray (default: all).")] = None,
     dashboard: Annotated[bool, typer.Option(help="Start the Ray dashboard with a local Ray.")] = False,
+    report: Annotated[bool, typer.Option(help="Build the review page OUT/report/index.html at the end.")] = True,
 ) -> None:
     """Restore every image MANIFEST lists; write PNGs under OUT/images and Parquet under OUT/metadata.
 
@@ -70,6 +71,10 @@ def run(
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
     _print_summary(console, summary)
+    if report:
+        from .report import build_after_run
+
+        build_after_run(console, settings.out_uri, settings.storage_options)
     raise typer.Exit(1 if summary.errors else 0)
 
 
