@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import os
+
 import pytest
 
 
@@ -45,3 +47,26 @@ def tiny_model_path(tmp_path_factory) -> str:
               "name": "tiny-adm-test", "license": "CC0-1.0"}  # fmt: skip
     path.with_suffix(".json").write_text(json.dumps(config))
     return str(path)
+
+
+AWS_DUMMY_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 API (moto's threaded server) on a free 127.0.0.1 port, as s3fs's own tests use; dummy
+    credentials in the environment so no test can ever reach real ones."""
+    from moto.server import ThreadedMotoServer
+
+    saved = {k: os.environ.get(k) for k in AWS_DUMMY_ENV}
+    os.environ.update(AWS_DUMMY_ENV)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

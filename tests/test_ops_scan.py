@@ -17,28 +17,10 @@ from pipeline.cli import app
 from pipeline.manifest import read_manifest
 from pipeline.scan import ScanSettings, parse_since, scan
 
-AWS_DUMMY_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 IMAGES = ("2024/box-1/a.png", "2024/box-1/b.jpg", "c.TIF")
 OTHER_FILES = ("notes.txt", ".hidden.png", "2024/.tmp-123-a.png")
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A real S3 API (moto) on a free 127.0.0.1 port, with dummy credentials in the environment."""
-    from moto.server import ThreadedMotoServer
-
-    saved = {k: os.environ.get(k) for k in AWS_DUMMY_ENV}
-    os.environ.update(AWS_DUMMY_ENV)  # the test must never find real credentials
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def mark_restored(out_uri: str, row_id: str, status: str, options: dict) -> None:

@@ -17,7 +17,6 @@ from pipeline.run import run_job
 from pipeline.settings import JobSettings
 
 STEPS = 3
-AWS_DUMMY_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def job(manifest: str, out: str, model: str, **overrides) -> JobSettings:
@@ -108,30 +107,13 @@ def test_changing_the_seed_changes_the_outputs(tiny_model_path, ray_local, archi
     assert outputs(out)[name] != outputs(first_out)[name]
 
 
-@pytest.fixture(scope="module")
-def s3_server():
-    """A real S3 API (moto) on a free local port, as s3fs's own tests use; dummy credentials."""
-    from moto.server import ThreadedMotoServer
-
-    saved = {k: os.environ.get(k) for k in AWS_DUMMY_ENV}
-    os.environ.update(AWS_DUMMY_ENV)  # the driver must never find real credentials
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 @pytest.fixture
-def s3_archive(s3_server):
+def s3_archive(s3_endpoint):
     """good + bad images and a manifest in a fresh bucket; returns (storage_options, bucket URI)."""
     bucket = "archive-" + hashlib.sha256(os.urandom(8)).hexdigest()[:8]
-    options = {"endpoint_url": s3_server, "key": "testing", "secret": "testing"}
+    options = {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"}
     fs, _ = io.filesystem_for(f"s3://{bucket}", options)
     fs.mkdir(bucket)
     files = {**good_files(), **bad_files()}
