@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from pathlib import Path
 
@@ -43,9 +44,10 @@ def reviewed(tiny_model_path, ray_local, tmp_path_factory):
     args = ["run", manifest, "--out", str(out), "--op", "colorize", "--model", tiny_model_path, "--steps", "2",
             "--batch-size", "2", "--device", "cpu", "--max-pixels", str(TEST_MAX_PIXELS)]  # fmt: skip
     cli = CliRunner().invoke(app, args)
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "report" / "thumbs").iterdir()}
     rebuilt = build_report(ReportSettings(str(out), workers=2, chunk_rows=4))
     ledger = {r["id"]: r for r in metadata.latest_rows(metadata.read_all(str(out))).to_pylist()}
-    return {"out": out, "cli": cli, "result": rebuilt, "ledger": ledger}
+    return {"out": out, "cli": cli, "result": rebuilt, "ledger": ledger, "thumb_stamps": stamps}
 
 
 def page_config(index: Path) -> dict:
@@ -87,6 +89,13 @@ def test_one_entry_per_manifest_row_with_small_thumbnails(reviewed):
     assert rows["grey0"]["extra"] == {"shelf": "A1"} and rows["grey0"]["seed"] == str(ledger["grey0"]["seed"])
     assert "after" not in rows["empty"]["thumbs"] and rows["corrupt"]["thumbs"] == {}
     assert "cannot decode the source" in rows["corrupt"]["note"]
+
+
+def test_rebuild_reuses_unchanged_rows(reviewed):
+    """The second build (2-row data files) kept the 4 restored rows' entries and did not rewrite a thumbnail."""
+    thumbs = reviewed["out"] / "report" / "thumbs"
+    assert reviewed["result"].reused == 4 and reviewed["result"].thumbnails == 16
+    assert {p.name: p.stat().st_mtime_ns for p in thumbs.iterdir()} == reviewed["thumb_stamps"]
 
 
 def test_null_space_map_is_dark_where_the_measurement_fixes_the_image(reviewed):
@@ -143,7 +152,7 @@ def test_report_of_a_run_on_s3(reviewed, s3_bucket):
     for part in (reviewed["out"] / "metadata").glob("part-*.parquet"):
         io.write_bytes_atomic(f"{bucket}/out/metadata/{part.name}", part.read_bytes(), options)
     result = build_report(ReportSettings(f"{bucket}/out", options, workers=2))
-    assert result.index_uri == f"{bucket}/out/report/index.html" and result.rows == 6
+    assert result.index_uri == f"{bucket}/out/report/index.html" and (result.rows, result.reused) == (6, 0)
     fs, _ = io.filesystem_for(bucket, options)
     head = fs.info(result.index_uri)
     assert head["ContentType"].startswith("text/html")  # a static bucket renders it
@@ -151,21 +160,13 @@ def test_report_of_a_run_on_s3(reviewed, s3_bucket):
 
 
 @pytest.fixture
-def s3_bucket(tmp_path):
-    """A fresh bucket on a real S3 API (moto) with dummy credentials; ``(storage_options, s3://bucket)``."""
-    moto_server = pytest.importorskip("moto.server")
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        options = {"endpoint_url": f"http://{host}:{port}", "key": "testing", "secret": "testing"}
-        fs, _ = io.filesystem_for("s3://review", options)
-        fs.mkdir("review")
-        yield options, "s3://review"
-        server.stop()
+def s3_bucket(s3_endpoint):
+    """A fresh bucket on the session's real S3 API (moto); ``(storage_options, s3://bucket)``."""
+    options = {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"}
+    bucket = "review-" + os.urandom(4).hex()
+    fs, _ = io.filesystem_for(f"s3://{bucket}", options)
+    fs.mkdir(bucket)
+    return options, f"s3://{bucket}"
 
 
 def test_page_in_headless_chromium(reviewed, tmp_path):

@@ -7,7 +7,8 @@ Layout (relative links only, so the folder works from ``file://`` and from a sta
     OUT/report/thumbs/             ≤ 256 px before / after / A⁺y JPEGs and null-space PNGs
 
 Thumbnails are made in a thread pool (decoding, resizing and the A⁺y operators release the GIL
-for most of their time). ``index.html`` is written last, so it never links to missing files.
+for most of their time); rows unchanged since the last build keep theirs (:mod:`.reuse`).
+``index.html`` is written last, so it never links to missing files.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import datetime, timezone
 from .. import io, metadata
 from . import page
 from .entries import make_entry
+from .reuse import previous_entries, reusable
 from .settings import ReportSettings
 from .summary import Summary, summarize
 
@@ -33,6 +35,7 @@ class ReportResult:
     index_uri: str
     rows: int
     thumbnails: int
+    reused: int  # entries (and thumbnails) kept from the previous build
     summary: Summary
 
 
@@ -45,9 +48,13 @@ def build_report(settings: ReportSettings) -> ReportResult:
             "give the --out folder of a ddnm-batch run (it holds metadata/part-*.parquet)"
         )
     latest = metadata.latest_rows(every)
-    rows = latest.to_pylist()
+    previous = previous_entries(settings, ADD_ROWS)
+
+    def entry(index: int, row: dict) -> dict:
+        return make_entry(index, row, settings, previous.get(row[metadata.ID]))
+
     with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="report") as pool:
-        entries = list(pool.map(lambda pair: make_entry(pair[0], pair[1], settings), enumerate(rows)))
+        entries = list(pool.map(entry, range(len(latest)), latest.to_pylist()))
     chunks = _write_chunks(entries, settings)
     summary = summarize(latest, every)
     ops = sorted({e["op"] for e in entries if e["op"]})
@@ -59,6 +66,7 @@ def build_report(settings: ReportSettings) -> ReportResult:
         index_uri=settings.index_uri,
         rows=len(entries),
         thumbnails=sum(len(e["thumbs"]) for e in entries),
+        reused=sum(reusable(previous.get(e["id"]), e) for e in entries),
         summary=summary,
     )
 

@@ -19,6 +19,7 @@ from ..ops import PLANS
 from ..rows import STATUS_OK, RowError
 from . import thumbs
 from .nullspace import NullSpaceView, null_space_view
+from .reuse import ENTRY_FORMAT, reusable
 from .settings import ReportSettings
 
 THUMBS = "thumbs"
@@ -31,8 +32,14 @@ def thumb_paths(row_id: str) -> dict[str, str]:
     return {view: f"{THUMBS}/{base}-{view}.{'png' if view == 'heat' else 'jpg'}" for view in VIEWS}
 
 
-def make_entry(index: int, row: dict, settings: ReportSettings) -> dict:
-    """The page's record of ledger row ``row`` (a :data:`metadata.SCHEMA` dict); writes its thumbnails."""
+def make_entry(index: int, row: dict, settings: ReportSettings, previous: dict | None = None) -> dict:
+    """The page's record of ledger row ``row`` (a :data:`metadata.SCHEMA` dict); writes its thumbnails.
+
+    ``previous`` is this row's entry in the last build: reused as it is when the row did not change.
+    """
+    fields = _fields(index, row)
+    if reusable(previous, fields):
+        return {**fields, **{key: previous[key] for key in ("invented", "invented_area", "thumbs", "note")}}
     images, notes, view = {}, [], None
     source = _decoded(row[metadata.SOURCE_URI], row[metadata.INPUT_SHA256], "source", settings, notes)
     restored = None
@@ -50,7 +57,7 @@ def make_entry(index: int, row: dict, settings: ReportSettings) -> dict:
             images.update(_null_space_images(view, size) if view else {})
             notes += [why_not] if why_not else []
     return {
-        **_fields(index, row),
+        **fields,
         "invented": view.mean if view else None,
         "invented_area": view.invented_area if view else None,
         "thumbs": _write(row[metadata.ID], images, settings),
@@ -77,11 +84,13 @@ def _fields(index: int, row: dict) -> dict:
         "output_size": _size(row[m.OUTPUT_WIDTH], row[m.OUTPUT_HEIGHT]),
         "output_uri": row[m.OUTPUT_URI] or "",
         "output_sha256": row[m.OUTPUT_SHA256] or "",
+        "input_sha256": row[m.INPUT_SHA256] or "",
         "model": row[m.MODEL_NAME] or "",
         "seed": "" if row[m.SEED] is None else str(row[m.SEED]),  # 63-bit: beyond exact JS numbers
         "run_id": row[m.RUN_ID] or "",
         "finished_at": finished.isoformat() if isinstance(finished, datetime) else "",
         "extra": json.loads(row[m.EXTRA]) if row[m.EXTRA] else {},
+        "format": ENTRY_FORMAT,
     }
 
 
