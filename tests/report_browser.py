@@ -5,10 +5,13 @@ Selenium is given both binaries, so Selenium Manager never runs and nothing is d
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -57,6 +60,24 @@ def headless_chromium(download_dir: str):
             yield driver
         finally:
             driver.quit()
+
+
+@contextmanager
+def static_server(directory: str):
+    """Serve ``directory`` over HTTP on a free 127.0.0.1 port, like a static bucket; yields its base URL."""
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=directory))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def console_errors(driver) -> list[dict]:

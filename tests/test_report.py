@@ -170,8 +170,8 @@ def s3_bucket(s3_endpoint):
 
 
 def test_page_in_headless_chromium(reviewed, tmp_path):
-    """Loads without console errors, one table row per manifest row, status filter, before/after view,
-    decisions kept across a reload and exported as CSV that is a valid manifest for a re-run."""
+    """Loads without console errors (from file:// and over HTTP), one table row per manifest row, status filter,
+    before/after view, decisions kept across a reload and exported as CSV that is a valid manifest for a re-run."""
     reason = report_browser.missing_reason()
     if reason:
         pytest.skip(reason)
@@ -230,6 +230,12 @@ def test_page_in_headless_chromium(reviewed, tmp_path):
         decisions = report_browser.wait_for(lambda: _csv_rows(downloads / "decisions.csv"), what="decisions.csv")
         rejected = report_browser.wait_for(lambda: _csv_rows(downloads / "rejected.csv"), what="rejected.csv")
         assert report_browser.console_errors(driver) == []
+
+        with report_browser.static_server(str(reviewed["out"] / "report")) as base_url:  # as from a static bucket
+            driver.get(f"{base_url}/index.html")
+            report_browser.wait_for(lambda: driver.execute_script("return document.body.dataset.loaded"), what="http")
+            assert sorted(table_ids()) == sorted(r["id"] for r in manifest_rows())
+            assert report_browser.console_errors(driver) == []
 
     assert list(decisions[0])[:8] == ["id", "uri", "op", "mask_uri", "params", "decision", "note", "output_sha256"]
     assert {r["id"]: (r["decision"], r["note"]) for r in decisions} == {

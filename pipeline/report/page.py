@@ -50,6 +50,7 @@ def render(out_uri: str, summary: Summary, chunks: list[str], ops: list[str], ge
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>Restoration review – {escape(out_uri)}</title>
 <style>
 {css}
