@@ -154,3 +154,19 @@ class SVDOperator(LinearOperator):
     def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:  # noqa: N802
         z = self.U_t(y)
         return self.V(self._pad(self.singulars_batch(z.shape[0], z) * z))
+
+
+class DiagonalOperator(SVDOperator):
+    """An operator that is diagonal in pixel space (masks, the identity): U = V = I on flattened images."""
+
+    u_is_flatten = True
+    is_diagonal = True
+
+    def V_t(self, x: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        return x.flatten(1)
+
+    def V(self, z: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        return z.reshape(z.shape[0], *self.x_shape)
+
+    U_t = V_t
+    U = V

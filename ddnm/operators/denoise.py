@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from .base import SVDOperator
+from .base import DiagonalOperator
 
 
-class Denoise(SVDOperator):
+class Denoise(DiagonalOperator):
     """A x = x; U = V = I, every singular value 1."""
 
     row_gram = 1.0
-    u_is_flatten = True
-    is_diagonal = True
 
     def __init__(self, x_shape: tuple[int, int, int]):
         super().__init__(x_shape)
@@ -30,12 +28,3 @@ class Denoise(SVDOperator):
 
     def A_adjoint(self, y):  # noqa: N802
         return y.clone()
-
-    def V_t(self, x):  # noqa: N802
-        return x.flatten(1)
-
-    def V(self, z):  # noqa: N802
-        return z.reshape(z.shape[0], *self.x_shape)
-
-    U_t = V_t
-    U = V

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import SVDOperator
+from .base import DiagonalOperator
 
 
 def _as_mask(mask, x_shape: tuple[int, int, int]) -> torch.Tensor:
@@ -24,7 +24,7 @@ def _as_mask(mask, x_shape: tuple[int, int, int]) -> torch.Tensor:
     return m.expand(m.shape[0], c, h, w).contiguous()
 
 
-class Inpaint(SVDOperator):
+class Inpaint(DiagonalOperator):
     """A x = m ⊙ x with y kept at full size (zeros where unknown): U = V = I, singulars = m.
 
     A mask with a leading batch dimension gives each image its own mask.
@@ -34,8 +34,6 @@ class Inpaint(SVDOperator):
     [1.0, 0.0, 0.0, 1.0]
     """
 
-    u_is_flatten = True
-    is_diagonal = True
 
     def __init__(self, x_shape: tuple[int, int, int], mask):
         super().__init__(x_shape)
@@ -60,12 +58,3 @@ class Inpaint(SVDOperator):
 
     A_pinv = A
     A_adjoint = A
-
-    def V_t(self, x):  # noqa: N802
-        return x.flatten(1)
-
-    def V(self, z):  # noqa: N802
-        return z.reshape(z.shape[0], *self.x_shape)
-
-    U_t = V_t
-    U = V
