@@ -26,7 +26,6 @@ from benchmarks.common import RESULTS, append_result, print_table, sync
 from benchmarks.lineplot import line_plot
 from ddnm.metrics import consistency, psnr, ssim
 from ddnm.operators import make
-from ddnm.restore import generators_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_DIR = ROOT.parent / "shared" / "eval" / "classic"
@@ -99,6 +98,7 @@ def benchmark(args) -> list[dict]:
                 metrics = run_one(model, op, x, y, sigma_y, method, args.steps, args.seed)
                 row = {"task": task, "op": name, "op_params": params, "sigma_y": sigma_y, "method": method, **metrics,
                        "steps": args.steps, "images": x.shape[0], "size": size, "prior": model.info.name,
+                       "prior_sha256": model.info.weights_sha256[:12],
                        "device": args.device}
                 rows.append(row)
                 append_result("guidance", row)
@@ -124,7 +124,8 @@ def markdown_table(rows: list[dict]) -> str:
         for r in rows
     )
     r = rows[0]
-    note = (f"\n{r['images']} images ({r['size']}×{r['size']}), {r['steps']} steps, prior `{r['prior']}`, "
+    sha = f" (sha256 {r['prior_sha256']}…)" if r.get("prior_sha256") else ""
+    note = (f"\n{r['images']} images ({r['size']}×{r['size']}), {r['steps']} steps, prior `{r['prior']}`{sha}, "
             f"device {r['device']}.\n")
     return head + body + note
 

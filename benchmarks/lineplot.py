@@ -52,9 +52,9 @@ def _pil_plot(panels: Panels, path: Path, xlabel: str, ylabel: str) -> None:
             return px, py
 
         draw.rectangle([left + margin, 40, left + width - margin, height - margin], outline="black")
-        draw.text((left + margin, 10), title, fill="black")
+        draw.text((left + margin, 10), title.replace("×", "x"), fill="black")  # PIL's default font lacks ×
         draw.text((left + width // 2 - 30, height - 20), xlabel, fill="black")
-        draw.text((left + 5, 25), ylabel, fill="black")
+        draw.text((left + margin + 120, 10), f"({ylabel})", fill="black")
         for x in sorted({x for x, _ in points}):
             px, _ = to_px(x, y_lo)
             draw.text((px - 10, height - margin + 5), f"{x:g}", fill="black")
