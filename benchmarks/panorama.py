@@ -176,7 +176,7 @@ def main() -> None:
         rows, results, plan, x_pinv = run_task(name, x, model, window, args, device)
         common = {"prior": prior, "image": args.image, "size": f"{args.height}x{args.width}", "window": window,
                   "overlap": args.overlap, "steps": args.steps, "windows": len(plan.windows), "images": args.images,
-                  "device": str(device)}
+                  "device": str(device), "weights_sha256": model.info.weights_sha256}
         for row in rows:
             append_result("panorama", {**common, **row})
         table += rows
