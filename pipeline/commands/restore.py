@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from ..ops import PLANS
+from .run import parse_json_object
 from ..settings import DEFAULT_MAX_PIXELS
 
 
@@ -83,12 +84,7 @@ def restore(
 
 
 def _params(text: str, scale: int | None) -> dict:
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--params must be a JSON object, got invalid JSON ({exc.msg})") from exc
-    if not isinstance(params, dict):
-        raise ValueError(f"--params must be a JSON object, got {text}")
+    params = parse_json_object(text, "--params", '{"sigma": 2.0}')
     if scale is not None:
         params["scale"] = scale
     return params

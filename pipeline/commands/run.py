@@ -78,15 +78,20 @@ def run(
     raise typer.Exit(1 if summary.errors else 0)
 
 
-def _parse_storage_options(text: str) -> dict:
+def parse_json_object(text: str, option: str, example: str) -> dict:
+    """A command-line option holding a JSON object (``--storage-options``, ``--params``), or a clear error."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"--storage-options must be a JSON object, got invalid JSON ({exc.msg})") from exc
+        raise typer.BadParameter(f"{option} must be a JSON object, got invalid JSON ({exc.msg})") from exc
     if not isinstance(value, dict):
         kind = type(value).__name__
-        raise typer.BadParameter(f'--storage-options must be a JSON object like {{"endpoint_url": ...}}, got a {kind}')
+        raise typer.BadParameter(f"{option} must be a JSON object like {example}, got a {kind}")
     return value
+
+
+def _parse_storage_options(text: str) -> dict:
+    return parse_json_object(text, "--storage-options", '{"endpoint_url": ...}')
 
 
 class _progress_bar:
