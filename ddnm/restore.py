@@ -26,18 +26,39 @@ def generators_for(seeds: list[int], device: torch.device) -> list[torch.Generat
     return gens
 
 
+def guidance_params_for(name: str, values: dict):
+    """The parameter dataclass of guidance ``name`` with ``values`` set (``None`` for a rule without parameters).
+
+    The one place a rule's parameters are checked, for the library and the command line alike:
+    ``guidance_params_for("ddpg", {"gamma": 6})`` -> ``DDPGParams(gamma=6, ...)``.
+    """
+    if name not in GUIDANCE:
+        raise ValueError(f"unknown guidance {name!r}; valid: {sorted(GUIDANCE)}")
+    rule = GUIDANCE[name]
+    names = param_names(rule.params_type)
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        takes = f"its parameters are {names}" if names else "it takes no parameters"
+        owners = sorted(g for g, r in GUIDANCE.items() if set(unknown) <= set(param_names(r.params_type)))
+        hint = f"; {unknown} belong to guidance {owners}" if owners else ""
+        raise ValueError(f"{unknown} {'is not a parameter' if len(unknown) == 1 else 'are not parameters'} "
+                         f"of guidance {name!r}: {takes}{hint}")
+    if rule.params_type is None:
+        return None
+    return replace(rule.default_params(), **values)
+
+
 def with_guidance_params(settings: dict) -> dict:
     """Gather keyword arguments that belong to the guidance rule's parameter dataclass into ``guidance_params``."""
     name = settings.get("guidance", "ddnm")
     if name not in GUIDANCE:
         raise ValueError(f"unknown guidance {name!r}; valid: {sorted(GUIDANCE)}")
-    rule = GUIDANCE[name]
-    rule_names = param_names(rule.params_type)
+    rule_names = param_names(GUIDANCE[name].params_type)
     unknown = set(settings) - _SETTING_NAMES - set(rule_names)
     if unknown:
         raise TypeError(
             f"unknown sampler settings {sorted(unknown)}; valid: {sorted(_SETTING_NAMES)}"
-            + (f" and, for guidance {rule.name!r}, {rule_names}" if rule_names else "")
+            + (f" and, for guidance {name!r}, {rule_names}" if rule_names else "")
         )
     params = {k: settings[k] for k in rule_names if k in settings}
     if not params:
@@ -45,7 +66,7 @@ def with_guidance_params(settings: dict) -> dict:
     if settings.get("guidance_params") is not None:
         raise TypeError(f"give either guidance_params or its fields {sorted(params)}, not both")
     rest = {k: v for k, v in settings.items() if k not in params}
-    return {**rest, "guidance_params": replace(rule.default_params(), **params)}
+    return {**rest, "guidance_params": guidance_params_for(name, params)}
 
 
 def restore(

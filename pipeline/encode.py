@@ -20,7 +20,7 @@ from PIL.PngImagePlugin import PngInfo
 from . import io
 from .metadata import DIGITAL_SOURCE_TYPE, software_version
 from .rows import ENCODED_COLUMNS, STATUS_OK, error_fields, from_rows, to_rows, unpack_array
-from .settings import JobSettings
+from .settings import JobSettings, guidance_params_json
 
 DDNM_XMP_NAMESPACE = "urn:ddnm-batch:xmp:1.0"
 
@@ -91,7 +91,9 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
     if row["status"] == STATUS_OK:
         try:
             x = unpack_array(row["restored_npy"])
-            png = encode_png(x, provenance_for(row))
+            provenance = {**provenance_for(row), "guidance": settings.guidance,
+                          "guidanceParams": guidance_params_json(settings)}
+            png = encode_png(x, provenance)
             uri = io.output_uri_for(settings.out_uri, row["id"])
             io.write_bytes_atomic(uri, png, settings.storage_options)
             out.update(output_uri=uri, output_sha256=io.sha256_hex(png))

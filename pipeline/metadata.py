@@ -42,6 +42,7 @@ SEAM_RATIO, TILES = "seam_ratio", "tiles"
 MODEL_NAME = "model_name"
 WEIGHTS_SHA256 = "weights_sha256"
 STEPS, ETA, SIGMA_Y, SEED = "steps", "eta", "sigma_y", "seed"
+GUIDANCE, GUIDANCE_PARAMS = "guidance", "guidance_params"
 SOFTWARE_VERSION = "software_version"
 DECODE_S, RESTORE_S, ENCODE_S = "decode_s", "restore_s", "encode_s"
 WORKER = "worker"
@@ -80,6 +81,8 @@ SCHEMA = pa.schema(
         pa.field(STEPS, pa.int32()),
         pa.field(ETA, pa.float64()),
         pa.field(SIGMA_Y, pa.float64()),
+        pa.field(GUIDANCE, pa.string()),  # the rule (ddnm.guidance.GUIDANCE); null in parts older than the column
+        pa.field(GUIDANCE_PARAMS, pa.string()),  # the rule parameters set for the run, JSON object
         pa.field(SEED, pa.int64()),
         pa.field(SOFTWARE_VERSION, pa.string()),
         pa.field(DECODE_S, pa.float64()),

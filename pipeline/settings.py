@@ -29,6 +29,9 @@ class JobSettings:
     GPU kernels may still vary). It costs compute only for partly filled batches.
     ``num_cpus`` sizes a local Ray started by the job (``None``: all cores); ignored when
     connecting to a cluster.
+    ``guidance`` names the rule (``ddnm.guidance.GUIDANCE``) and ``guidance_params`` sets fields of its
+    parameter dataclass (``{"gamma": 6}`` for ``ddpg``), checked here so a bad option fails before Ray starts.
+    ``latent_lambda`` is λ of latent DDNM, for latent (SD3) models only; ``None`` keeps the model's default.
     """
 
     manifest_uri: str
@@ -40,6 +43,9 @@ class JobSettings:
     sigma_y: float = 0.0
     travel_length: int = 0
     travel_repeat: int = 1
+    guidance: str = "ddnm"
+    guidance_params: dict = field(default_factory=dict)
+    latent_lambda: float | None = None
     seed: int = 0
     batch_size: int = 4
     fixed_batch: bool = True
@@ -71,6 +77,9 @@ class JobSettings:
             "sigma_y": self.sigma_y,
             "travel_length": self.travel_length,
             "travel_repeat": self.travel_repeat,
+            "guidance": self.guidance,
+            **self.guidance_params,
+            **({} if self.latent_lambda is None else {"latent_lambda": self.latent_lambda}),
         }
 
 
@@ -88,10 +97,37 @@ def _problems(s: JobSettings) -> list[str]:
         (s.batch_size >= 1, f"batch_size must be >= 1, got {s.batch_size}"),
         (s.num_actors >= 1, f"num_actors must be >= 1, got {s.num_actors}"),
         (s.device in DEVICES, f"device must be one of {DEVICES}, got {s.device!r}"),
+        (isinstance(s.guidance_params, dict), "guidance_params must be a dict (a JSON object)"),
         (s.max_pixels >= 1, f"max_pixels must be >= 1, got {s.max_pixels}"),
         (isinstance(s.storage_options, dict), "storage_options must be a dict (a JSON object)"),
         (s.preview >= 0, f"preview must be >= 0, got {s.preview}"),
         (s.actor_cpus is None or s.actor_cpus > 0, f"actor_cpus must be > 0, got {s.actor_cpus}"),
         (s.num_cpus is None or s.num_cpus >= 1, f"num_cpus must be >= 1, got {s.num_cpus}"),
     ]
-    return [message for ok, message in checks if not ok]
+    problems = [message for ok, message in checks if not ok]
+    if isinstance(s.guidance_params, dict):
+        problems += _guidance_problems(s.guidance, s.guidance_params)
+    if s.latent_lambda is not None and not 0.0 <= s.latent_lambda <= 1.0:
+        problems.append(f"latent_lambda must be in [0, 1], got {s.latent_lambda}")
+    return problems
+
+
+def _guidance_problems(guidance: str, params: dict) -> list[str]:
+    # Imported here: the engine (and torch) loads only when a job is really being set up.
+    from ddnm.restore import guidance_params_for
+
+    try:
+        guidance_params_for(guidance, params)
+    except (TypeError, ValueError) as exc:
+        return [str(exc)]
+    return []
+
+
+def guidance_params_json(settings: JobSettings) -> str:
+    """The run's guidance parameters as stable text (sorted keys), for metadata and PNG provenance."""
+    import json
+
+    params = dict(settings.guidance_params)
+    if settings.latent_lambda is not None:
+        params["latent_lambda"] = settings.latent_lambda
+    return json.dumps(params, sort_keys=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import metadata
 from .rows import STATUS_OK, to_rows
-from .settings import JobSettings
+from .settings import JobSettings, guidance_params_json
 
 FLUSH_ROWS = 256
 FLUSH_SECONDS = 30.0
@@ -54,6 +54,8 @@ class MetadataSink:
             metadata.SOFTWARE_VERSION: metadata.software_version(),
             metadata.ETA: settings.eta,
             metadata.SIGMA_Y: settings.sigma_y,
+            metadata.GUIDANCE: settings.guidance,
+            metadata.GUIDANCE_PARAMS: guidance_params_json(settings),
             metadata.RUN_ID: run_id,
             metadata.PREMIS_EVENT_COLUMN: metadata.PREMIS_EVENT,
             metadata.DIGITAL_SOURCE_TYPE_COLUMN: metadata.DIGITAL_SOURCE_TYPE,

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from ..ops import PLANS
+from . import _sampler_options as so
 from .run import parse_json_object
 from ..settings import DEFAULT_MAX_PIXELS
 
@@ -33,10 +34,19 @@ def restore(
     steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
     eta: Annotated[float, typer.Option(help="DDIM eta in [0, 1].")] = 0.85,
     sigma_y: Annotated[float, typer.Option(help="Noise level of the input (DDNM+), in [-1, 1] units.")] = 0.0,
-    travel_length: Annotated[int, typer.Option(help="Time-travel length L (0 = off).")] = 0,
-    travel_repeat: Annotated[int, typer.Option(help="Time-travel repeats r.")] = 1,
+    travel_length: so.TravelLength = 0,
+    travel_repeat: so.TravelRepeat = 1,
     start_t: Annotated[int | None, typer.Option(help="Warm start at this timestep from A⁺y.")] = None,
-    guidance: Annotated[str, typer.Option(help="Guidance rule: ddnm, ddpg, idpg, mcg, dps.")] = "ddnm",
+    guidance: so.Guidance = "ddnm",
+    latent_lambda: so.LatentLambda = None,
+    gamma: so.Gamma = None,
+    zeta: so.Zeta = None,
+    eta_tilde: so.EtaTilde = None,
+    xi: so.Xi = None,
+    eta_min: so.EtaMin = None,
+    step_size_mode: so.StepSizeMode = None,
+    ls_scale: so.LsScale = None,
+    grad_step: so.GradStep = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     max_pixels: Annotated[int, typer.Option(help="Refuse larger inputs (decompression bombs).")] = DEFAULT_MAX_PIXELS,
@@ -44,13 +54,16 @@ def restore(
     """Restore IN (the degraded measurement itself) and write OUT with provenance; print the residual."""
     # Imported here so that `ddnm-batch --help` and the other commands start without loading torch.
     import ddnm.models
+    from ddnm.restore import guidance_params_for
 
     from .. import decode, encode, io, measurement
     from ..restore_stage import resolve_device, restore_image
     from ..rows import RowError
 
     console = Console(stderr=True)
+    rule_params = so.guidance_params(locals())
     try:
+        guidance_params_for(guidance, rule_params)  # a wrong option fails before the model loads
         op_params = _params(params, scale)
         source = io.read_bytes(input_uri)
         samples, _, _ = decode.decode_image(source, max_pixels)
@@ -62,7 +75,9 @@ def restore(
         target = resolve_device(device)
         prior = ddnm.models.load(None if model == "bundled" else model, device=target)
         sampler = dict(steps=steps, eta=eta, sigma_y=sigma_y, travel_length=travel_length,
-                       travel_repeat=travel_repeat, start_t=start_t, guidance=guidance)
+                       travel_repeat=travel_repeat, start_t=start_t, guidance=guidance, **rule_params)
+        if latent_lambda is not None:
+            rule_params["latent_lambda"] = sampler["latent_lambda"] = latent_lambda
         operator, y = measurement.build(op, json.dumps(op_params, sort_keys=True), [samples], mask_array, prior.in_channels)
         started = time.time()
         x, residual, seams, tiles = restore_image(y.to(target), operator.to(target), prior, sampler, [seed], op)
@@ -72,6 +87,7 @@ def restore(
     provenance = {
         "operator": op, "params": json.dumps(op_params, sort_keys=True), "model": prior.info.name,
         "weightsSha256": prior.info.weights_sha256, "seed": str(seed), "steps": str(steps),
+        "guidance": guidance, "guidanceParams": json.dumps(rule_params, sort_keys=True),
         "residual": f"{float(residual[0]):.6g}", "sourceSha256": io.sha256_hex(source),
     }
     io.write_bytes_atomic(output_uri, encode.encode_png(x[0].float().cpu().numpy(), provenance))

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..manifest import ManifestError
 from ..settings import DEFAULT_MAX_PIXELS, JobSettings
+from . import _sampler_options as so
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +27,18 @@ def run(
     steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
     eta: Annotated[float, typer.Option(help="DDIM eta in [0, 1].")] = 0.85,
     sigma_y: Annotated[float, typer.Option(help="Measurement noise level (DDNM+), in [-1, 1] units.")] = 0.0,
+    travel_length: so.TravelLength = 0,
+    travel_repeat: so.TravelRepeat = 1,
+    guidance: so.Guidance = "ddnm",
+    latent_lambda: so.LatentLambda = None,
+    gamma: so.Gamma = None,
+    zeta: so.Zeta = None,
+    eta_tilde: so.EtaTilde = None,
+    xi: so.Xi = None,
+    eta_min: so.EtaMin = None,
+    step_size_mode: so.StepSizeMode = None,
+    ls_scale: so.LsScale = None,
+    grad_step: so.GradStep = None,
     seed: Annotated[int, typer.Option(help="Job seed; each row's seed derives from it and the row id.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 4,
     fixed_batch: Annotated[bool, typer.Option(help="Pad model calls to --batch-size (byte-identical re-runs).")] = True,
@@ -54,6 +67,11 @@ def run(
             steps=steps,
             eta=eta,
             sigma_y=sigma_y,
+            travel_length=travel_length,
+            travel_repeat=travel_repeat,
+            guidance=guidance,
+            guidance_params=so.guidance_params(locals()),
+            latent_lambda=latent_lambda,
             seed=seed,
             batch_size=batch_size,
             fixed_batch=fixed_batch,

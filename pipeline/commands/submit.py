@@ -10,6 +10,7 @@ from rich.console import Console
 from ..manifest import ManifestError
 from ..settings import DEFAULT_MAX_PIXELS, JobSettings
 from ._cluster_options import Address, cluster_errors, fail
+from . import _sampler_options as so
 from .run import _parse_storage_options
 
 
@@ -37,6 +38,18 @@ def submit(
     steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
     eta: Annotated[float, typer.Option(help="DDIM eta in [0, 1].")] = 0.85,
     sigma_y: Annotated[float, typer.Option(help="Measurement noise level (DDNM+), in [-1, 1] units.")] = 0.0,
+    travel_length: so.TravelLength = 0,
+    travel_repeat: so.TravelRepeat = 1,
+    guidance: so.Guidance = "ddnm",
+    latent_lambda: so.LatentLambda = None,
+    gamma: so.Gamma = None,
+    zeta: so.Zeta = None,
+    eta_tilde: so.EtaTilde = None,
+    xi: so.Xi = None,
+    eta_min: so.EtaMin = None,
+    step_size_mode: so.StepSizeMode = None,
+    ls_scale: so.LsScale = None,
+    grad_step: so.GradStep = None,
     seed: Annotated[int, typer.Option(help="Job seed; each row's seed derives from it and the row id.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 4,
     num_actors: Annotated[int, typer.Option(help="Restore actors (one GPU each on CUDA).")] = 1,
@@ -59,7 +72,9 @@ def submit(
     console = Console(stderr=True)
     try:
         job = JobSettings(manifest_uri=manifest, out_uri=out, op=op, model=model, steps=steps, eta=eta,
-                          sigma_y=sigma_y, seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
+                          sigma_y=sigma_y, travel_length=travel_length, travel_repeat=travel_repeat,
+                          guidance=guidance, guidance_params=so.guidance_params(locals()),
+                          latent_lambda=latent_lambda, seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
                           max_pixels=max_pixels, storage_options=_parse_storage_options(storage_options),
                           preview=preview)  # fmt: skip
         request = SubmitRequest(job=job, schedule_slot=schedule_slot, working_dir=working_dir,
