@@ -152,15 +152,16 @@ def baseline_methods(task: EvalTask) -> dict[str, Method]:
     return methods
 
 
-def ddnm_method(model, task: EvalTask, steps: int = 100, eta: float = 0.85) -> Method:
+def ddnm_method(model, task: EvalTask, steps: int = 100, eta: float = 0.85, samples: int = 1) -> Method:
     """DDNM (DDNM+ when ``task.sigma_y`` > 0) with ``model``; a prior with ``max_t`` (a denoiser) is warm
-    started there from ``initial_image``. Refuses, here rather than mid-run, tasks the prior cannot do."""
+    started there from ``initial_image``; ``samples`` > 1 scores the posterior mean of that many samples.
+    Refuses, here rather than mid-run, tasks the prior cannot do."""
     check_prior_supports(model, task.op)
     max_t = getattr(model, "max_t", None)
 
     def run(y: torch.Tensor, op: LinearOperator, seeds: list[int]) -> torch.Tensor:
         warm = {} if max_t is None else {"start_t": max_t, "x_init": initial_image(task.op, y, op)}
-        x, _ = restore(y, op, model, steps=steps, eta=eta, sigma_y=task.sigma_y, seed=seeds, **warm)
+        x, _ = restore(y, op, model, steps=steps, eta=eta, sigma_y=task.sigma_y, seed=seeds, samples=samples, **warm)
         return x
 
     return run
