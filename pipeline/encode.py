@@ -79,6 +79,7 @@ def provenance_for(row: dict) -> dict[str, str]:
         "weightsSha256": row["weights_sha256"],
         "seed": str(row["seed"]),
         "steps": str(row["steps"]),
+        "samples": str(row.get("samples", 1)),
         "residual": f"{row['consistency_residual']:.6g}",
         "sourceSha256": row["input_sha256"],
     }

@@ -18,6 +18,7 @@ import torch
 
 from . import measurement
 from .rows import RESTORED_COLUMNS, STATUS_OK, RowError, error_fields, from_rows, pack_array, to_rows, unpack_array
+from .sampling import restore_samples
 from .settings import JobSettings
 from .telemetry import StageMetrics
 
@@ -106,6 +107,7 @@ class RestoreStage:
             model_name=info.name,
             weights_sha256=info.weights_sha256,
             steps=self.settings.steps,
+            samples=self.settings.samples,
             seed=row_seed(self.settings.seed, row["id"]),
             worker=self.worker,
         )
@@ -119,7 +121,7 @@ class RestoreStage:
         """One batched call; if it fails, retry row by row so one bad image fails alone."""
         started = time.time()
         try:
-            x, residual, seams, tiles = self._restore([rows[i] for i in indices])
+            x, residual, seams, tiles, spread = self._restore([rows[i] for i in indices])
         except Exception as exc:  # noqa: BLE001 - turned into error rows below
             if len(indices) > 1:
                 for i in indices:
@@ -130,10 +132,10 @@ class RestoreStage:
         per_image = (time.time() - started) / len(indices)
         for j, i in enumerate(indices):
             rows[i].update(restored_npy=pack_array(x[j]), consistency_residual=float(residual[j]),
-                           seam_ratio=seams[j], tiles=tiles, restore_s=per_image)
+                           seam_ratio=seams[j], tiles=tiles, restore_s=per_image, uncertainty=spread[j])
 
     @torch.inference_mode()
-    def _restore(self, group: list[dict]) -> tuple[np.ndarray, np.ndarray, list[float], int]:
+    def _restore(self, group: list[dict]) -> tuple[np.ndarray, np.ndarray, list[float], int, list[float]]:
         first = group[0]
         samples = [r["_samples"] for r in group]
         op, y = measurement.build(first["op"], first["params"], samples, first["_mask"], self.model.in_channels)
@@ -146,9 +148,14 @@ class RestoreStage:
             y = torch.cat([y, y[-1:].expand(padding, *y.shape[1:])])
             seeds = seeds + [seeds[-1]] * padding
         y, op = y.to(self.device), op.to(self.device)
-        x, residual, seams, tiles = restore_image(y, op, self.model, self.settings.sampler_kwargs, seeds, first["op"])
-        seams = [float("nan")] * count if seams is None else seams[:count].float().cpu().tolist()
-        return x[:count].float().cpu().numpy(), residual[:count].float().cpu().numpy(), seams, tiles
+        out = restore_samples(y, op, self.model, self.settings.sampler_kwargs, seeds, first["op"], self.settings.samples)
+        seams, spread = (_per_row(v, count) for v in (out.seam_ratio, out.uncertainty))
+        return out.x[:count].float().cpu().numpy(), out.residual[:count].float().cpu().numpy(), seams, out.tiles, spread
+
+
+def _per_row(values: torch.Tensor | None, count: int) -> list[float]:
+    """A per-image tensor as floats for the first ``count`` rows; NaN (null in the metadata) when absent."""
+    return [float("nan")] * count if values is None else values[:count].float().cpu().tolist()
 
 
 def _group_key(row: dict) -> tuple:

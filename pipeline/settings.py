@@ -31,6 +31,8 @@ class JobSettings:
     connecting to a cluster.
     ``guidance`` names the rule (``ddnm.guidance.GUIDANCE``) and ``guidance_params`` sets fields of its
     parameter dataclass (``{"gamma": 6}`` for ``ddpg``), checked here so a bad option fails before Ray starts.
+    ``samples`` > 1 writes the mean of that many posterior samples per image (``ddnm.posterior``; K times
+    the compute) and records their spread as ``uncertainty``.
     ``latent_lambda`` is λ of latent DDNM, for latent (SD3) models only; ``None`` keeps the model's default.
     """
 
@@ -46,6 +48,7 @@ class JobSettings:
     guidance: str = "ddnm"
     guidance_params: dict = field(default_factory=dict)
     latent_lambda: float | None = None
+    samples: int = 1
     seed: int = 0
     batch_size: int = 4
     fixed_batch: bool = True
@@ -92,6 +95,7 @@ def _problems(s: JobSettings) -> list[str]:
         (0.0 <= s.eta <= 1.0, f"eta must be in [0, 1], got {s.eta}"),
         (s.sigma_y >= 0.0, f"sigma_y must be >= 0, got {s.sigma_y}"),
         (s.travel_length >= 0, f"travel_length must be >= 0, got {s.travel_length}"),
+        (s.samples >= 1, f"samples must be >= 1, got {s.samples}"),
         (s.travel_repeat >= 1, f"travel_repeat must be >= 1, got {s.travel_repeat}"),
         (0 <= s.seed < 2**63, f"seed must be in [0, 2**63), got {s.seed}"),
         (s.batch_size >= 1, f"batch_size must be >= 1, got {s.batch_size}"),

@@ -160,10 +160,11 @@ def test_cli_passes_guidance_through_to_every_row(tiny_model_path, ray_local, ar
     out = archive / "out-guided"
     args = ["run", str(archive / "guided.csv"), "--out", str(out), "--op", "colorize", "--model", tiny_model_path,
             "--steps", "2", "--device", "cpu", "--sigma-y", "0.1", "--guidance", "idpg", "--gamma", "4",
-            "--travel-length", "1", "--no-report"]  # fmt: skip
+            "--travel-length", "1", "--samples", "2", "--no-report"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = metadata.read_all(str(out)).to_pylist()
     assert len(rows) == 2 and {r["status"] for r in rows} == {"ok"}
     assert {r["guidance"] for r in rows} == {"idpg"}
     assert {r["guidance_params"] for r in rows} == {'{"gamma": 4.0}'}
+    assert {r["samples"] for r in rows} == {2} and all(r["uncertainty"] > 0 for r in rows)

@@ -25,6 +25,9 @@ TravelRepeat = Annotated[int, typer.Option(help="Time-travel repeats r.", rich_h
 Guidance = Annotated[str, typer.Option(
     help="Guidance rule: ddnm (DDNM/DDNM+), ddpg, idpg (noise-robust), mcg, dps (gradient through the model).",
     rich_help_panel=SAMPLING)]
+Samples = Annotated[int, typer.Option(
+    help="Average this many posterior samples per image (K times the time): higher PSNR, and the spread is "
+         "recorded as 'uncertainty'.", rich_help_panel=SAMPLING)]
 LatentLambda = Annotated[float | None, typer.Option(
     help="λ of latent DDNM in [0, 1] (latent SD3 models only; default 0.8).", rich_help_panel=SAMPLING,
     show_default=False)]

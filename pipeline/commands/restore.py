@@ -38,6 +38,7 @@ def restore(
     travel_repeat: so.TravelRepeat = 1,
     start_t: Annotated[int | None, typer.Option(help="Warm start at this timestep from A⁺y.")] = None,
     guidance: so.Guidance = "ddnm",
+    samples: so.Samples = 1,
     latent_lambda: so.LatentLambda = None,
     gamma: so.Gamma = None,
     zeta: so.Zeta = None,
@@ -57,7 +58,8 @@ def restore(
     from ddnm.restore import guidance_params_for
 
     from .. import decode, encode, io, measurement
-    from ..restore_stage import resolve_device, restore_image
+    from ..restore_stage import resolve_device
+    from ..sampling import restore_samples
     from ..rows import RowError
 
     console = Console(stderr=True)
@@ -66,10 +68,10 @@ def restore(
         guidance_params_for(guidance, rule_params)  # a wrong option fails before the model loads
         op_params = _params(params, scale)
         source = io.read_bytes(input_uri)
-        samples, _, _ = decode.decode_image(source, max_pixels)
+        pixels, _, _ = decode.decode_image(source, max_pixels)
         mask_array = None
         if mask is not None:
-            mask_array = decode.decode_mask(io.read_bytes(mask), samples.shape[1:], max_pixels)
+            mask_array = decode.decode_mask(io.read_bytes(mask), pixels.shape[1:], max_pixels)
         elif PLANS.get(op) and PLANS[op].needs_mask:
             raise RowError("MissingMask", f"operator {op!r} needs --mask MASK.png (white = known pixel)")
         target = resolve_device(device)
@@ -78,23 +80,26 @@ def restore(
                        travel_repeat=travel_repeat, start_t=start_t, guidance=guidance, **rule_params)
         if latent_lambda is not None:
             rule_params["latent_lambda"] = sampler["latent_lambda"] = latent_lambda
-        operator, y = measurement.build(op, json.dumps(op_params, sort_keys=True), [samples], mask_array, prior.in_channels)
+        operator, y = measurement.build(op, json.dumps(op_params, sort_keys=True), [pixels], mask_array, prior.in_channels)
         started = time.time()
-        x, residual, seams, tiles = restore_image(y.to(target), operator.to(target), prior, sampler, [seed], op)
+        out = restore_samples(y.to(target), operator.to(target), prior, sampler, [seed], op, samples)
     except (RowError, ValueError, FileNotFoundError, NotImplementedError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
     provenance = {
         "operator": op, "params": json.dumps(op_params, sort_keys=True), "model": prior.info.name,
-        "weightsSha256": prior.info.weights_sha256, "seed": str(seed), "steps": str(steps),
+        "weightsSha256": prior.info.weights_sha256, "seed": str(seed), "steps": str(steps), "samples": str(samples),
         "guidance": guidance, "guidanceParams": json.dumps(rule_params, sort_keys=True),
-        "residual": f"{float(residual[0]):.6g}", "sourceSha256": io.sha256_hex(source),
+        "residual": f"{float(out.residual[0]):.6g}", "sourceSha256": io.sha256_hex(source),
     }
-    io.write_bytes_atomic(output_uri, encode.encode_png(x[0].float().cpu().numpy(), provenance))
-    tiled = f"; {tiles} windows, seam ratio {float(seams[0]):.3f}" if seams is not None else ""
+    if out.uncertainty is not None:
+        provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
+    io.write_bytes_atomic(output_uri, encode.encode_png(out.x[0].float().cpu().numpy(), provenance))
+    tiled = f"; {out.tiles} windows, seam ratio {float(out.seam_ratio[0]):.3f}" if out.seam_ratio is not None else ""
+    spread = f"; mean of {samples} samples, uncertainty {float(out.uncertainty[0]):.3g}" if samples > 1 else ""
     console.print(
         f"restored {input_uri} → {output_uri} in {time.time() - started:.1f} s; "
-        f"consistency ‖Ax̂ − y‖/‖y‖ = {float(residual[0]):.2e}{tiled}",
+        f"consistency ‖Ax̂ − y‖/‖y‖ = {float(out.residual[0]):.2e}{tiled}{spread}",
         highlight=False,
     )
 

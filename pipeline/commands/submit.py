@@ -41,6 +41,7 @@ def submit(
     travel_length: so.TravelLength = 0,
     travel_repeat: so.TravelRepeat = 1,
     guidance: so.Guidance = "ddnm",
+    samples: so.Samples = 1,
     latent_lambda: so.LatentLambda = None,
     gamma: so.Gamma = None,
     zeta: so.Zeta = None,
@@ -74,7 +75,7 @@ def submit(
         job = JobSettings(manifest_uri=manifest, out_uri=out, op=op, model=model, steps=steps, eta=eta,
                           sigma_y=sigma_y, travel_length=travel_length, travel_repeat=travel_repeat,
                           guidance=guidance, guidance_params=so.guidance_params(locals()),
-                          latent_lambda=latent_lambda, seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
+                          latent_lambda=latent_lambda, samples=samples, seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
                           max_pixels=max_pixels, storage_options=_parse_storage_options(storage_options),
                           preview=preview)  # fmt: skip
         request = SubmitRequest(job=job, schedule_slot=schedule_slot, working_dir=working_dir,
