@@ -200,3 +200,16 @@ def test_eval_command_errors_name_the_fix(tmp_path, tiny_model_path):
     assert result.exit_code == 2 and "--crop 32" in result.output
     result = CliRunner().invoke(eval_app(), ["eval", str(tmp_path / "missing"), "--op", "inpaint"])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_eval_command_scores_the_posterior_mean(tmp_path, tiny_model_path):
+    write_pngs(tmp_path / "clean", 2, 40)
+    results = tmp_path / "results.jsonl"
+    args = ["eval", str(tmp_path / "clean"), "--op", "inpaint", "--model", tiny_model_path, "--steps", "2",
+            "--crop", "32", "--samples", "2", "--out", str(tmp_path / "t"), "--pictures", str(tmp_path / "i"),
+            "--results", str(results)]  # fmt: skip
+    result = CliRunner().invoke(eval_app(), args)
+    assert result.exit_code == 0, result.output
+    records = {r["method"]: r for r in map(json.loads, results.read_text().splitlines())}
+    mean = records["DDNM (tiny-adm-test, mean of 2)"]
+    assert mean["samples"] == 2 and mean["consistency_max"] < 1e-3

@@ -30,6 +30,7 @@ def evaluate(
     model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path.")] = "bundled",
     steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
     eta: Annotated[float, typer.Option(help="DDIM eta in [0, 1].")] = 0.85,
+    samples: Annotated[int, typer.Option(help="Score the mean of K posterior samples (K times the time).")] = 1,
     crop: Annotated[int, typer.Option(help="Side of the centre crop (the model window).")] = 64,
     limit: Annotated[int | None, typer.Option(help="Use only the first N images (name order).")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per sampler call.")] = 8,
@@ -50,8 +51,11 @@ def evaluate(
         target = resolve_device(device)
         prior = ddnm.models.load(None if model == "bundled" else model, device=target)
         _check_window(prior, crop)
-        label = f"{'DDNM+' if task.sigma_y else 'DDNM'} ({prior.info.name})"
-        methods = {**baseline_methods(task), label: ddnm_method(prior, task, steps=steps, eta=eta)}
+        if samples < 1:
+            raise ValueError(f"--samples must be >= 1, got {samples}")
+        mean = f", mean of {samples}" if samples > 1 else ""
+        label = f"{'DDNM+' if task.sigma_y else 'DDNM'} ({prior.info.name}{mean})"
+        methods = {**baseline_methods(task), label: ddnm_method(prior, task, steps=steps, eta=eta, samples=samples)}
     except (ValueError, FileNotFoundError, ImportError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -61,7 +65,7 @@ def evaluate(
     _print_table(task.label, summary)
     dataset = Path(images_dir).resolve().name
     settings = {"dataset": dataset, "model": prior.info.name, "weights_sha256": prior.info.weights_sha256,
-                "steps": steps, "eta": eta, "crop": crop, "seed": seed, "task_params": task_params(task)}
+                "steps": steps, "eta": eta, "samples": samples, "crop": crop, "seed": seed, "task_params": task_params(task)}
     written = _write_outputs(result, x, summary, settings, label, (out, pictures, results))
     console.print("wrote " + ", ".join(written), highlight=False)
 
