@@ -56,13 +56,13 @@ def ddnm_step(model, op, y, x_t, t, t_next, settings: SamplerSettings, generator
               rule: GuidanceRule | None = None):
     """One guided denoising step t → t_next < t. Returns (x_next, x0, x0_hat)."""
     rule = GUIDANCE[settings.guidance](settings) if rule is None else rule
-    alpha_bar = model.alphas_cumprod
+    alpha_bar = model.alpha_bar_host
     # A fresh leaf for autograd (a clone, so an inference tensor from the caller can take requires_grad).
     x_in = x_t.detach().clone().requires_grad_(True) if rule.differentiable else x_t
     with torch.enable_grad() if rule.differentiable else nullcontext():  # DPS / MCG differentiate x0(x_t)
         x0 = predict_x0(model, x_in, t, settings.clip_x0)
         step = StepInput(
-            op, y, x_in, x0, t, t_next, float(alpha_bar[t]), float(alpha_bar[t_next]) if t_next >= 0 else 1.0,
+            op, y, x_in, x0, t, t_next, alpha_bar[t], alpha_bar[t_next] if t_next >= 0 else 1.0,
             noise=lambda: randn_like(x0, generator) if t_next >= 0 else torch.zeros_like(x0),
             generator=generator,
         )
@@ -78,7 +78,7 @@ def initial_sample(model, op, y, settings: SamplerSettings, grid: list[int], gen
     if settings.start_t is None:
         return noise
     x_start = op.A_pinv(y) if x_init is None else x_init.float()
-    alpha_bar_start = float(model.alphas_cumprod[grid[-1]])
+    alpha_bar_start = model.alpha_bar_host[grid[-1]]
     return alpha_bar_start**0.5 * x_start + (1 - alpha_bar_start) ** 0.5 * noise
 
 
@@ -157,7 +157,7 @@ def sample_ddnm(
         x0 = x0_hat = x_t
         for i, (t, t_next) in enumerate(time_travel_pairs(grid, settings.travel_length, settings.travel_repeat)):
             if t_next > t:
-                x_t = renoise(x_t, float(model.alphas_cumprod[t]), float(model.alphas_cumprod[t_next]), generator)
+                x_t = renoise(x_t, model.alpha_bar_host[t], model.alpha_bar_host[t_next], generator)
                 continue
             x_t, x0, x0_hat = ddnm_step(model, op, y, x_t, t, t_next, settings, generator, rule)
             if callback is not None:

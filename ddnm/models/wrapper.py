@@ -39,6 +39,9 @@ class DiffusionModel(nn.Module):
         if alphas_cumprod.dim() != 1 or not (alphas_cumprod > 0).all() or not (alphas_cumprod <= 1).all():
             raise ValueError("alphas_cumprod must be a 1-D tensor with values in (0, 1]")
         self.register_buffer("alphas_cumprod", alphas_cumprod.to(torch.float64), persistent=False)
+        # The same values on the host: the sampler's per-step scalars come from here, since reading a CUDA buffer
+        # element into a Python float is a device sync (two per step otherwise).
+        self.alpha_bar_host: tuple[float, ...] = tuple(alphas_cumprod.detach().to(torch.float64).cpu().tolist())
         self.info = info
         self.in_channels = in_channels
 
