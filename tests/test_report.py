@@ -42,7 +42,7 @@ def reviewed(tiny_model_path, ray_local, tmp_path_factory):
     manifest = write_manifest(folder / "manifest.csv", manifest_rows())
     out = folder / "out"
     args = ["run", manifest, "--out", str(out), "--op", "colorize", "--model", tiny_model_path, "--steps", "2",
-            "--batch-size", "2", "--device", "cpu", "--max-pixels", str(TEST_MAX_PIXELS)]  # fmt: skip
+            "--batch-size", "2", "--device", "cpu", "--max-pixels", str(TEST_MAX_PIXELS), "--samples", "2"]  # fmt: skip
     cli = CliRunner().invoke(app, args)
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "report" / "thumbs").iterdir()}
     rebuilt = build_report(ReportSettings(str(out), workers=2, chunk_rows=4))
@@ -81,6 +81,7 @@ def test_one_entry_per_manifest_row_with_small_thumbnails(reviewed):
     for row_id in ("grey0", HTML_ID, "small", "../holes"):
         row = rows[row_id]
         assert row["status"] == "ok" and row["residual"] == ledger[row_id]["consistency_residual"] < 1e-3
+        assert row["samples"] == 2 and row["uncertainty"] == ledger[row_id]["uncertainty"] > 0
         assert sorted(row["thumbs"]) == ["after", "before", "heat", "pinv"], row["note"]
         sizes = {view: Image.open(out / "report" / path).size for view, path in row["thumbs"].items()}
         assert len(set(sizes.values())) == 1 and max(sizes["after"]) <= 256  # aligned for the slider

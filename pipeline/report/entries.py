@@ -80,6 +80,9 @@ def _fields(index: int, row: dict) -> dict:
         "error_message": row[m.ERROR_MESSAGE] or "",
         "residual": _finite(row[m.CONSISTENCY_RESIDUAL]),
         "restore_s": _finite(row[m.RESTORE_S]),
+        "samples": row.get(m.SAMPLES) or 1,  # parts written before the column have no value: one sample
+        "uncertainty": _finite(row.get(m.UNCERTAINTY)),
+        "guidance": row.get(m.GUIDANCE) or "",
         "input_size": _size(row[m.INPUT_WIDTH], row[m.INPUT_HEIGHT]),
         "output_size": _size(row[m.OUTPUT_WIDTH], row[m.OUTPUT_HEIGHT]),
         "output_uri": row[m.OUTPUT_URI] or "",

@@ -24,7 +24,8 @@ CSP = (
 # (sort key, header) of the rows table; the first column (thumbnail) does not sort.
 COLUMNS = (
     ("index", "#"), ("id", "id"), ("op", "operator"), ("status", "status"), ("residual", "residual"),
-    ("invented", "invented (mean)"), ("invented_area", "invented area"), ("restore_s", "restore s"),
+    ("invented", "invented (mean)"), ("invented_area", "invented area"), ("uncertainty", "spread of samples"),
+    ("restore_s", "restore s"),
     ("decision", "decision"),
 )  # fmt: skip
 
@@ -81,7 +82,8 @@ A⁺y is what the archive image itself determines; the rest was <b>invented by t
 check the <b>null-space map</b> of each row (click a row): bright areas are where the output departs from A⁺y.
 The <b>residual</b> ‖Ax̂ − y‖/‖y‖ should be near 0: the output must agree with the archive image.
 <b>invented (mean)</b> is the mean departure as a share of the full range; <b>invented area</b> the share
-of pixels departing by more than {threshold}. Mark rows accepted or rejected (kept in this browser) and export
+of pixels departing by more than {threshold}. <b>spread of samples</b> (runs with <span class="mono">--samples K</span>)
+is how much K independent restorations disagree, as a share of the range: high where the model was unsure. Mark rows accepted or rejected (kept in this browser) and export
 the decisions as CSV; the CSV is a manifest for a re-run:
 <span class="mono">ddnm-batch run rejected.csv --out OUT-rerun --seed 1</span>.</p></div>"""
 

@@ -101,6 +101,7 @@
       el("td", { class: "num" }, [DDNM.sci(row.residual)]),
       el("td", { class: "num" }, [DDNM.percent(row.invented)]),
       el("td", { class: "num" }, [DDNM.percent(row.invented_area)]),
+      el("td", { class: "num", title: row.samples + " posterior sample(s)" }, [DDNM.percent(row.uncertainty)]),
       el("td", { class: "num" }, [DDNM.fixed(row.restore_s, 2)]),
       el("td", { class: "decision" },
          [decisionButton(row, "accepted", "✓"), decisionButton(row, "rejected", "✗"), " " + (decision || "")]),

@@ -131,7 +131,9 @@
     const list = [["source", row.uri], ["output", row.output_uri], ["operator", row.op + " " + row.params],
                   ["mask", row.mask_uri], ["consistency residual ‖Ax̂−y‖/‖y‖", DDNM.sci(row.residual)],
                   ["size in → out", row.input_size + " → " + row.output_size], ["model", row.model],
-                  ["seed", row.seed], ["restore s", DDNM.fixed(row.restore_s, 2)], ["run", row.run_id],
+                  ["seed", row.seed], ["guidance", row.guidance], ["posterior samples averaged", row.samples],
+                  ["spread of the samples (mean per-pixel std)", DDNM.percent(row.uncertainty)],
+                  ["restore s", DDNM.fixed(row.restore_s, 2)], ["run", row.run_id],
                   ["finished", row.finished_at], ["output sha256", row.output_sha256],
                   ["error", row.error_type ? row.error_type + ": " + row.error_message : ""],
                   ["report note", row.note]];
