@@ -54,14 +54,17 @@ def _pil_plot(panels: Panels, path: Path, xlabel: str, ylabel: str) -> None:
         draw.rectangle([left + margin, 40, left + width - margin, height - margin], outline="black")
         draw.text((left + margin, 10), title.replace("×", "x"), fill="black")  # PIL's default font lacks ×
         draw.text((left + width // 2 - 30, height - 20), xlabel, fill="black")
-        draw.text((left + margin + 120, 10), f"({ylabel})", fill="black")
-        for x in sorted({x for x, _ in points}):
+        draw.text((left + margin, 24), f"({ylabel})", fill="black")
+        xs = sorted({x for x, _ in points})
+        if len(xs) > 8:  # dense series (a loss curve): five evenly spaced ticks instead of one per point
+            xs = [x_lo + k * (x_hi - x_lo) / 4 for k in range(5)]
+        for x in xs:
             px, _ = to_px(x, y_lo)
-            draw.text((px - 10, height - margin + 5), f"{x:g}", fill="black")
+            draw.text((px - 10, height - margin + 5), f"{x:.4g}", fill="black")
         for frac in (0.0, 0.5, 1.0):
             y = y_lo + frac * (y_hi - y_lo)
             _, py = to_px(x_lo, y)
-            draw.text((left + 5, py - 6), f"{y:.1f}", fill="black")
+            draw.text((left + 5, py - 6), f"{y:.2f}", fill="black")
         for i, (name, pts) in enumerate(series.items()):
             colour = COLOURS[i % len(COLOURS)]
             xy = [to_px(x, y) for x, y in sorted(pts)]
@@ -69,5 +72,5 @@ def _pil_plot(panels: Panels, path: Path, xlabel: str, ylabel: str) -> None:
                 draw.line(xy, fill=colour, width=2)
             for px, py in xy:
                 draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=colour)
-            draw.text((left + width - margin - 70, 45 + 14 * i), name, fill=colour)
+            draw.text((left + width - margin - 6 * len(name) - 4, 45 + 14 * i), name, fill=colour)
     image.save(path)

@@ -1,0 +1,96 @@
+"""The model card's two training figures: the loss curve and a grid of unconditional samples of the bundled prior.
+
+    python -m benchmarks.prior_card                       # both, from runs/train_prior.csv and the shipped weights
+    python -m benchmarks.prior_card --log docs/data/ddnm-prior-64-loss.csv --skip-samples
+
+The training log (written by jobs/train_prior.py to the git-ignored runs/ folder) is copied to
+docs/data/ddnm-prior-64-loss.csv so the curve can be redrawn from a fresh clone. Unconditional samples are DDNM with
+nothing measured (an inpainting mask of zeros: A⁺y = 0 and the range-space correction is empty), so they come from
+the same sampler the restorations use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import torch
+
+from benchmarks.lineplot import line_plot
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_LOG = ROOT / "runs" / "train_prior.csv"
+KEPT_LOG = ROOT / "docs" / "data" / "ddnm-prior-64-loss.csv"
+LOSS_PLOT = ROOT / "docs" / "img" / "prior_loss.png"
+SAMPLE_GRID = ROOT / "docs" / "img" / "prior_samples.png"
+
+
+def read_log(path: Path) -> list[dict]:
+    """Rows of the training CSV; a resumed run appends, so a step may repeat: the last row of a step wins."""
+    with open(path, newline="") as f:
+        rows = {int(r["step"]): r for r in csv.DictReader(f)}
+    return [rows[step] for step in sorted(rows)]
+
+
+def loss_panels(rows: list[dict], window: int = 10) -> dict:
+    """log10 of the training loss (mean over ``window`` logged points) and of the EMA validation loss."""
+    train = [(int(r["step"]), float(r["loss"])) for r in rows]
+    smooth = []
+    for i in range(window - 1, len(train), window):
+        chunk = train[i - window + 1 : i + 1]
+        smooth.append((chunk[-1][0], math.log10(sum(v for _, v in chunk) / len(chunk))))
+    val = [(int(r["step"]), math.log10(float(r["val_loss"]))) for r in rows if r.get("val_loss")]
+    series = {f"train (mean of {window} logs)": smooth}
+    if val:
+        series["validation, EMA weights"] = val
+    return {"eps-MSE loss of ddnm-prior-64": series}
+
+
+@torch.inference_mode()
+def unconditional_samples(count: int, steps: int, seed: int) -> tuple[torch.Tensor, dict]:
+    import ddnm
+    from ddnm.operators import make
+
+    model = ddnm.models.load()
+    size = model.info.image_size
+    nothing = make("inpaint", (3, size, size), mask=torch.zeros(1, size, size))
+    y = nothing.A(torch.zeros(count, 3, size, size))
+    x, _ = ddnm.restore(y, nothing, model, steps=steps, eta=1.0, seed=seed)
+    return x, {"weights_sha256": model.info.weights_sha256, "steps": steps, "eta": 1.0, "seed": seed}
+
+
+def sample_grid(x: torch.Tensor, path: Path, per_column: int) -> None:
+    from pipeline.eval_report import picture_grid
+
+    columns = [(f"samples {j * per_column}-{(j + 1) * per_column - 1}", x[j * per_column : (j + 1) * per_column])
+               for j in range(x.shape[0] // per_column)]  # fmt: skip
+    picture_grid(columns, path, rows=per_column, zoom=2)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--log", type=Path, default=RUN_LOG)
+    p.add_argument("--samples", type=int, default=24)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-samples", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    rows = read_log(args.log)
+    if args.log.resolve() != KEPT_LOG.resolve():
+        KEPT_LOG.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.log, KEPT_LOG)
+    line_plot(loss_panels(rows), LOSS_PLOT, xlabel="training step", ylabel="log10 loss")
+    print(f"{LOSS_PLOT.relative_to(ROOT)}: {len(rows)} log rows up to step {rows[-1]['step']}")
+    if not args.skip_samples:
+        x, info = unconditional_samples(args.samples, args.steps, args.seed)
+        sample_grid(x, SAMPLE_GRID, per_column=4)
+        print(f"{SAMPLE_GRID.relative_to(ROOT)}: {json.dumps(info)}")
+
+
+if __name__ == "__main__":
+    main()

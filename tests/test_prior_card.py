@@ -1,0 +1,37 @@
+"""The model card's training figures (benchmarks/prior_card.py): log reading across resumes, the curve, the grid."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from PIL import Image
+
+from benchmarks.lineplot import line_plot
+from benchmarks.prior_card import loss_panels, read_log, sample_grid
+
+
+def test_resumed_log_keeps_the_last_row_of_each_step_and_plots_log_loss(tmp_path):
+    log = tmp_path / "train.csv"
+    rows = ["step,loss,lr,seconds_per_step,elapsed_s,val_loss"]
+    rows += [f"{s},{1.0 / s},1e-4,1.0,{s},{'' if s % 50 else 0.5}" for s in range(10, 210, 10)]
+    rows += ["200,0.25,1e-4,1.0,5,0.125"]  # a resumed process logs step 200 again
+    log.write_text("\n".join(rows) + "\n")
+    read = read_log(log)
+    assert [int(r["step"]) for r in read] == list(range(10, 210, 10))
+    assert float(read[-1]["loss"]) == 0.25
+    panels = loss_panels(read, window=10)
+    (series,) = panels.values()
+    train, val = series["train (mean of 10 logs)"], series["validation, EMA weights"]
+    assert [s for s, _ in train] == [100, 200]
+    assert math.isclose(train[0][1], math.log10(sum(1.0 / s for s in range(10, 110, 10)) / 10))
+    assert val[-1] == (200, math.log10(0.125)) and len(val) == 4
+    line_plot(panels, tmp_path / "loss.png", xlabel="step", ylabel="log10 loss")
+    assert Image.open(tmp_path / "loss.png").size[0] > 0
+
+
+def test_sample_grid_has_one_column_per_group(tmp_path):
+    x = torch.rand(8, 3, 16, 16) * 2 - 1
+    sample_grid(x, tmp_path / "grid.png", per_column=4)
+    with Image.open(tmp_path / "grid.png") as grid:
+        assert grid.width > 2 * 32 and grid.width < 3 * 32 + 10 and grid.height > 4 * 32
