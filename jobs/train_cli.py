@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jobs.train_prior import StepLog, TrainSettings, main
+from jobs.train_settings import StepLog, TrainSettings
 
 _D = TrainSettings()
 
@@ -49,6 +49,8 @@ def train(
         ema_decay=ema_decay, steps=steps, checkpoint_every_s=checkpoint_every_s, validate_every=validate_every,
         checkpoint_dir=checkpoint_dir, export_path=export_path, log_path=log_path, seed=seed, device=device,
         num_threads=num_threads or None)
+    from jobs.train_prior import main  # torch loads here, not when the CLI starts
+
     console = Console()
     if not console.is_terminal:  # detached run (nohup): one plain line per report instead of a live bar
         main(settings, on_log=lambda r: console.print(_describe(r), highlight=False))

@@ -14,8 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .. import eval_report
-from ..restore_stage import resolve_device
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +39,11 @@ def evaluate(
     results: Annotated[str, typer.Option(help="JSON lines file to append to.")] = "benchmarks/results.jsonl",
 ) -> None:
     """Degrade centre crops of IMAGES_DIR, restore with DDNM and baselines, report PSNR / SSIM / consistency."""
+    # Imported here so the CLI starts without torch (the engine, eval_report and restore_stage all load it).
     import ddnm.models
+
+    from .. import eval_report
+    from ..restore_stage import resolve_device
     from ddnm.evaluate import baseline_methods, ddnm_method, evaluate, summarize, task_for, task_params
 
     console = Console(stderr=True)
@@ -79,6 +81,8 @@ def _check_window(prior, crop: int) -> None:
 
 
 def _print_table(title: str, summary: list[dict]) -> None:
+    from .. import eval_report
+
     headers, rows = eval_report.table_cells(summary)
     table = Table(title=title)
     for header in headers:
@@ -89,6 +93,8 @@ def _print_table(title: str, summary: list[dict]) -> None:
 
 
 def _write_outputs(result, x, summary, settings, label, paths) -> list[str]:
+    from .. import eval_report
+
     """Markdown table, picture grid (before / A⁺y / DDNM / ground truth) and JSON lines; returns the paths."""
     out, pictures, results = paths
     op_name, dataset = result.task.op, settings["dataset"]

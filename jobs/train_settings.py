@@ -1,0 +1,86 @@
+"""Settings of the prior's training job, and what it reports: plain dataclasses, no torch.
+
+Kept apart from ``jobs.train_prior`` so that the command line (``ddnm-batch train --help``, and every other
+command, which share one Typer app) starts without importing torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_LICENSE = ("Apache-2.0 for the weights as released by ddnm-batch; trained on photos under GPL-2+, CC-BY-4.0, "
+                   "CC-BY-SA-3.0/4.0, CC0-1.0, CC-BY-2.0, BSD-3-Clause, the Matplotlib licence and public domain "
+                   "(see docs/model_card.md and the corpus LICENSES.tsv); keep those notices when redistributing")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSettings:
+    """Everything one training run needs; defaults are the configuration chosen for a 1-core CPU (docs/training.md)."""
+
+    corpus: Path = Path("/work/shared/corpus")
+    window: int = 64
+    num_channels: int = 32
+    num_res_blocks: int = 1
+    channel_mult: str = "1,2,2,2"
+    attention_resolutions: str = "16,8"
+    num_head_channels: int = 32
+    use_scale_shift_norm: bool = True
+    resblock_updown: bool = True
+    dropout: float = 0.0
+    batch_size: int = 8
+    lr: float = 2e-4
+    warmup_steps: int = 200
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    steps: int = 100_000  # upper bound; a CPU session ends long before, the run resumes next time
+    num_timesteps: int = 1000
+    holdout_fraction: float = 0.1
+    validate_every: int = 250
+    validation_crops: int = 64
+    log_every: int = 10
+    checkpoint_every_s: float = 600.0
+    checkpoint_dir: Path = REPO / "jobs/checkpoints/ddnm-prior-64"
+    export_path: Path = REPO / "ddnm/weights/ddnm-prior-64.safetensors"
+    log_path: Path = REPO / "runs/train_prior.csv"
+    name: str = "ddnm-prior-64"
+    license: str = DEFAULT_LICENSE
+    seed: int = 0
+    device: str = "cpu"
+    bf16: bool = True  # autocast to bfloat16, only on CUDA
+    num_threads: int | None = None  # torch.set_num_threads for this process; None leaves torch's default
+
+    def __post_init__(self):
+        if self.batch_size < 1 or self.steps < 1 or self.lr <= 0:
+            raise ValueError(f"batch_size {self.batch_size}, steps {self.steps}, lr {self.lr}: all must be positive")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay {self.ema_decay} must be in [0, 1), e.g. 0.999")
+        if self.window % 2 ** (len(self.channel_mult.split(",")) - 1):
+            raise ValueError(f"window {self.window} must be divisible by 2^(levels-1) for channel_mult "
+                             f"{self.channel_mult!r}; pick 64 or 128")
+
+    @property
+    def hparams(self) -> dict:
+        """Keyword arguments for ``ddnm.models.adm.create_model``."""
+        return dict(image_size=self.window, num_channels=self.num_channels, num_res_blocks=self.num_res_blocks,
+                    channel_mult=self.channel_mult, attention_resolutions=self.attention_resolutions,
+                    num_head_channels=self.num_head_channels, use_scale_shift_norm=self.use_scale_shift_norm,
+                    resblock_updown=self.resblock_updown, dropout=self.dropout, learn_sigma=False)
+
+    def to_record(self) -> dict:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class StepLog:
+    """What the loop reports every ``log_every`` steps."""
+
+    step: int
+    loss: float  # mean training loss since the last report
+    lr: float
+    seconds_per_step: float
+    elapsed_s: float
+    val_loss: float | None = None
