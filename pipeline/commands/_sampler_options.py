@@ -1,13 +1,17 @@
-"""Sampler and guidance options shared by ``run``, ``restore`` and ``submit``.
+"""Sampling and guidance options shared by ``run``, ``restore`` and ``submit``, declared once.
 
-One definition of each option, so the three commands spell and document them the same way. A rule's
-parameters default to ``None`` here: unset options keep the rule's own defaults (``ddnm.settings.DDPGParams``,
-``GradientParams``), and an option the chosen rule does not take is refused with the rules that do take it
-(``ddnm.restore.guidance_params_for``). Defaults are not repeated here so they cannot drift from the dataclasses.
+``@with_sampler_options`` appends the options below to a Typer command's signature and hands the command one
+``sampler: SamplerOptions`` instead of twenty keyword arguments, so the three commands spell, document and
+validate them the same way. A rule's parameters default to ``None``: unset ones keep the rule's own defaults
+(``ddnm.settings.DDPGParams``, ``GradientParams``), and one the chosen rule does not take is refused with the
+rules that do take it (``ddnm.restore.guidance_params_for``). Defaults are not repeated here so they cannot drift.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import typer
@@ -16,34 +20,90 @@ SAMPLING = "Sampling"
 GUIDANCE = "Guidance rule parameters (unset: the rule's defaults, docs/guidance.md)"
 
 
-def _rule(help_text: str, kind: type = float):
-    return Annotated[kind | None, typer.Option(help=help_text, rich_help_panel=GUIDANCE, show_default=False)]
+@dataclass(frozen=True)
+class SamplerOptions:
+    steps: int = 100
+    eta: float = 0.85
+    sigma_y: float = 0.0
+    travel_length: int = 0
+    travel_repeat: int = 1
+    guidance: str = "ddnm"
+    samples: int = 1
+    latent_lambda: float | None = None
+    rule_params: dict = field(default_factory=dict)  # only the parameters the user set
+
+    def job_fields(self) -> dict:
+        """The ``JobSettings`` fields these options set."""
+        return dict(steps=self.steps, eta=self.eta, sigma_y=self.sigma_y, travel_length=self.travel_length,
+                    travel_repeat=self.travel_repeat, guidance=self.guidance, guidance_params=dict(self.rule_params),
+                    latent_lambda=self.latent_lambda, samples=self.samples)  # fmt: skip
+
+    def engine_kwargs(self) -> dict:
+        """Keyword arguments of ``pipeline.restore_stage.restore_image`` (the engine's sampler settings)."""
+        latent = {} if self.latent_lambda is None else {"latent_lambda": self.latent_lambda}
+        return dict(steps=self.steps, eta=self.eta, sigma_y=self.sigma_y, travel_length=self.travel_length,
+                    travel_repeat=self.travel_repeat, guidance=self.guidance, **self.rule_params, **latent)
+
+    def params_json(self) -> str:
+        """The guidance parameters set, as the provenance records them (``pipeline.settings.guidance_params_json``)."""
+        from ..settings import JobSettings, guidance_params_json
+
+        return guidance_params_json(JobSettings("-", "-", **self.job_fields()))
+
+    def check(self) -> None:
+        """Refuse bad values (a rule parameter the rule does not take, samples < 1, ...) before anything loads,
+        with the same checks and messages as a job (``JobSettings``)."""
+        from ..settings import JobSettings
+
+        JobSettings("-", "-", **self.job_fields())
 
 
-TravelLength = Annotated[int, typer.Option(help="Time-travel length L in steps (0 = off).", rich_help_panel=SAMPLING)]
-TravelRepeat = Annotated[int, typer.Option(help="Time-travel repeats r.", rich_help_panel=SAMPLING)]
-Guidance = Annotated[str, typer.Option(
-    help="Guidance rule: ddnm (DDNM/DDNM+), ddpg, idpg (noise-robust), mcg, dps (gradient through the model).",
-    rich_help_panel=SAMPLING)]
-Samples = Annotated[int, typer.Option(
-    help="Average this many posterior samples per image (K times the time): higher PSNR, and the spread is "
-         "recorded as 'uncertainty'.", rich_help_panel=SAMPLING)]
-LatentLambda = Annotated[float | None, typer.Option(
-    help="λ of latent DDNM in [0, 1] (latent SD3 models only; default 0.8).", rich_help_panel=SAMPLING,
-    show_default=False)]
-
-Gamma = _rule("ddpg/idpg γ: δ_t = ᾱ^γ moves back-projection to least squares; larger keeps BP longer.")
-Zeta = _rule("ddpg ζ in [0, 1]: share of fresh noise in the injected noise.")
-EtaTilde = _rule("ddpg/idpg η̃: η = max(eta_min, η̃ σ_y²) regularises back-projection.")
-Xi = _rule("ddpg/idpg ξ: η = eta_min + ξ (255 σ_y)² instead of η̃.")
-EtaMin = _rule("ddpg/idpg floor of η (0 makes noiseless back-projection exactly A⁺).")
-StepSizeMode = _rule("ddpg/idpg step size: auto, fixed, decaying or decaying_ls.", str)
-LsScale = _rule("ddpg/idpg c, the least-squares guidance scale.")
-GradStep = _rule("mcg/dps ζ′: gradient step ζ′/‖y − A x̂0‖ (0.5 = the DPS code's scale 1).")
-
-RULE_PARAMETERS = ("gamma", "zeta", "eta_tilde", "xi", "eta_min", "step_size_mode", "ls_scale", "grad_step")
+def _option(name: str, kind, default, help_text: str, panel: str = SAMPLING) -> inspect.Parameter:
+    option = typer.Option(help=help_text, rich_help_panel=panel, show_default=default is not None)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option])
 
 
-def guidance_params(options: dict) -> dict:
-    """The rule parameters among a command's options that the user set (``options`` is its ``locals()``)."""
-    return {name: options[name] for name in RULE_PARAMETERS if options.get(name) is not None}
+def _rule(name: str, help_text: str, kind: type = float) -> inspect.Parameter:
+    return _option(name, kind | None, None, help_text, GUIDANCE)
+
+
+OPTIONS = (
+    _option("steps", int, 100, "Sampling steps."),
+    _option("eta", float, 0.85, "DDIM eta in [0, 1]."),
+    _option("sigma_y", float, 0.0, "Noise level of the scans (DDNM+), in [-1, 1] units."),
+    _option("travel_length", int, 0, "Time-travel length L in steps (0 = off)."),
+    _option("travel_repeat", int, 1, "Time-travel repeats r."),
+    _option("guidance", str, "ddnm", "Guidance rule: ddnm (DDNM/DDNM+), ddpg, idpg (noise-robust), mcg, dps "
+            "(gradient through the model)."),
+    _option("samples", int, 1, "Average this many posterior samples per image (K times the time): higher PSNR, "
+            "and the spread is recorded as 'uncertainty'."),
+    _option("latent_lambda", float | None, None, "λ of latent DDNM in [0, 1] (latent SD3 models only; default 0.8)."),
+    _rule("gamma", "ddpg/idpg γ: δ_t = ᾱ^γ moves back-projection to least squares; larger keeps BP longer."),
+    _rule("zeta", "ddpg ζ in [0, 1]: share of fresh noise in the injected noise."),
+    _rule("eta_tilde", "ddpg/idpg η̃: η = max(eta_min, η̃ σ_y²) regularises back-projection."),
+    _rule("xi", "ddpg/idpg ξ: η = eta_min + ξ (255 σ_y)² instead of η̃."),
+    _rule("eta_min", "ddpg/idpg floor of η (0 makes noiseless back-projection exactly A⁺)."),
+    _rule("step_size_mode", "ddpg/idpg step size: auto, fixed, decaying or decaying_ls.", str),
+    _rule("ls_scale", "ddpg/idpg c, the least-squares guidance scale."),
+    _rule("grad_step", "mcg/dps ζ′: gradient step ζ′/‖y − A x̂0‖ (0.5 = the DPS code's scale 1)."),
+)
+_DIRECT = {"steps", "eta", "sigma_y", "travel_length", "travel_repeat", "guidance", "samples", "latent_lambda"}
+
+
+def with_sampler_options(command):
+    """Give ``command`` (which takes ``sampler: SamplerOptions``) the shared options as Typer sees them."""
+    own = inspect.signature(command, eval_str=True)
+    parameters = [p for name, p in own.parameters.items() if name != "sampler"] + list(OPTIONS)
+    signature = own.replace(parameters=parameters)
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        values = {p.name: kwargs.pop(p.name, p.default) for p in OPTIONS}
+        rules = {name: v for name, v in values.items() if name not in _DIRECT and v is not None}
+        direct = {name: values[name] for name in _DIRECT}
+        return command(*args, **kwargs, sampler=SamplerOptions(**direct, rule_params=rules))
+
+    # Typer reads the parameters from __signature__ and the annotations from __annotations__.
+    wrapper.__signature__ = signature
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper

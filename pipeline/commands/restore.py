@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command("restore")(restore)
 
 
+@so.with_sampler_options
 def restore(
     input_uri: Annotated[str, typer.Argument(metavar="IN", help="Degraded image (path, file:// or s3://).")],
     output_uri: Annotated[str, typer.Argument(metavar="OUT", help="Where to write the restored PNG.")],
@@ -31,31 +32,15 @@ def restore(
     mask: Annotated[str | None, typer.Option(help="Mask image for inpaint / old_photo (white = known).")] = None,
     params: Annotated[str, typer.Option(help='Other operator parameters as JSON, e.g. {"sigma": 2.0}.')] = "{}",
     model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path.")] = "bundled",
-    steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
-    eta: Annotated[float, typer.Option(help="DDIM eta in [0, 1].")] = 0.85,
-    sigma_y: Annotated[float, typer.Option(help="Noise level of the input (DDNM+), in [-1, 1] units.")] = 0.0,
-    travel_length: so.TravelLength = 0,
-    travel_repeat: so.TravelRepeat = 1,
     start_t: Annotated[int | None, typer.Option(help="Warm start at this timestep from A⁺y.")] = None,
-    guidance: so.Guidance = "ddnm",
-    samples: so.Samples = 1,
-    latent_lambda: so.LatentLambda = None,
-    gamma: so.Gamma = None,
-    zeta: so.Zeta = None,
-    eta_tilde: so.EtaTilde = None,
-    xi: so.Xi = None,
-    eta_min: so.EtaMin = None,
-    step_size_mode: so.StepSizeMode = None,
-    ls_scale: so.LsScale = None,
-    grad_step: so.GradStep = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     max_pixels: Annotated[int, typer.Option(help="Refuse larger inputs (decompression bombs).")] = DEFAULT_MAX_PIXELS,
+    sampler: so.SamplerOptions = so.SamplerOptions(),
 ) -> None:
     """Restore IN (the degraded measurement itself) and write OUT with provenance; print the residual."""
     # Imported here so that `ddnm-batch --help` and the other commands start without loading torch.
     import ddnm.models
-    from ddnm.restore import guidance_params_for
 
     from .. import decode, encode, io, measurement
     from ..restore_stage import resolve_device
@@ -63,9 +48,8 @@ def restore(
     from ..rows import RowError
 
     console = Console(stderr=True)
-    rule_params = so.guidance_params(locals())
     try:
-        guidance_params_for(guidance, rule_params)  # a wrong option fails before the model loads
+        sampler.check()  # a wrong option fails before the model loads
         op_params = _params(params, scale)
         source = io.read_bytes(input_uri)
         pixels, _, _ = decode.decode_image(source, max_pixels)
@@ -76,27 +60,26 @@ def restore(
             raise RowError("MissingMask", f"operator {op!r} needs --mask MASK.png (white = known pixel)")
         target = resolve_device(device)
         prior = ddnm.models.load(None if model == "bundled" else model, device=target)
-        sampler = dict(steps=steps, eta=eta, sigma_y=sigma_y, travel_length=travel_length,
-                       travel_repeat=travel_repeat, start_t=start_t, guidance=guidance, **rule_params)
-        if latent_lambda is not None:
-            rule_params["latent_lambda"] = sampler["latent_lambda"] = latent_lambda
         operator, y = measurement.build(op, json.dumps(op_params, sort_keys=True), [pixels], mask_array, prior.in_channels)
         started = time.time()
-        out = restore_samples(y.to(target), operator.to(target), prior, sampler, [seed], op, samples)
+        settings = {**sampler.engine_kwargs(), "start_t": start_t}
+        out = restore_samples(y.to(target), operator.to(target), prior, settings, [seed], op, sampler.samples)
     except (RowError, ValueError, FileNotFoundError, NotImplementedError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
     provenance = {
         "operator": op, "params": json.dumps(op_params, sort_keys=True), "model": prior.info.name,
-        "weightsSha256": prior.info.weights_sha256, "seed": str(seed), "steps": str(steps), "samples": str(samples),
-        "guidance": guidance, "guidanceParams": json.dumps(rule_params, sort_keys=True),
+        "weightsSha256": prior.info.weights_sha256, "seed": str(seed), "steps": str(sampler.steps),
+        "samples": str(sampler.samples), "guidance": sampler.guidance, "guidanceParams": sampler.params_json(),
         "residual": f"{float(out.residual[0]):.6g}", "sourceSha256": io.sha256_hex(source),
     }
     if out.uncertainty is not None:
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
     io.write_bytes_atomic(output_uri, encode.encode_png(out.x[0].float().cpu().numpy(), provenance))
     tiled = f"; {out.tiles} windows, seam ratio {float(out.seam_ratio[0]):.3f}" if out.seam_ratio is not None else ""
-    spread = f"; mean of {samples} samples, uncertainty {float(out.uncertainty[0]):.3g}" if samples > 1 else ""
+    spread = ""
+    if out.uncertainty is not None:
+        spread = f"; mean of {sampler.samples} samples, uncertainty {float(out.uncertainty[0]):.3g}"
     console.print(
         f"restored {input_uri} → {output_uri} in {time.time() - started:.1f} s; "
         f"consistency ‖Ax̂ − y‖/‖y‖ = {float(out.residual[0]):.2e}{tiled}{spread}",

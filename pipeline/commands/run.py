@@ -19,27 +19,12 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run)
 
 
+@so.with_sampler_options
 def run(
     manifest: Annotated[str, typer.Argument(help="CSV or Parquet manifest (path, file:// or s3:// URI).")],
     out: Annotated[str, typer.Option("--out", help="Output folder or s3:// prefix.")],
     op: Annotated[str | None, typer.Option(help="Default operator for rows without an 'op' value.")] = None,
     model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path.")] = "bundled",
-    steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
-    eta: Annotated[float, typer.Option(help="DDIM eta in [0, 1].")] = 0.85,
-    sigma_y: Annotated[float, typer.Option(help="Measurement noise level (DDNM+), in [-1, 1] units.")] = 0.0,
-    travel_length: so.TravelLength = 0,
-    travel_repeat: so.TravelRepeat = 1,
-    guidance: so.Guidance = "ddnm",
-    samples: so.Samples = 1,
-    latent_lambda: so.LatentLambda = None,
-    gamma: so.Gamma = None,
-    zeta: so.Zeta = None,
-    eta_tilde: so.EtaTilde = None,
-    xi: so.Xi = None,
-    eta_min: so.EtaMin = None,
-    step_size_mode: so.StepSizeMode = None,
-    ls_scale: so.LsScale = None,
-    grad_step: so.GradStep = None,
     seed: Annotated[int, typer.Option(help="Job seed; each row's seed derives from it and the row id.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 4,
     fixed_batch: Annotated[bool, typer.Option(help="Pad model calls to --batch-size (byte-identical re-runs).")] = True,
@@ -51,6 +36,7 @@ def run(
     num_cpus: Annotated[int | None, typer.Option(help="CPUs for a local Ray (default: all).")] = None,
     dashboard: Annotated[bool, typer.Option(help="Start the Ray dashboard with a local Ray.")] = False,
     report: Annotated[bool, typer.Option(help="Build the review page OUT/report/index.html at the end.")] = True,
+    sampler: so.SamplerOptions = so.SamplerOptions(),
 ) -> None:
     """Restore every image MANIFEST lists; write PNGs under OUT/images and Parquet under OUT/metadata.
 
@@ -65,15 +51,7 @@ def run(
             out_uri=out,
             op=op,
             model=model,
-            steps=steps,
-            eta=eta,
-            sigma_y=sigma_y,
-            travel_length=travel_length,
-            travel_repeat=travel_repeat,
-            guidance=guidance,
-            guidance_params=so.guidance_params(locals()),
-            latent_lambda=latent_lambda,
-            samples=samples,
+            **sampler.job_fields(),
             seed=seed,
             batch_size=batch_size,
             fixed_batch=fixed_batch,

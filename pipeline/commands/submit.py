@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
     app.command("submit")(submit)
 
 
+@so.with_sampler_options
 def submit(
     manifest: Annotated[str, typer.Argument(
         help="CSV or Parquet manifest the cluster can read (s3:// or a shared path).")],
@@ -35,22 +36,6 @@ def submit(
     check: Annotated[bool, typer.Option(help="Read and validate the manifest here before submitting.")] = True,
     op: Annotated[str | None, typer.Option(help="Default operator for rows without an 'op' value.")] = None,
     model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path on the cluster.")] = "bundled",
-    steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
-    eta: Annotated[float, typer.Option(help="DDIM eta in [0, 1].")] = 0.85,
-    sigma_y: Annotated[float, typer.Option(help="Measurement noise level (DDNM+), in [-1, 1] units.")] = 0.0,
-    travel_length: so.TravelLength = 0,
-    travel_repeat: so.TravelRepeat = 1,
-    guidance: so.Guidance = "ddnm",
-    samples: so.Samples = 1,
-    latent_lambda: so.LatentLambda = None,
-    gamma: so.Gamma = None,
-    zeta: so.Zeta = None,
-    eta_tilde: so.EtaTilde = None,
-    xi: so.Xi = None,
-    eta_min: so.EtaMin = None,
-    step_size_mode: so.StepSizeMode = None,
-    ls_scale: so.LsScale = None,
-    grad_step: so.GradStep = None,
     seed: Annotated[int, typer.Option(help="Job seed; each row's seed derives from it and the row id.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 4,
     num_actors: Annotated[int, typer.Option(help="Restore actors (one GPU each on CUDA).")] = 1,
@@ -59,6 +44,7 @@ def submit(
         help='fsspec options as JSON, no credentials: {"endpoint_url": "..."}.')] = "{}",
     max_pixels: Annotated[int, typer.Option(help="Larger images become error rows (bombs).")] = DEFAULT_MAX_PIXELS,
     preview: Annotated[int, typer.Option(help="Write OUT/preview.png with the first N restored rows.")] = 0,
+    sampler: so.SamplerOptions = so.SamplerOptions(),
 ) -> None:
     """Submit a restoration run as a Ray job; print its id (stdout) and dashboard URL.
 
@@ -72,10 +58,8 @@ def submit(
 
     console = Console(stderr=True)
     try:
-        job = JobSettings(manifest_uri=manifest, out_uri=out, op=op, model=model, steps=steps, eta=eta,
-                          sigma_y=sigma_y, travel_length=travel_length, travel_repeat=travel_repeat,
-                          guidance=guidance, guidance_params=so.guidance_params(locals()),
-                          latent_lambda=latent_lambda, samples=samples, seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
+        job = JobSettings(manifest_uri=manifest, out_uri=out, op=op, model=model, **sampler.job_fields(),
+                          seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
                           max_pixels=max_pixels, storage_options=_parse_storage_options(storage_options),
                           preview=preview)  # fmt: skip
         request = SubmitRequest(job=job, schedule_slot=schedule_slot, working_dir=working_dir,
