@@ -7,6 +7,7 @@ from dataclasses import fields, replace
 import torch
 
 from .guidance import GUIDANCE
+from .latent_ddnm import latent_settings, sample_latent_ddnm
 from .metrics import consistency
 from .models.wrapper import DiffusionModel
 from .operators.base import LinearOperator
@@ -93,6 +94,8 @@ def restore(
     the mean of that many posterior samples (``ddnm.posterior``: higher PSNR, K times the cost). Extra keyword
     arguments are fields of :class:`SamplerSettings` (``start_t``, ``clip_x0``, ``guidance``) or of the
     guidance rule's parameters (``guidance="ddpg", gamma=8, zeta=0.5``; see ``ddnm.settings.DDPGParams``).
+    A latent model (``ddnm.models.load(folder, arch="sd3")``) runs latent DDNM instead
+    (``ddnm.latent_ddnm``: ``latent_lambda``, ``latent_eta``, ``project_output``).
 
     >>> import torch, ddnm
     >>> from ddnm.models.testing import ZeroEpsModel
@@ -101,14 +104,10 @@ def restore(
     >>> x.shape, bool(res[0] < 1e-4)
     (torch.Size([1, 3, 8, 8]), True)
     """
-    settings = with_guidance_params(settings)
     if model is None:
         from .models import load
 
         model = load(device=y.device)
-    sampler_settings = SamplerSettings(
-        steps=steps, eta=eta, sigma_y=sigma_y, travel_length=travel_length, travel_repeat=travel_repeat, **settings
-    )
     expected = (y.shape[0], *op.y_shape())
     if tuple(y.shape) != expected:
         raise ValueError(f"y has shape {tuple(y.shape)} but the operator measures {expected}")
@@ -116,10 +115,21 @@ def restore(
     if len(seeds) != y.shape[0]:
         raise ValueError(f"got {len(seeds)} seeds for {y.shape[0]} images")
     op = op.to(y.device)
+    if getattr(model, "is_latent", False):  # SD3-type latent flow models: ddnm.latent_ddnm
+        if x_init is not None:
+            raise ValueError("latent DDNM starts from noise; x_init is for the pixel samplers' warm start")
+        latent = latent_settings(steps, sigma_y, travel_length, settings)
 
-    def one_sample(sample_seeds: list[int]) -> torch.Tensor:
-        generator = generators_for(sample_seeds, y.device)
-        return sample_ddnm(model, op, y, sampler_settings, generator=generator, x_init=x_init, callback=callback)
+        def one_sample(sample_seeds: list[int]) -> torch.Tensor:
+            return sample_latent_ddnm(model, op, y, latent, generators_for(sample_seeds, y.device))
+
+    else:
+        sampler_settings = SamplerSettings(steps=steps, eta=eta, sigma_y=sigma_y, travel_length=travel_length,
+                                           travel_repeat=travel_repeat, **with_guidance_params(settings))
+
+        def one_sample(sample_seeds: list[int]) -> torch.Tensor:
+            generator = generators_for(sample_seeds, y.device)
+            return sample_ddnm(model, op, y, sampler_settings, generator=generator, x_init=x_init, callback=callback)
 
     x, _ = posterior_mean(one_sample, seeds, samples)
     return x, consistency(op, x, y.float())

@@ -44,7 +44,7 @@ def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[
     The one place the pipeline and ``ddnm-batch restore`` call the engine. An image that is not exactly the
     model's window goes through ``ddnm.restore_tiled`` (windows of the model's size; smaller images sit on a
     window-sized canvas). A prior that cannot start from noise (a denoiser with ``max_t``) warm starts from
-    ``ddnm.initial.initial_image``.
+    ``ddnm.initial.initial_image``. A latent model (SD3) restores the whole image at once with latent DDNM.
     """
     import ddnm
     from ddnm.initial import check_prior_supports, initial_image
@@ -56,6 +56,11 @@ def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[
     if op_name:
         check_prior_supports(model, op_name)
     kwargs, x_init = dict(sampler_kwargs), None
+    if getattr(model, "is_latent", False):
+        x, residual = ddnm.restore(y, op, model, seed=seeds, **kwargs)
+        return x, residual, None, 1
+    if kwargs.pop("latent_lambda", None) is not None:
+        raise ValueError(f"latent_lambda is for latent (SD3) models; {model.info.name!r} is a pixel-space prior")
     max_t = getattr(model, "max_t", None)
     if max_t is not None:
         kwargs["start_t"] = max_t if kwargs.get("start_t") is None else min(kwargs["start_t"], max_t)

@@ -5,6 +5,7 @@
     load("my.safetensors")                           # arch, hparams, schedule from my.json beside it
     load("256x256_diffusion_uncond.pt", arch="adm", preset="imagenet256_uncond")
     load("celeba_hq.ckpt", arch="ddpm", **DDPM_PRESETS["celeba_hq"])
+    load("stable-diffusion-3.5-medium/", arch="sd3")  # a diffusers folder: latent DDNM (ddnm.models.sd3)
 
 Precedence for the configuration: keyword arguments, then ``preset``, then the sibling ``<stem>.json``.
 """
@@ -20,6 +21,7 @@ import torch
 from ..schedules import alphas_cumprod_from_betas, cosine_alphas_cumprod, linear_betas
 from .checkpoint import check_fits, read_config, read_state_dict, sha256_of
 from .registry import ADM_PRESETS, ARCHS, DDPM_PRESETS, DEFAULT_PRIOR, PRESETS, PRIORS, WEIGHTS_DIR, Prior
+from .sd3 import is_diffusers_folder
 from .wrapper import DiffusionModel, ModelInfo, NetworkEpsModel
 
 __all__ = ["ADM_PRESETS", "DDPM_PRESETS", "load", "alphas_cumprod_for"]
@@ -98,6 +100,12 @@ def load(path: str | Path | None = None, arch: str | None = None, *, device: str
     ``dtype`` sets the network's weights (the ᾱ schedule stays float64); guided-diffusion's ``use_fp16``
     flag does not override it. ``hparams`` are the architecture's hyper-parameters, plus ``preset=``.
     """
+    if arch == "sd3" or is_diffusers_folder(path):
+        if path is None:
+            raise ValueError("arch='sd3' needs the path of a diffusers SD3 folder (nothing is downloaded)")
+        from .sd3 import load_sd3  # diffusers is an optional extra
+
+        return load_sd3(path, device=device, dtype=dtype, **hparams)
     file, prior, name = _resolve(path)
     if prior is not None and prior.loader:
         return _load_registered(prior, device, dtype, hparams)
