@@ -155,3 +155,18 @@ def test_clear_refusals(model, folder, tmp_path):
     (tmp_path / "broken" / "model_index.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="lacks"):
         load(tmp_path / "broken")
+
+
+def test_restore_stage_runs_a_latent_model(folder, tmp_path):
+    from pipeline_helpers import TEST_MAX_PIXELS, good_files, good_rows, write_files
+    from test_pipeline_restore_stage import by_id, decoded
+
+    from pipeline.restore_stage import RestoreStage
+    from pipeline.settings import JobSettings
+
+    write_files(tmp_path, good_files())
+    settings = JobSettings(str(tmp_path / "m.csv"), str(tmp_path / "out"), op="colorize", model=str(folder),
+                           steps=2, batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS, latent_lambda=0.8)
+    rows = by_id(RestoreStage(settings)(decoded(settings, good_rows()[:2])))
+    assert {r["status"] for r in rows.values()} == {"ok"}, [r["error_message"] for r in rows.values()]
+    assert all(r["model_name"] == f"sd3:{folder.name}" and r["consistency_residual"] < 1e-4 for r in rows.values())
