@@ -152,7 +152,7 @@ def baseline_methods(task: EvalTask) -> dict[str, Method]:
     return methods
 
 
-def ddnm_method(model, task: EvalTask, steps: int = 100, eta: float = 0.85, samples: int = 1) -> Method:
+def ddnm_method(model, task: EvalTask, steps: int = 100, eta: float | None = None, samples: int = 1) -> Method:
     """DDNM (DDNM+ when ``task.sigma_y`` > 0) with ``model``; a prior with ``max_t`` (a denoiser) is warm
     started there from ``initial_image``; ``samples`` > 1 scores the posterior mean of that many samples.
     Refuses, here rather than mid-run, tasks the prior cannot do."""

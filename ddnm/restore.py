@@ -18,6 +18,17 @@ from .settings import SamplerSettings, param_names
 _SETTING_NAMES = {f.name for f in fields(SamplerSettings)}
 
 
+DEFAULT_ETA = 0.85  # DDNM's choice for ImageNet ADM; a prior's config may recommend its own ("sampling")
+
+
+def effective_eta(model, eta: float | None) -> float:
+    """``eta`` if given, else the prior's recommended η (``model.info.sampling``), else DDNM's 0.85."""
+    if eta is not None:
+        return eta
+    info = getattr(model, "info", None)
+    return float(getattr(info, "sampling", {}).get("eta", DEFAULT_ETA))
+
+
 def generators_for(seeds: list[int], device: torch.device) -> list[torch.Generator]:
     """One generator per image, so each result depends only on its own seed, never on its batch."""
     gens = []
@@ -76,7 +87,7 @@ def restore(
     op: LinearOperator,
     model: DiffusionModel | None = None,
     steps: int = 100,
-    eta: float = 0.85,
+    eta: float | None = None,
     sigma_y: float = 0.0,
     travel_length: int = 0,
     travel_repeat: int = 1,
@@ -90,6 +101,7 @@ def restore(
     """Restore x from y = A x (+ n). y is ``(B, *op.y_shape())`` in [-1, 1]; returns ``(x, residual)``.
 
     x is ``(B, C, H, W)`` in [-1, 1]; residual is ``(B,)``: ‖A x − y‖ / ‖y‖, the consistency certificate.
+    ``eta`` is DDIM's η; ``None`` takes the prior's recommendation (``model.info.sampling``), else 0.85.
     ``seed`` is one int for the batch (image i gets seed + i) or one int per image. ``samples`` > 1 returns
     the mean of that many posterior samples (``ddnm.posterior``: higher PSNR, K times the cost). Extra keyword
     arguments are fields of :class:`SamplerSettings` (``start_t``, ``clip_x0``, ``guidance``) or of the
@@ -124,7 +136,7 @@ def restore(
             return sample_latent_ddnm(model, op, y, latent, generators_for(sample_seeds, y.device))
 
     else:
-        sampler_settings = SamplerSettings(steps=steps, eta=eta, sigma_y=sigma_y, travel_length=travel_length,
+        sampler_settings = SamplerSettings(steps=steps, eta=effective_eta(model, eta), sigma_y=sigma_y, travel_length=travel_length,
                                            travel_repeat=travel_repeat, **with_guidance_params(settings))
 
         def one_sample(sample_seeds: list[int]) -> torch.Tensor:

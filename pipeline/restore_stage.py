@@ -16,6 +16,8 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from ddnm.restore import effective_eta
+
 from . import measurement
 from .rows import RESTORED_COLUMNS, STATUS_OK, RowError, error_fields, from_rows, pack_array, to_rows, unpack_array
 from .sampling import restore_samples
@@ -61,6 +63,7 @@ def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[
         return x, residual, None, 1
     if kwargs.pop("latent_lambda", None) is not None:
         raise ValueError(f"latent_lambda is for latent (SD3) models; {model.info.name!r} is a pixel-space prior")
+    kwargs["eta"] = effective_eta(model, kwargs.get("eta"))
     max_t = getattr(model, "max_t", None)
     if max_t is not None:
         kwargs["start_t"] = max_t if kwargs.get("start_t") is None else min(kwargs["start_t"], max_t)
@@ -112,6 +115,7 @@ class RestoreStage:
             model_name=info.name,
             weights_sha256=info.weights_sha256,
             steps=self.settings.steps,
+            eta=effective_eta(self.model, self.settings.eta),
             samples=self.settings.samples,
             seed=row_seed(self.settings.seed, row["id"]),
             worker=self.worker,

@@ -19,7 +19,7 @@ STATUS_SKIPPED = "skipped"
 # Column kinds of every column a stage may emit; anything else is an object column.
 FLOAT_COLUMNS = (
     "decode_s", "restore_s", "encode_s", "started_at", "finished_at", "consistency_residual", "seam_ratio",
-    "uncertainty",
+    "uncertainty", "eta",
 )
 INT_COLUMNS = ("input_width", "input_height", "output_width", "output_height", "steps", "seed", "tiles", "samples")
 BOOL_COLUMNS = ("input_icc",)
@@ -32,7 +32,7 @@ INPUT_COLUMNS = ["input_sha256", "input_width", "input_height", "input_mode", "i
 DECODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + ["pixels_npy", "mask_npy"]
 RESTORE_COLUMNS = [
     "consistency_residual", "seam_ratio", "tiles", "restore_s", "model_name", "weights_sha256", "steps", "seed", "worker",
-    "samples", "uncertainty",
+    "samples", "uncertainty", "eta",
 ]
 RESTORED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + ["restored_npy"]
 OUTPUT_COLUMNS = ["output_uri", "output_sha256", "output_width", "output_height", "encode_s", "finished_at"]

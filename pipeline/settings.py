@@ -41,7 +41,7 @@ class JobSettings:
     op: str | None = None
     model: str = "bundled"
     steps: int = 100
-    eta: float = 0.85
+    eta: float | None = None  # None: the prior's recommended η (ddnm.restore.effective_eta)
     sigma_y: float = 0.0
     travel_length: int = 0
     travel_repeat: int = 1
@@ -92,7 +92,7 @@ def _problems(s: JobSettings) -> list[str]:
         (bool(s.out_uri), f"out_uri must be a path or URI, got {s.out_uri!r}"),
         (bool(s.model), "model must be 'bundled', 'ffdnet' or a weights path"),
         (s.steps >= 1, f"steps must be >= 1, got {s.steps}"),
-        (0.0 <= s.eta <= 1.0, f"eta must be in [0, 1], got {s.eta}"),
+        (s.eta is None or 0.0 <= s.eta <= 1.0, f"eta must be in [0, 1], got {s.eta}"),
         (s.sigma_y >= 0.0, f"sigma_y must be >= 0, got {s.sigma_y}"),
         (s.travel_length >= 0, f"travel_length must be >= 0, got {s.travel_length}"),
         (s.samples >= 1, f"samples must be >= 1, got {s.samples}"),

@@ -52,7 +52,6 @@ class MetadataSink:
         self._started = self._last_flush = time.time()
         self._constants = {
             metadata.SOFTWARE_VERSION: metadata.software_version(),
-            metadata.ETA: settings.eta,
             metadata.SIGMA_Y: settings.sigma_y,
             metadata.GUIDANCE: settings.guidance,
             metadata.GUIDANCE_PARAMS: guidance_params_json(settings),

@@ -238,3 +238,27 @@ def test_missing_files_are_reported(tmp_path):
     else:
         with pytest.raises(FileNotFoundError, match=f"bundled prior .*{bundled.name}"):
             models.load()
+
+
+def test_a_priors_recommended_eta_is_the_default(tiny_model_path, tmp_path):
+    """A config's "sampling": {"eta": ...} is what ddnm.restore uses when no eta is given; an explicit eta wins."""
+    import shutil
+    from pathlib import Path
+
+    import ddnm
+    from ddnm.operators import make
+
+    load = models.load
+    source = Path(tiny_model_path)
+    weights = tmp_path / "recommends.safetensors"
+    shutil.copyfile(source, weights)
+    config = json.loads(source.with_suffix(".json").read_text())
+    weights.with_suffix(".json").write_text(json.dumps({**config, "sampling": {"eta": 0.3}}))
+    plain, recommends = load(str(source)), load(str(weights))
+    assert plain.info.sampling == {} and recommends.info.sampling == {"eta": 0.3}
+    op = make("colorize", (3, 32, 32))
+    y = op.A(torch.rand(1, 3, 32, 32) * 2 - 1)
+    default, _ = ddnm.restore(y, op, recommends, steps=3, seed=1)
+    assert torch.equal(default, ddnm.restore(y, op, plain, steps=3, seed=1, eta=0.3)[0])
+    assert not torch.equal(default, ddnm.restore(y, op, plain, steps=3, seed=1)[0])  # 0.85 without a recommendation
+    assert not torch.equal(default, ddnm.restore(y, op, recommends, steps=3, seed=1, eta=0.85)[0])

@@ -29,6 +29,7 @@ class ModelInfo:
     license: str = ""
     generative: bool = True  # False for denoisers that cannot invent colour (FFDNet)
     extra: dict = field(default_factory=dict)
+    sampling: dict = field(default_factory=dict)  # recommended sampler settings ({"eta": 1.0}), from the config
 
 
 class DiffusionModel(nn.Module):

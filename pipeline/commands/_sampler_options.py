@@ -23,7 +23,7 @@ GUIDANCE = "Guidance rule parameters (unset: the rule's defaults, docs/guidance.
 @dataclass(frozen=True)
 class SamplerOptions:
     steps: int = 100
-    eta: float = 0.85
+    eta: float | None = None
     sigma_y: float = 0.0
     travel_length: int = 0
     travel_repeat: int = 1
@@ -69,7 +69,7 @@ def _rule(name: str, help_text: str, kind: type = float) -> inspect.Parameter:
 
 OPTIONS = (
     _option("steps", int, 100, "Sampling steps."),
-    _option("eta", float, 0.85, "DDIM eta in [0, 1]."),
+    _option("eta", float | None, None, "DDIM eta in [0, 1] (default: the prior's recommendation, else 0.85)."),
     _option("sigma_y", float, 0.0, "Noise level of the scans (DDNM+), in [-1, 1] units."),
     _option("travel_length", int, 0, "Time-travel length L in steps (0 = off)."),
     _option("travel_repeat", int, 1, "Time-travel repeats r."),

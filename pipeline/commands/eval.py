@@ -27,7 +27,8 @@ def evaluate(
     sigma_y: Annotated[float | None, typer.Option(help="Noise std added to y, [-1, 1] units (denoise: 0.1).")] = None,
     model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path.")] = "bundled",
     steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
-    eta: Annotated[float, typer.Option(help="DDIM eta in [0, 1].")] = 0.85,
+    eta: Annotated[float | None, typer.Option(
+        help="DDIM eta in [0, 1] (default: the prior's recommendation, else 0.85).", show_default=False)] = None,
     samples: Annotated[int, typer.Option(help="Score the mean of K posterior samples (K times the time).")] = 1,
     crop: Annotated[int, typer.Option(help="Side of the centre crop (the model window).")] = 64,
     limit: Annotated[int | None, typer.Option(help="Use only the first N images (name order).")] = None,
@@ -41,6 +42,7 @@ def evaluate(
     """Degrade centre crops of IMAGES_DIR, restore with DDNM and baselines, report PSNR / SSIM / consistency."""
     # Imported here so the CLI starts without torch (the engine, eval_report and restore_stage all load it).
     import ddnm.models
+    from ddnm.restore import effective_eta
 
     from .. import eval_report
     from ..restore_stage import resolve_device
@@ -67,7 +69,7 @@ def evaluate(
     _print_table(task.label, summary)
     dataset = Path(images_dir).resolve().name
     settings = {"dataset": dataset, "model": prior.info.name, "weights_sha256": prior.info.weights_sha256,
-                "steps": steps, "eta": eta, "samples": samples, "crop": crop, "seed": seed, "task_params": task_params(task)}
+                "steps": steps, "eta": effective_eta(prior, eta), "samples": samples, "crop": crop, "seed": seed, "task_params": task_params(task)}
     written = _write_outputs(result, x, summary, settings, label, (out, pictures, results))
     console.print("wrote " + ", ".join(written), highlight=False)
 
