@@ -11,7 +11,8 @@ the GPU actors.
 Ray: with ``RAY_ADDRESS`` set the job joins that cluster (workers must have ddnm-batch
 installed); otherwise it starts a local Ray and stops it at the end. Actors keep Ray Data's
 defaults ``max_restarts=-1, max_task_retries=-1``, so a crashed worker is replaced and its
-batch re-run; tasks keep Ray's 3 retries for system failures.
+batch re-run (tests/test_pipeline_faults.py SIGKILLs the restore worker mid-run and gets every row,
+byte-identical to an undisturbed run); tasks keep Ray's 3 retries for system failures.
 """
 
 from __future__ import annotations
