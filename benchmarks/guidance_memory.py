@@ -1,0 +1,64 @@
+"""Peak memory of one guidance rule's sampling, each measured in a fresh process.
+
+A process's peak resident set only grows, and the allocator keeps freed pages, so rules measured one after
+another in one process would hide each other. Each rule therefore runs a short restore (the per-step working
+set does not grow with the number of steps) in its own child process, and a child that loads the same prior,
+crops and operator but samples nothing gives the baseline subtracted from it. On CUDA the child reports
+``torch.cuda.max_memory_allocated`` instead of the resident set.
+
+    python -m benchmarks.guidance_memory DPS SR×4 8          # one child: prints its peak as JSON
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+
+import torch
+
+BASELINE = "none"
+
+
+def child_peak(method: str, task: str, images: int, steps: int, device: str, threads: int) -> float:
+    """In this process: load, sample ``steps`` steps with ``method`` (nothing for BASELINE), return the peak MiB."""
+    import ddnm
+    from benchmarks.guidance import METHODS, TASKS, load_images, load_prior
+    from ddnm.operators import make
+
+    torch.set_num_threads(threads)
+    model = load_prior(torch.device(device))
+    size = model.info.image_size or 64
+    _, x = load_images(size, images)
+    name, params = TASKS[task]
+    op = make(name, (3, size, size), **params).to(device)
+    y = op.A(x.to(device))
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    if method != BASELINE:
+        guidance, _ = METHODS[method]
+        ddnm.restore(y, op, model, steps=steps, guidance=guidance, seed=0)
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _run_child(method: str, task: str, images: int, steps: int, device: str, threads: int) -> float:
+    command = [sys.executable, "-m", "benchmarks.guidance_memory", method, task, str(images), str(steps), device,
+               str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["peak_mib"]
+
+
+def sampling_memory_mib(methods: list[str], task: str, images: int, device: str, threads: int = 1,
+                        steps: int = 2) -> dict[str, float]:
+    """Peak memory of sampling a batch of ``images`` crops with each method, above the loaded baseline (MiB)."""
+    base = _run_child(BASELINE, task, images, 0, device, threads)
+    return {m: max(0.0, _run_child(m, task, images, steps, device, threads) - base) for m in methods}
+
+
+if __name__ == "__main__":
+    method, task, images, *rest = sys.argv[1:]
+    steps, device, threads = (int(rest[0]), rest[1], int(rest[2])) if rest else (2, "cpu", 1)
+    print(json.dumps({"peak_mib": child_peak(method, task, int(images), steps, device, threads)}))
