@@ -3,12 +3,15 @@
     python -m benchmarks.quality                                   # both sets, five tasks, 20 steps, ~15 min budget
     python -m benchmarks.quality --datasets Set5 --ops sr_avgpool --steps 100 --update-docs
     python -m benchmarks.quality --samples 8     # also the bundled prior's posterior mean of 8 samples
+    python -m benchmarks.quality --models bundled --steps 100 --tag steps100 --update-docs   # a second table
 
 The images are read from /work/shared/eval/classic (never committed). Each task degrades the 64×64 centre crops
 once; every method restores the same y (``ddnm.evaluate``). Writes docs/eval/quality.md (full tables),
 docs/img/eval_<op>.png (before / A⁺y / classical / each prior / ground truth), appends one line per (dataset,
 task, method) to benchmarks/results.jsonl, and with --update-docs rewrites the marked sections of
-docs/model_card.md and docs/models.md. Tasks left when --budget-s runs out are skipped and listed.
+docs/model_card.md and docs/models.md. ``--tag T`` keeps a second configuration beside the first: it writes
+docs/eval/quality-T.md, docs/img/eval_<op>-T.png and the sections marked ``quality:bundled-T`` /
+``quality:ffdnet-T``. Tasks left when --budget-s runs out are skipped and listed.
 """
 
 from __future__ import annotations
@@ -122,7 +125,11 @@ def full_tables(per_dataset: dict, header: str) -> str:
     return "\n".join(parts)
 
 
-def write_picture(result: EvalResult, x: torch.Tensor, priors: list[str]) -> Path:
+def suffix(tag: str | None) -> str:
+    return f"-{tag}" if tag else ""
+
+
+def write_picture(result: EvalResult, x: torch.Tensor, priors: list[str], args) -> Path:
     summary = {row["method"]: row for row in summarize(result.rows)}
     columns = [("before", eval_report.measurement_picture(result.task.op, result.op, result.y)),
                ("A⁺y", result.outputs["A⁺y"])]  # fmt: skip
@@ -130,7 +137,7 @@ def write_picture(result: EvalResult, x: torch.Tensor, priors: list[str]) -> Pat
     if classical:
         columns.append((classical, result.outputs[classical]))
     columns += [(label, result.outputs[label]) for label in priors if label in result.outputs]
-    path = ROOT / "docs" / "img" / f"eval_{result.task.op}.png"
+    path = ROOT / "docs" / "img" / f"eval_{result.task.op}{suffix(args.tag)}.png"
     eval_report.picture_grid(columns + [("ground truth", x)], path, rows=4)
     return path
 
@@ -188,18 +195,21 @@ def write_reports(per_dataset, crops, provenance, skipped, elapsed, args) -> Non
         f"‖Ax̂−y‖/‖y‖ is the worst image's consistency residual.\n"
         + (f"\nSkipped (time budget): {', '.join(skipped)}.\n" if skipped else "")
     )
-    FULL_TABLES.parent.mkdir(parents=True, exist_ok=True)
-    FULL_TABLES.write_text(full_tables(per_dataset, header))
+    tables = FULL_TABLES.with_name(f"{FULL_TABLES.stem}{suffix(args.tag)}.md")
+    tables.parent.mkdir(parents=True, exist_ok=True)
+    tables.write_text(full_tables(per_dataset, header))
     compact = [f"**{dataset}** ({crops[dataset].shape[0]} images), PSNR (dB) / SSIM:\n\n"
                + compact_table(results, labels) for dataset, results in per_dataset.items()]  # fmt: skip
     picture_set = args.pictures_from if args.pictures_from in per_dataset else next(iter(per_dataset))
     for result, _ in per_dataset[picture_set]:
-        print(f"picture: {write_picture(result, crops[picture_set], labels).relative_to(ROOT)}")
+        print(f"picture: {write_picture(result, crops[picture_set], labels, args).relative_to(ROOT)}")
     if args.update_docs:
         section = header.split("\n", 2)[2] + "\n" + "\n".join(compact)
         for path, key in DOC_SECTIONS.items():
-            print(f"{path.relative_to(ROOT)}: {'updated' if replace_section(path, key, section) else 'no markers'}")
-    print(f"tables: {FULL_TABLES.relative_to(ROOT)}")
+            key += suffix(args.tag)
+            print(f"{path.relative_to(ROOT)} [{key}]: "
+                  f"{'updated' if replace_section(path, key, section) else 'no markers'}")
+    print(f"tables: {tables.relative_to(ROOT)}")
 
 
 def main() -> None:
@@ -218,6 +228,7 @@ def main() -> None:
     p.add_argument("--budget-s", type=float, default=900.0, help="start no new task after this many seconds")
     p.add_argument("--pictures-from", default="Kodak24")
     p.add_argument("--update-docs", action="store_true")
+    p.add_argument("--tag", default=None, help="name of a second configuration's tables, pictures and doc sections")
     run(p.parse_args())
 
 
