@@ -127,3 +127,12 @@ def test_restore_stage_runs_rules_inside_its_inference_mode(scan, tiny_model_pat
     # MCG and IDPG end on the measurement (projection / back-projection); DPS only approaches it.
     assert residuals["mcg"] < 1e-3 and residuals["idpg"] < 1e-2
     assert np.isfinite(residuals["dps"])
+
+
+@pytest.mark.parametrize("op, message", [("cs", "its measurement is not an image"), ("blurr", "unknown operator")])
+def test_restore_refuses_an_operator_it_cannot_run_with_a_clear_error(scan, tmp_path, op, message):
+    out = tmp_path / "never.png"
+    result = CliRunner().invoke(app, ["restore", str(scan / "grey0.png"), str(out), "--op", op, "--device", "cpu"])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
+    assert not out.exists()

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..ops import PLANS
+from ..ops import PLANS, check_op, engine_operator_names
 from . import _sampler_options as so
 from .run import parse_json_object
 from ..settings import DEFAULT_MAX_PIXELS
@@ -50,6 +50,8 @@ def restore(
     console = Console(stderr=True)
     try:
         sampler.check()  # a wrong option fails before the model loads
+        if (reason := check_op(op, engine_operator_names())) is not None:
+            raise RowError("BadOp", reason)
         op_params = _params(params, scale)
         source = io.read_bytes(input_uri)
         pixels, _, _ = decode.decode_image(source, max_pixels)
