@@ -3,8 +3,9 @@
     python -m benchmarks.prior_card                       # both, from runs/train_prior.csv and the shipped weights
     python -m benchmarks.prior_card --log docs/data/ddnm-prior-64-loss.csv --skip-samples
 
-The training log (written by jobs/train_prior.py to the git-ignored runs/ folder) is copied to
-docs/data/ddnm-prior-64-loss.csv so the curve can be redrawn from a fresh clone. Unconditional samples are DDNM with
+The training log (written by jobs/train_prior.py to the git-ignored runs/ folder) is merged into
+docs/data/ddnm-prior-64-loss.csv so the curve can be redrawn from a fresh clone: a session's runs/ holds only the
+steps trained on that machine, so the kept history is extended, never replaced. Unconditional samples are DDNM with
 nothing measured (an inpainting mask of zeros: A⁺y = 0 and the range-space correction is empty), so they come from
 the same sampler the restorations use.
 """
@@ -15,7 +16,6 @@ import argparse
 import csv
 import json
 import math
-import shutil
 from pathlib import Path
 
 import torch
@@ -34,6 +34,20 @@ def read_log(path: Path) -> list[dict]:
     with open(path, newline="") as f:
         rows = {int(r["step"]): r for r in csv.DictReader(f)}
     return [rows[step] for step in sorted(rows)]
+
+
+def merge_logs(kept: Path, new: Path) -> list[dict]:
+    """The kept history extended by a newer log (a step in both: the newer row wins); written back to ``kept``."""
+    rows = {int(r["step"]): r for r in (read_log(kept) if kept.exists() else [])}
+    rows.update({int(r["step"]): r for r in read_log(new)})
+    merged = [rows[step] for step in sorted(rows)]
+    fields = list(dict.fromkeys(k for r in merged for k in r))
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    with open(kept, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(merged)
+    return merged
 
 
 def loss_panels(rows: list[dict], window: int = 10) -> dict:
@@ -80,10 +94,7 @@ def main() -> None:
     p.add_argument("--skip-samples", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    rows = read_log(args.log)
-    if args.log.resolve() != KEPT_LOG.resolve():
-        KEPT_LOG.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(args.log, KEPT_LOG)
+    rows = read_log(args.log) if args.log.resolve() == KEPT_LOG.resolve() else merge_logs(KEPT_LOG, args.log)
     line_plot(loss_panels(rows), LOSS_PLOT, xlabel="training step", ylabel="log10 loss")
     print(f"{LOSS_PLOT.relative_to(ROOT)}: {len(rows)} log rows up to step {rows[-1]['step']}")
     if not args.skip_samples:

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from benchmarks.lineplot import line_plot
-from benchmarks.prior_card import loss_panels, read_log, sample_grid
+from benchmarks.prior_card import loss_panels, merge_logs, read_log, sample_grid
 
 
 def test_resumed_log_keeps_the_last_row_of_each_step_and_plots_log_loss(tmp_path):
@@ -35,3 +35,14 @@ def test_sample_grid_has_one_column_per_group(tmp_path):
     sample_grid(x, tmp_path / "grid.png", per_column=4)
     with Image.open(tmp_path / "grid.png") as grid:
         assert grid.width > 2 * 32 and grid.width < 3 * 32 + 10 and grid.height > 4 * 32
+
+
+def test_a_sessions_log_extends_the_kept_history_instead_of_replacing_it(tmp_path):
+    header = "step,loss,lr,seconds_per_step,elapsed_s,val_loss"
+    kept, new = tmp_path / "kept.csv", tmp_path / "run.csv"
+    kept.write_text("\n".join([header] + [f"{s},0.5,1e-4,1.0,{s}," for s in (10, 20, 30)]) + "\n")
+    new.write_text("\n".join([header, "30,0.25,1e-4,1.0,1,0.125", "40,0.2,1e-4,1.0,2,"]) + "\n")  # resumed at 30
+    merged = merge_logs(kept, new)
+    assert [int(r["step"]) for r in merged] == [10, 20, 30, 40]
+    assert float(merged[2]["loss"]) == 0.25 and merged[2]["val_loss"] == "0.125"
+    assert read_log(kept) == merged  # written back, so a fresh clone redraws the whole curve
