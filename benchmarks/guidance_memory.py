@@ -15,10 +15,12 @@ import json
 import resource
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
 BASELINE = "none"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def child_peak(method: str, task: str, images: int, steps: int, device: str, threads: int) -> float:
@@ -47,7 +49,7 @@ def child_peak(method: str, task: str, images: int, steps: int, device: str, thr
 def _run_child(method: str, task: str, images: int, steps: int, device: str, threads: int) -> float:
     command = [sys.executable, "-m", "benchmarks.guidance_memory", method, task, str(images), str(steps), device,
                str(threads)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)  # ROOT: benchmarks importable
     return json.loads(done.stdout.strip().splitlines()[-1])["peak_mib"]
 
 
