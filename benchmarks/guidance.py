@@ -145,7 +145,7 @@ def markdown_table(rows: list[dict]) -> str:
     dps_note = f", DPS with ζ′ = {dps['grad_step']:g}" if dps else ""
     note = (f"\n{r['images']} images ({r['size']}×{r['size']} centre crops), {r['steps']} steps, prior "
             f"`{r['prior']}`{sha}{dps_note}, device {r['device']} ({r['cpu_count']} cores, {r.get('threads', '?')} "
-            f"thread(s) per process), {r['date'][:10]}. Sampling memory: the peak above the loaded prior and crops "
+            f"thread(s) per process), {r['date'][:10]}. Sampling memory: the peak above the loaded, warmed-up process "
             f"while sampling all {r['images']} crops as one batch, each rule in a fresh process "
             f"(`benchmarks/guidance_memory.py`; resident set on a CPU, allocated memory on CUDA).\n")
     return head + body + note

@@ -2,9 +2,10 @@
 
 A process's peak resident set only grows, and the allocator keeps freed pages, so rules measured one after
 another in one process would hide each other. Each rule therefore runs a short restore (the per-step working
-set does not grow with the number of steps) in its own child process, and a child that loads the same prior,
-crops and operator but samples nothing gives the baseline subtracted from it. On CUDA the child reports
-``torch.cuda.max_memory_allocated`` instead of the resident set.
+set does not grow with the number of steps) in its own child process. The child loads the prior, crops and
+operator, runs the network once on one crop (thread pools and lazy initialisation are then paid for), reads its
+resident set, samples, and reports the peak above that level. On CUDA it reports ``torch.cuda.max_memory_allocated``
+above the allocation before sampling instead.
 
     python -m benchmarks.guidance_memory DPS SR×4 8          # one child: prints its peak as JSON
 """
@@ -19,12 +20,17 @@ from pathlib import Path
 
 import torch
 
-BASELINE = "none"
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def resident_mib() -> float:
+    """This process's resident set now (Linux ``/proc/self/statm``)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
 def child_peak(method: str, task: str, images: int, steps: int, device: str, threads: int) -> float:
-    """In this process: load, sample ``steps`` steps with ``method`` (nothing for BASELINE), return the peak MiB."""
+    """In this process: load, warm up, sample ``steps`` steps with ``method``; the peak MiB above the warm level."""
     import ddnm
     from benchmarks.guidance import METHODS, TASKS, load_images, load_prior
     from ddnm.operators import make
@@ -36,14 +42,18 @@ def child_peak(method: str, task: str, images: int, steps: int, device: str, thr
     name, params = TASKS[task]
     op = make(name, (3, size, size), **params).to(device)
     y = op.A(x.to(device))
-    if device.startswith("cuda"):
+    with torch.inference_mode():
+        model(x[:1].to(device), torch.full((1,), 500, device=device))
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    if method != BASELINE:
-        guidance, _ = METHODS[method]
-        ddnm.restore(y, op, model, steps=steps, guidance=guidance, seed=0)
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    before = torch.cuda.memory_allocated() / 2**20 if cuda else resident_mib()
+    guidance, _ = METHODS[method]
+    ddnm.restore(y, op, model, steps=steps, guidance=guidance, seed=0)
+    if cuda:
+        return torch.cuda.max_memory_allocated() / 2**20 - before
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before  # Linux reports KiB
 
 
 def _run_child(method: str, task: str, images: int, steps: int, device: str, threads: int) -> float:
@@ -55,9 +65,8 @@ def _run_child(method: str, task: str, images: int, steps: int, device: str, thr
 
 def sampling_memory_mib(methods: list[str], task: str, images: int, device: str, threads: int = 1,
                         steps: int = 2) -> dict[str, float]:
-    """Peak memory of sampling a batch of ``images`` crops with each method, above the loaded baseline (MiB)."""
-    base = _run_child(BASELINE, task, images, 0, device, threads)
-    return {m: max(0.0, _run_child(m, task, images, steps, device, threads) - base) for m in methods}
+    """Peak memory of sampling a batch of ``images`` crops with each method, above the warmed-up process (MiB)."""
+    return {m: max(0.0, _run_child(m, task, images, steps, device, threads)) for m in methods}
 
 
 if __name__ == "__main__":

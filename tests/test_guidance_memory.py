@@ -11,6 +11,7 @@ from benchmarks.guidance_memory import sampling_memory_mib
 @pytest.mark.skipif(not (EVAL_DIR / "Set5").is_dir(), reason=f"no evaluation images under {EVAL_DIR}")
 def test_backpropagating_through_the_network_costs_more_memory_than_projecting():
     memory = sampling_memory_mib(["DDNM", "DPS"], "SR×4", images=4, device="cpu")
-    # DPS keeps the network's activations for the backward pass; DDNM runs under inference mode.
-    assert 0 < memory["DDNM"] < memory["DPS"]
-    assert memory["DPS"] > 1.5 * memory["DDNM"]
+    # DPS keeps the network's activations for the backward pass (measured ~180 MiB for 4 crops) while DDNM runs
+    # under inference mode (~40 MiB); resident-set readings wander by ~15 MiB, far less than the gap.
+    assert memory["DPS"] > 2 * memory["DDNM"]
+    assert memory["DPS"] - memory["DDNM"] > 50
