@@ -3,7 +3,7 @@
 A process's peak resident set only grows, and the allocator keeps freed pages, so rules measured one after
 another in one process would hide each other. Each rule therefore runs a short restore (the per-step working
 set does not grow with the number of steps) in its own child process. The child loads the prior, crops and
-operator, runs the network once on one crop (thread pools and lazy initialisation are then paid for), reads its
+operator, runs one step of the rule on one crop (imports, thread pools and lazy initialisation are then paid for), reads its
 resident set, samples, and reports the peak above that level. On CUDA it reports ``torch.cuda.max_memory_allocated``
 above the allocation before sampling instead.
 
@@ -42,14 +42,14 @@ def child_peak(method: str, task: str, images: int, steps: int, device: str, thr
     name, params = TASKS[task]
     op = make(name, (3, size, size), **params).to(device)
     y = op.A(x.to(device))
-    with torch.inference_mode():
-        model(x[:1].to(device), torch.full((1,), 500, device=device))
+    guidance, _ = METHODS[method]
+    # One step on one crop first: imports, thread pools and lazy initialisation are then paid for.
+    ddnm.restore(y[:1], op, model, steps=1, guidance=guidance, seed=0)
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated() / 2**20 if cuda else resident_mib()
-    guidance, _ = METHODS[method]
     ddnm.restore(y, op, model, steps=steps, guidance=guidance, seed=0)
     if cuda:
         return torch.cuda.max_memory_allocated() / 2**20 - before
