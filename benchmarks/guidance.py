@@ -20,7 +20,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import ddnm
@@ -94,11 +93,13 @@ def benchmark(args) -> list[dict]:
     size = model.info.image_size or args.size
     names, x = load_images(size, args.images)
     x = x.to(device)
-    rows = []
+    host, rows = machine(), []
     for task in args.tasks:
         name, params = TASKS[task]
         op = make(name, (3, size, size), **params).to(device)
-        memory = sampling_memory_mib(args.methods, task, x.shape[0], args.device, args.threads) if args.memory else {}
+        memory = {}
+        if args.memory:
+            memory = sampling_memory_mib(args.methods, task, x.shape[0], size, args.device, args.threads)
         for sigma_y in args.sigmas:
             noise_gen = torch.Generator(device=device).manual_seed(1234)
             clean = op.A(x)
@@ -111,7 +112,7 @@ def benchmark(args) -> list[dict]:
                        "guidance_params": extra, "threads": args.threads, "sampling_mib": memory.get(method),
                        "prior": model.info.name,
                        "prior_sha256": model.info.weights_sha256[:12],
-                       "device": args.device, **machine()}
+                       "device": args.device, **host}
                 rows.append(row)
                 append_result("guidance", row)
                 print(f"{task} σ_y={sigma_y:g} {method}: {metrics}", flush=True)

@@ -3,11 +3,12 @@
 A process's peak resident set only grows, and the allocator keeps freed pages, so rules measured one after
 another in one process would hide each other. Each rule therefore runs a short restore (the per-step working
 set does not grow with the number of steps) in its own child process. The child loads the prior, crops and
-operator, runs one step of the rule on one crop (imports, thread pools and lazy initialisation are then paid for), reads its
-resident set, samples, and reports the peak above that level. On CUDA it reports ``torch.cuda.max_memory_allocated``
-above the allocation before sampling instead.
+operator, runs one step of the rule on one crop (imports, thread pools and lazy initialisation are then paid
+for), reads its resident set, samples, and reports the peak above that level. On CUDA it reports
+``torch.cuda.max_memory_allocated`` above the allocation before sampling instead.
 
-    python -m benchmarks.guidance_memory DPS SR×4 8          # one child: prints its peak as JSON
+    python -m benchmarks.guidance_memory DPS SR×4 8 64 2 cpu 1   # one child (images, size, steps, device,
+                                                                 # threads): prints its peak as JSON
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def resident_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def child_peak(method: str, task: str, images: int, steps: int, device: str, threads: int) -> float:
+def child_peak(method: str, task: str, images: int, size: int, steps: int, device: str, threads: int) -> float:
     """In this process: load, warm up, sample ``steps`` steps with ``method``; the peak MiB above the warm level."""
     import ddnm
     from benchmarks.guidance import METHODS, TASKS, load_images, load_prior
@@ -37,7 +38,6 @@ def child_peak(method: str, task: str, images: int, steps: int, device: str, thr
 
     torch.set_num_threads(threads)
     model = load_prior(torch.device(device))
-    size = model.info.image_size or 64
     _, x = load_images(size, images)
     name, params = TASKS[task]
     op = make(name, (3, size, size), **params).to(device)
@@ -56,20 +56,21 @@ def child_peak(method: str, task: str, images: int, steps: int, device: str, thr
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before  # Linux reports KiB
 
 
-def _run_child(method: str, task: str, images: int, steps: int, device: str, threads: int) -> float:
-    command = [sys.executable, "-m", "benchmarks.guidance_memory", method, task, str(images), str(steps), device,
-               str(threads)]
+def _run_child(method: str, task: str, images: int, size: int, steps: int, device: str, threads: int) -> float:
+    command = [sys.executable, "-m", "benchmarks.guidance_memory", method, task, str(images), str(size), str(steps),
+               device, str(threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)  # ROOT: benchmarks importable
     return json.loads(done.stdout.strip().splitlines()[-1])["peak_mib"]
 
 
-def sampling_memory_mib(methods: list[str], task: str, images: int, device: str, threads: int = 1,
+def sampling_memory_mib(methods: list[str], task: str, images: int, size: int, device: str, threads: int = 1,
                         steps: int = 2) -> dict[str, float]:
-    """Peak memory of sampling a batch of ``images`` crops with each method, above the warmed-up process (MiB)."""
-    return {m: max(0.0, _run_child(m, task, images, steps, device, threads)) for m in methods}
+    """Peak memory of sampling a batch of ``images`` size×size crops with each method, above the warmed-up process
+    (MiB)."""
+    return {m: max(0.0, _run_child(m, task, images, size, steps, device, threads)) for m in methods}
 
 
 if __name__ == "__main__":
     method, task, images, *rest = sys.argv[1:]
-    steps, device, threads = (int(rest[0]), rest[1], int(rest[2])) if rest else (2, "cpu", 1)
-    print(json.dumps({"peak_mib": child_peak(method, task, int(images), steps, device, threads)}))
+    size, steps, device, threads = (int(rest[0]), int(rest[1]), rest[2], int(rest[3])) if rest else (64, 2, "cpu", 1)
+    print(json.dumps({"peak_mib": child_peak(method, task, int(images), size, steps, device, threads)}))

@@ -130,7 +130,7 @@ def suffix(tag: str | None) -> str:
     return f"-{tag}" if tag else ""
 
 
-def write_picture(result: EvalResult, x: torch.Tensor, priors: list[str], args) -> Path:
+def write_picture(result: EvalResult, x: torch.Tensor, priors: list[str], tag: str | None) -> Path:
     summary = {row["method"]: row for row in summarize(result.rows)}
     columns = [("before", eval_report.measurement_picture(result.task.op, result.op, result.y)),
                ("A⁺y", result.outputs["A⁺y"])]  # fmt: skip
@@ -138,7 +138,7 @@ def write_picture(result: EvalResult, x: torch.Tensor, priors: list[str], args) 
     if classical:
         columns.append((classical, result.outputs[classical]))
     columns += [(label, result.outputs[label]) for label in priors if label in result.outputs]
-    path = ROOT / "docs" / "img" / f"eval_{result.task.op}{suffix(args.tag)}.png"
+    path = ROOT / "docs" / "img" / f"eval_{result.task.op}{suffix(tag)}.png"
     eval_report.picture_grid(columns + [("ground truth", x)], path, rows=4)
     return path
 
@@ -226,7 +226,7 @@ def write_reports(per_dataset, crops, provenance, skipped, elapsed, args) -> Non
                + compact_table(results, labels) for dataset, results in per_dataset.items()]  # fmt: skip
     picture_set = args.pictures_from if args.pictures_from in per_dataset else next(iter(per_dataset))
     for result, _ in per_dataset[picture_set]:
-        print(f"picture: {write_picture(result, crops[picture_set], labels, args).relative_to(ROOT)}")
+        print(f"picture: {write_picture(result, crops[picture_set], labels, args.tag).relative_to(ROOT)}")
     if args.update_docs:
         section = header.split("\n", 2)[2] + "\n" + "\n".join(compact)
         for path, key in DOC_SECTIONS.items():

@@ -13,8 +13,8 @@ from benchmarks.guidance_memory import sampling_memory_mib
 @pytest.mark.slow
 @pytest.mark.skipif(not (EVAL_DIR / "Set5").is_dir(), reason=f"no evaluation images under {EVAL_DIR}")
 def test_backpropagating_through_the_network_costs_more_memory_than_projecting():
-    memory = sampling_memory_mib(["DDNM", "DPS"], "SR×4", images=4, device="cpu")
+    memory = sampling_memory_mib(["DDNM", "DPS"], "SR×4", images=4, size=64, device="cpu")
     # DPS keeps the network's activations for the backward pass (measured ~180 MiB for 4 crops) while DDNM runs
-    # under inference mode (~40 MiB); resident-set readings wander by ~15 MiB, far less than the gap.
+    # under inference mode (~40 MiB); resident-set readings wander by up to ~50 MiB, less than the gap.
     assert memory["DPS"] > 2 * memory["DDNM"]
     assert memory["DPS"] - memory["DDNM"] > 50
