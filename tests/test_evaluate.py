@@ -196,10 +196,28 @@ def test_eval_command_writes_table_grid_and_json_lines(tmp_path, tiny_model_path
 def test_eval_command_errors_name_the_fix(tmp_path, tiny_model_path):
     write_pngs(tmp_path / "clean", 1, 40)
     result = CliRunner().invoke(eval_app(), ["eval", str(tmp_path / "clean"), "--op", "sr_avgpool",
-                                             "--model", tiny_model_path, "--crop", "40"])  # fmt: skip
+                                             "--model", tiny_model_path, "--crop", "40", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "--crop 32" in result.output
-    result = CliRunner().invoke(eval_app(), ["eval", str(tmp_path / "missing"), "--op", "inpaint"])
+    result = CliRunner().invoke(eval_app(), ["eval", str(tmp_path / "missing"), "--op", "inpaint",
+                                             "--out", str(tmp_path / "o")])  # fmt: skip
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_eval_command_writes_only_under_out(tmp_path, tiny_model_path, monkeypatch):
+    """A newcomer's ``eval`` from inside a checkout leaves the checkout alone: everything goes under --out."""
+    write_pngs(tmp_path / "clean", 1, 40)
+    checkout = tmp_path / "checkout"
+    (checkout / "docs").mkdir(parents=True)
+    monkeypatch.chdir(checkout)
+    args = ["eval", str(tmp_path / "clean"), "--op", "sr_avgpool", "--scale", "4", "--model", tiny_model_path,
+            "--steps", "2", "--crop", "32", "--out", str(tmp_path / "mine")]  # fmt: skip
+    result = CliRunner().invoke(eval_app(), args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == [
+        "clean_sr_avgpool_tiny-adm-test.md", "eval_sr_avgpool.png", "results.jsonl"]
+    assert [p.relative_to(checkout) for p in checkout.rglob("*")] == [Path("docs")]
+    missing = CliRunner().invoke(eval_app(), args[:-2])
+    assert missing.exit_code == 2 and "--out" in missing.output
 
 
 def test_eval_command_scores_the_posterior_mean(tmp_path, tiny_model_path):

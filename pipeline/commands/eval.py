@@ -3,6 +3,8 @@
 Centre crops at the model window are degraded with the operator, restored with DDNM (DDNM+ when the task
 adds noise) and with classical baselines, and scored (``ddnm.evaluate``). Writes a Rich table, a Markdown
 table under ``--out``, a picture grid ``<pictures>/eval_<op>.png`` and appends JSON lines to ``--results``.
+``--out`` has no default: nothing is written anywhere the user did not name (in particular not into a checkout's
+``docs/`` or ``benchmarks/``, which only the repository's own benchmark scripts update).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ def register(app: typer.Typer) -> None:
 def evaluate(
     images_dir: Annotated[str, typer.Argument(metavar="IMAGES_DIR", help="Folder of clean (ground-truth) images.")],
     op: Annotated[str, typer.Option(help="sr_avgpool, sr_bicubic, inpaint, colorize, deblur_gaussian, denoise.")],
+    out: Annotated[str, typer.Option(help="Folder for the Markdown table, the picture grid and results.jsonl.")],
     scale: Annotated[int, typer.Option(help="SR factor.")] = 4,
     sigma_y: Annotated[float | None, typer.Option(help="Noise std added to y, [-1, 1] units (denoise: 0.1).")] = None,
     model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path.")] = "bundled",
@@ -35,9 +38,8 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="Images per sampler call.")] = 8,
     seed: Annotated[int, typer.Option(help="Seed of image 0 (image i gets seed + i).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    out: Annotated[str, typer.Option(help="Folder for the Markdown table.")] = "docs/eval",
-    pictures: Annotated[str, typer.Option(help="Folder for eval_<op>.png.")] = "docs/img",
-    results: Annotated[str, typer.Option(help="JSON lines file to append to.")] = "benchmarks/results.jsonl",
+    pictures: Annotated[str | None, typer.Option(help="Folder for eval_<op>.png (default: OUT).")] = None,
+    results: Annotated[str | None, typer.Option(help="JSON lines file to append to (default: OUT/results.jsonl).")] = None,
 ) -> None:
     """Degrade centre crops of IMAGES_DIR, restore with DDNM and baselines, report PSNR / SSIM / consistency."""
     # Imported here so the CLI starts without torch (the engine, eval_report and restore_stage all load it).
@@ -70,7 +72,8 @@ def evaluate(
     dataset = Path(images_dir).resolve().name
     settings = {"dataset": dataset, "model": prior.info.name, "weights_sha256": prior.info.weights_sha256,
                 "steps": steps, "eta": effective_eta(prior, eta), "samples": samples, "crop": crop, "seed": seed, "task_params": task_params(task)}
-    written = _write_outputs(result, x, summary, settings, label, (out, pictures, results))
+    paths = (out, pictures or out, results or str(Path(out) / "results.jsonl"))
+    written = _write_outputs(result, x, summary, settings, label, paths)
     console.print("wrote " + ", ".join(written), highlight=False)
 
 
