@@ -6,16 +6,24 @@ x_next = a_t·x̂0 + c_t·x_t + (noise term)   with   a_t·x̂0 + c_t·x_t = sqr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
-Generators = torch.Generator | Sequence[torch.Generator] | None
+# Draws z ~ N(0, I) shaped like its argument (k-diffusion's ``noise_sampler``): lets a caller inject the exact
+# noise of another implementation, e.g. to compare two samplers draw for draw.
+NoiseSampler = Callable[[torch.Tensor], torch.Tensor]
+Generators = torch.Generator | Sequence[torch.Generator] | NoiseSampler | None
 
 
 def randn_like(x: torch.Tensor, generator: Generators) -> torch.Tensor:
     """Standard normal noise; with one generator per batch item each row is reproducible on its own,
-    whatever else shares its batch."""
+    whatever else shares its batch. A callable (``NoiseSampler``) is asked for the noise instead."""
+    if callable(generator):
+        z = generator(x)
+        if z.shape != x.shape:
+            raise ValueError(f"the noise sampler returned shape {tuple(z.shape)} for {tuple(x.shape)}")
+        return z.to(dtype=x.dtype, device=x.device)
     if generator is None or isinstance(generator, torch.Generator):
         return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     if len(generator) != x.shape[0]:
@@ -37,6 +45,12 @@ def ddim_coefficients(alpha_bar_t: float, alpha_bar_next: float, eta: float) -> 
     # DDIM Eq. 12: the direction to x_t carries what variance σ_t leaves, d_t = sqrt(1 − ᾱ_next − σ_t²)
     a_t, c_t = direction_coefficients(alpha_bar_t, alpha_bar_next, max(1 - alpha_bar_next - sigma_t**2, 0.0) ** 0.5)
     return sigma_t, a_t, c_t
+
+
+def reference_renoise(x0: torch.Tensor, alpha_bar_up: float, generator: Generators) -> torch.Tensor:
+    """Time-travel jump as the authors' code makes it: the last uncorrected x0|t noised afresh to ᾱ_t',
+    x_t' = sqrt(ᾱ_t')·x0|t + sqrt(1 − ᾱ_t')·z (q(x_t' | x0) rather than q(x_t' | x_t))."""
+    return alpha_bar_up**0.5 * x0 + (1 - alpha_bar_up) ** 0.5 * randn_like(x0, generator)
 
 
 def renoise(x_t: torch.Tensor, alpha_bar_t: float, alpha_bar_up: float, generator: Generators) -> torch.Tensor:

@@ -20,6 +20,10 @@ Notation, code → paper:
 The stochastic step is the DDIM posterior q_σ(x_{t-1} | x_t, x̂_0) exactly (DDIM Eq. 7), evaluated at
 the corrected x̂_{0|t}: its mean uses the ε̂ that x_t and x̂_{0|t} imply, not the network's raw ε.
 The loop below is the only one: a guidance rule changes how x̂_{0|t} and the step's coefficients are made.
+
+``settings.convention = "reference"`` follows the authors' code instead (docs/conventions.md): their grid
+(``timesteps.reference_grid``), no clamp, their η step with the raw ε (``guidance.ddnm_reference``) and a
+time-travel that re-noises the last uncorrected x_{0|t} (``ddim.reference_renoise``).
 """
 
 from __future__ import annotations
@@ -30,14 +34,14 @@ from contextlib import contextmanager, nullcontext
 
 import torch
 
-from .ddim import Generators, ddim_coefficients, randn_like, renoise
+from .ddim import Generators, NoiseSampler, ddim_coefficients, randn_like, reference_renoise, renoise
 from .guidance import GUIDANCE, GuidanceRule, StepInput
 from .guidance.base import implements
 from .guidance.ddnm import ddnm_plus_lambda_gamma, ddnm_plus_step_terms, range_space_correction
 from .models.wrapper import DiffusionModel
 from .operators.base import LinearOperator
 from .settings import SamplerSettings
-from .timesteps import time_travel_pairs, timestep_grid
+from .timesteps import reference_grid, time_travel_pairs, timestep_grid
 
 __all__ = [
     "Generators", "ddim_coefficients", "ddnm_plus_lambda_gamma", "ddnm_plus_step_terms", "ddnm_step",
@@ -45,11 +49,18 @@ __all__ = [
 ]
 
 
-def predict_x0(model: DiffusionModel, x_t: torch.Tensor, t: int, clip: bool) -> torch.Tensor:
-    """x_{0|t} (DDNM Eq. 11), in float32, optionally clamped to the image range."""
-    _, x0 = model(x_t, torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long))
+def predict(model: DiffusionModel, x_t: torch.Tensor, t: int, clip: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ε_θ, x_{0|t}) (DDNM Eq. 11) in float32, x_{0|t} optionally clamped to the image range."""
+    eps, x0 = model(x_t, torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long))
     x0 = x0.float()
-    return x0.clamp(-1, 1) if clip else x0
+    return eps.float(), (x0.clamp(-1, 1) if clip else x0)
+
+
+def grid_for(model: DiffusionModel, settings: SamplerSettings) -> list[int]:
+    """The timesteps visited: the paper convention's rounded grid or the authors' i·(T // steps)."""
+    if settings.convention == "reference":
+        return reference_grid(model.num_timesteps, settings.steps)
+    return timestep_grid(model.num_timesteps, settings.steps, settings.start_t)
 
 
 def ddnm_step(model, op, y, x_t, t, t_next, settings: SamplerSettings, generator: Generators,
@@ -60,11 +71,11 @@ def ddnm_step(model, op, y, x_t, t, t_next, settings: SamplerSettings, generator
     # A fresh leaf for autograd (a clone, so an inference tensor from the caller can take requires_grad).
     x_in = x_t.detach().clone().requires_grad_(True) if rule.differentiable else x_t
     with torch.enable_grad() if rule.differentiable else nullcontext():  # DPS / MCG differentiate x0(x_t)
-        x0 = predict_x0(model, x_in, t, settings.clip_x0)
+        eps, x0 = predict(model, x_in, t, settings.clips_x0)
         step = StepInput(
             op, y, x_in, x0, t, t_next, alpha_bar[t], alpha_bar[t_next] if t_next >= 0 else 1.0,
             noise=lambda: randn_like(x0, generator) if t_next >= 0 else torch.zeros_like(x0),
-            generator=generator,
+            generator=generator, eps=eps,
         )
         update = rule.update(step)
     # DDIM Eq. 7 / Eq. 12: x_next = a_t x̂0 + c_t x_t + σ_t z  (each rule sets a_t, c_t and its noise term)
@@ -139,6 +150,7 @@ def sample_ddnm(
     generator: Generators = None,
     x_init: torch.Tensor | None = None,
     callback: Callable[[dict], None] | None = None,
+    noise_sampler: NoiseSampler | None = None,
 ) -> torch.Tensor:
     """DDNM Algorithm 1 (DDNM+ Algorithm 2 when σ_y > 0), or ``settings.guidance``'s rule, with DDIM steps and
     time-travel. y → x̂ (B, C, H, W).
@@ -146,16 +158,25 @@ def sample_ddnm(
     A warm start (``settings.start_t``) begins from x_init (default A⁺y) noised to ᾱ_start, as CCDF does.
     Gradient rules (DPS, MCG) run under ``no_grad`` with autograd enabled only around the network call
     (even inside a caller's ``inference_mode``); the others run under ``inference_mode``.
+    ``noise_sampler(x)`` (k-diffusion style), if given, supplies every z ~ N(0, I) instead of ``generator``, in
+    the order the loop uses them: x_T, then one per step (none at the last) and one per time-travel jump.
     """
+    if noise_sampler is not None:
+        if generator is not None:
+            raise ValueError("give either generator or noise_sampler, not both")
+        generator = noise_sampler
     rule = build_rule(op, settings, x_init)
     with grad_mode(rule.differentiable):
         if rule.differentiable:
             op, y = autograd_ready(model, op, y)
         y = y.float()
-        grid = timestep_grid(model.num_timesteps, settings.steps, settings.start_t)
+        grid = grid_for(model, settings)
         x_t = initial_sample(model, op, y, settings, grid, generator, x_init)
         x0 = x0_hat = x_t
         for i, (t, t_next) in enumerate(time_travel_pairs(grid, settings.travel_length, settings.travel_repeat)):
+            if t_next > t and settings.convention == "reference":
+                x_t = reference_renoise(x0, model.alpha_bar_host[t_next], generator)  # q(x_t' | x0|t)
+                continue
             if t_next > t:
                 x_t = renoise(x_t, model.alpha_bar_host[t], model.alpha_bar_host[t_next], generator)
                 continue

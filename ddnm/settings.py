@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 STEP_SIZE_MODES = ("auto", "fixed", "decaying", "decaying_ls")
+CONVENTIONS = ("paper", "reference")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +75,27 @@ class SamplerSettings:
     """How to run DDNM / DDNM+ (arXiv:2212.00490) on a DDIM schedule (arXiv:2010.02502).
 
     steps:          number of distinct timesteps visited on the way down (before time-travel).
-    eta:            DDIM η (Eq. 16): 0 is deterministic DDIM, 1 is the DDPM posterior.
+    eta:            η, whose meaning depends on ``convention`` (docs/conventions.md):
+                    "paper": DDIM's η (Eq. 16), the fresh-noise std σ_t(η) = η·sqrt((1−ᾱ′)/(1−ᾱ_t)·(1−ᾱ_t/ᾱ′))
+                    of the posterior step; 0 is deterministic DDIM, 1 the DDPM posterior.
+                    "reference": the authors' code's (DDRM-style) η, the share of fresh noise in the step's whole
+                    noise: x′ = sqrt(ᾱ′)·x̂0 + sqrt(1−ᾱ′)·(η·z + sqrt(1−η²)·ε_θ); 0.85 is their default.
     sigma_y:        standard deviation of the noise in y, in [-1, 1] image units; > 0 selects DDNM+.
     travel_length:  time-travel length L in steps (DDNM §3.4); 0 disables time-travel.
     travel_repeat:  how many times each travelled segment is sampled (r); 1 means once.
     start_t:        warm start (CCDF, arXiv:2112.05146): begin at this timestep index from a noised
                     initial image instead of pure noise at T-1; None starts at T-1.
-    clip_x0:        clamp the model's x0 estimate to [-1, 1] before the range-space correction.
+    clip_x0:        clamp the model's x0 estimate to [-1, 1] before the range-space correction; None (default)
+                    takes the convention's choice: the paper's sampler clamps, the authors' code does not.
     guidance:       how x0 is pulled towards y: "ddnm" (DDNM / DDNM+, default), "ddpg", "idpg", "mcg", "dps";
                     see ``ddnm.guidance.GUIDANCE``.
     guidance_params: the rule's parameters (``DDPGParams`` for ddpg/idpg, ``GradientParams`` for mcg/dps);
                     None takes the rule's defaults. DDNM has none.
+    convention:     "paper" (default): the equations of the DDNM and DDIM papers (DDIM posterior step with the
+                    ε̂ implied by x̂0, rounded grid reaching T−1, x0 clamped, time-travel forward-noises x_t).
+                    "reference": the authors' code (github wyhuai/DDNM, functions/svd_ddnm.py): DDRM-style η with
+                    the network's raw ε, grid t_i = i·(T // steps), no clamp, time-travel re-noises the last
+                    uncorrected x0|t, and their DDNM+ noise split. DDNM guidance only.
     """
 
     steps: int = 100
@@ -93,9 +104,10 @@ class SamplerSettings:
     travel_length: int = 0
     travel_repeat: int = 1
     start_t: int | None = None
-    clip_x0: bool = True
+    clip_x0: bool | None = None
     guidance: str = "ddnm"
     guidance_params: GuidanceParams | None = None
+    convention: str = "paper"
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -113,6 +125,7 @@ class SamplerSettings:
         if self.start_t is not None and self.start_t < 0:
             raise ValueError(f"start_t must be a timestep index >= 0, got {self.start_t}")
         self._check_guidance()
+        self._check_convention()
 
     def _check_guidance(self) -> None:
         from .guidance import GUIDANCE  # the registry imports this module; look it up only when validating
@@ -125,6 +138,23 @@ class SamplerSettings:
             raise ValueError(
                 f"guidance {self.guidance!r} takes {expected}, got {type(self.guidance_params).__name__}"
             )
+
+    def _check_convention(self) -> None:
+        if self.convention not in CONVENTIONS:
+            raise ValueError(f"unknown convention {self.convention!r}; valid: {list(CONVENTIONS)}")
+        if self.convention == "reference" and self.guidance != "ddnm":
+            raise ValueError(
+                f"convention 'reference' reproduces the authors' DDNM code and needs guidance 'ddnm', "
+                f"got {self.guidance!r}; use convention 'paper' for other rules"
+            )
+        if self.convention == "reference" and self.start_t is not None:
+            raise ValueError("convention 'reference' has no warm start (the authors' code starts from noise at T); "
+                             "use convention 'paper' with start_t")
+
+    @property
+    def clips_x0(self) -> bool:
+        """Whether x0|t is clamped to [-1, 1]: as asked, else the convention's choice (paper: yes)."""
+        return self.convention == "paper" if self.clip_x0 is None else self.clip_x0
 
     @property
     def params(self) -> GuidanceParams | None:

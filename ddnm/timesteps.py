@@ -19,6 +19,17 @@ def timestep_grid(num_timesteps: int, steps: int, start_t: int | None = None) ->
     return grid
 
 
+def reference_grid(num_timesteps: int, steps: int) -> list[int]:
+    """The authors' code's grid t_i = i·(T // steps), i = 0 … steps−1 (0 … 980 for T = 1000, 50 steps).
+
+    It does not reach T−1 unless steps is T: for 50 steps the first denoising step starts from pure noise
+    treated as x_980 (ᾱ = 5.9e-5 on the linear schedule, against 4.0e-5 at t = 999).
+    """
+    steps = min(steps, num_timesteps)
+    skip = num_timesteps // steps
+    return [i * skip for i in range(steps)]
+
+
 def time_travel_path(steps: int, travel_length: int = 0, travel_repeat: int = 1) -> list[int]:
     """Indices into the grid, from ``steps - 1`` down to ``-1`` (the clean image), with time-travel.
 

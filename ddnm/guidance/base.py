@@ -33,6 +33,7 @@ class StepInput:
     alpha_bar_next: float
     noise: Callable[[], torch.Tensor]  # draws z ~ N(0, I) like x0 (zeros at the last step), only when called
     generator: Generators
+    eps: torch.Tensor | None = None  # the network's raw ε_θ(x_t, t) (the authors' code steps with it)
 
 
 @dataclass(frozen=True)
