@@ -141,10 +141,26 @@ def test_ddnm_plus_keeps_y_at_every_eta(eta):
                         callback=lambda s: seen.append((s["t_next"], s["x_t"].var().item())))
     rms = (op.A(x_hat) - y).pow(2).mean().sqrt().item()
     prior_only = (op.A(torch.randn(n, *SHAPE, generator=gen) * std) - y).pow(2).mean().sqrt().item()
-    assert rms < 1.5 * sigma_y < prior_only / 2, (rms, prior_only)
+    assert rms < 1.1 * sigma_y < prior_only / 2, (rms, prior_only)  # was 3.7 σ_y at η = 0, 1.25 σ_y at 0.5
     for t_next, var in seen[:-1]:
         a = float(model.alphas_cumprod[t_next])
         assert abs(var / (a * std**2 + 1 - a) - 1) < 0.05, (t_next, var)
+
+
+def test_reference_ddnm_plus_corrects_only_where_y_is():
+    """Their DDNM+ (λ per singular value): pixels an inpainting mask hides keep the model's x0|t untouched, the
+    seen ones move towards y (λ = 1 while the noise fits, here at the first step)."""
+    mask = torch.ones(1, 16, 16)
+    mask[:, 4:10, 3:9] = 0
+    op = make("inpaint", SHAPE, mask=mask)
+    y = op.A(torch.rand(1, *SHAPE, generator=torch.Generator().manual_seed(6)) * 2 - 1)
+    seen = []
+    sample_ddnm(GaussianPosteriorModel(std=0.5), op, y, SamplerSettings(steps=4, sigma_y=0.05, convention="reference"),
+                generator=torch.Generator().manual_seed(0), callback=seen.append)
+    first = seen[0]
+    hidden = mask.expand(SHAPE) == 0
+    assert torch.equal(first["x0_hat"][:, hidden], first["x0"][:, hidden])
+    assert torch.allclose(op.A(first["x0_hat"]), y, atol=1e-6)
 
 
 def test_restore_takes_the_convention():
