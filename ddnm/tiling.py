@@ -259,12 +259,16 @@ def seam_ratio(x: torch.Tensor, plan: TilePlan) -> torch.Tensor:
     seam_n, rest_sum, rest_n = 0, seam_sum.clone(), 0
     for axis, dim in ((0, -2), (1, -1)):
         size = x.shape[dim]
+        if size < 2:  # a 1-pixel side has no steps along this axis
+            continue
         grad = x.double().diff(dim=dim).abs()  # index p - 1 holds the step across edge p
         edges = [p for p in plan.edges(axis) if p < size]
         phases = {p % plan.align for p in edges}
         is_edge = torch.zeros(size - 1, dtype=torch.bool, device=x.device)
         is_edge[[p - 1 for p in edges]] = True
-        same_phase = torch.tensor([p % plan.align in phases for p in range(1, size)], device=x.device)
+        # dtype given: an empty list would make a float tensor, and float & bool has no kernel.
+        same_phase = torch.tensor([p % plan.align in phases for p in range(1, size)], dtype=torch.bool,
+                                  device=x.device)
         rest = same_phase & ~is_edge
         grad = grad.movedim(dim, -1)  # (B, C, other, size - 1)
         per_position = grad.numel() // (grad.shape[0] * (size - 1))

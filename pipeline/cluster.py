@@ -8,14 +8,20 @@ Token auth (Ray >= 2.52; Ray 2.60 requires it for clusters that enable it): the 
 cluster's token when ``RAY_AUTH_MODE=token`` is set in the submitting environment, with the token
 in ``RAY_AUTH_TOKEN``, in the file ``RAY_AUTH_TOKEN_PATH`` names, or in ``~/.ray/auth_token``
 (Ray's own loader reads them; nothing here stores or prints a token).
+
+A local ``ray.init()`` (Ray >= 2.52) turns token auth on and writes a new token to ``~/.ray/auth_token``
+with the process umask, i.e. readable by every user of the machine; :func:`protect_token_file` (called
+around the job's ``ray.init``) keeps ``~/.ray`` at 0700 and the token at 0600.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 ADDRESS_VARIABLES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
@@ -26,6 +32,27 @@ AUTH_HINT = (
     "RAY_AUTH_TOKEN or in a file named by RAY_AUTH_TOKEN_PATH (in Kubernetes, from the Secret the "
     "RayCluster uses)."
 )
+
+
+def default_token_path() -> Path:
+    """Where Ray keeps a generated token (``ray._private.authentication``: ``~/.ray/auth_token``)."""
+    return Path.home() / ".ray" / "auth_token"
+
+
+def protect_token_file(path: Path | None = None) -> None:
+    """Owner-only access to Ray's token: its folder 0700 (created so, before Ray writes the token, so the
+    file is never readable by others even for a moment) and the file 0600. Files of other owners are left."""
+    path = default_token_path() if path is None else path
+    with contextlib.suppress(OSError):  # a read-only home: nothing Ray could write there either
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for target, mode in ((path.parent, 0o700), (path, 0o600)):
+        try:
+            info = target.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            with contextlib.suppress(OSError):
+                target.chmod(mode)
 
 
 class ClusterError(RuntimeError):

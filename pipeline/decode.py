@@ -14,6 +14,8 @@ Masks: a grey image the size of the photo; **white (≥ 50 %) = known pixel, bla
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import warnings
 from io import BytesIO
@@ -22,7 +24,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import io
-from .rows import DECODED_COLUMNS, STATUS_OK, RowError, error_fields, from_rows, pack_array, to_rows
+from .ops import output_too_large
+from .rows import ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, error_fields, from_rows, pack_array, to_rows
 from .settings import JobSettings
 
 GREY_16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -85,7 +88,11 @@ class _open:
         except RowError:
             raise
         except Image.DecompressionBombError as exc:
-            raise RowError("DecompressionBomb", f"{exc}; raise --max-pixels if the file is trusted") from exc
+            # Pillow's message quotes its own threshold (twice MAX_IMAGE_PIXELS); quote the limit in force.
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"{found.group(1)} pixels" if found else "more pixels than allowed"
+            raise RowError("DecompressionBomb", f"image has {size}, above the limit of {self.max_pixels} pixels "
+                                                "(--max-pixels); raise --max-pixels if the file is trusted") from exc
         except UnidentifiedImageError as exc:
             raise RowError("CorruptImage", "not a readable image: Pillow cannot identify the format") from exc
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -130,23 +137,41 @@ def _samples(img: Image.Image) -> np.ndarray:
 
 
 def decode_row(row: dict, settings: JobSettings) -> dict:
-    """Read and decode one manifest row's image (and mask); the result is a new row dict."""
+    """Read and decode one manifest row's image (and mask); the result is a new row dict.
+
+    A row the driver found restored before (``resume_input_sha256`` set: same id and settings) is
+    ``skipped`` without decoding when its input and mask bytes are unchanged (:mod:`pipeline.ledger`).
+    """
     started = time.time()
     out = {**row, "source_uri": row["uri"], "started_at": started, "status": STATUS_OK}
     out.pop("uri")
     try:
         data = _read(row["uri"], settings)
+        mask_data = _read(row["mask_uri"], settings) if row.get("mask_uri") else None
         out["input_sha256"] = io.sha256_hex(data)
+        out["mask_sha256"] = io.sha256_hex(mask_data) if mask_data is not None else ""
+        if _unchanged(row, out):
+            out.update(status=STATUS_SKIPPED, decode_s=time.time() - started)
+            return out
         samples, out["input_mode"], out["input_icc"] = decode_image(data, settings.max_pixels)
         out["input_height"], out["input_width"] = samples.shape[1:]
+        if reason := output_too_large(row["op"], json.loads(row["params"] or "{}"), *samples.shape[1:],
+                                      settings.max_pixels):  # fmt: skip
+            raise RowError("OutputTooLarge", reason)
         out["pixels_npy"] = pack_array(samples)
-        if row.get("mask_uri"):
-            mask = decode_mask(_read(row["mask_uri"], settings), samples.shape[1:], settings.max_pixels)
-            out["mask_npy"] = pack_array(mask)
+        if mask_data is not None:
+            out["mask_npy"] = pack_array(decode_mask(mask_data, samples.shape[1:], settings.max_pixels))
     except Exception as exc:  # noqa: BLE001 - any failure of one file is that row's error
         out.update(error_fields(exc))
     out["decode_s"] = time.time() - started
     return out
+
+
+def _unchanged(row: dict, decoded: dict) -> bool:
+    """Whether the bytes match the earlier ``ok`` restoration the driver handed over (if any)."""
+    previous, previous_mask = row.get("resume_input_sha256") or "", row.get("resume_mask_sha256") or ""
+    same_mask = previous_mask in (ANY_MASK, decoded["mask_sha256"])
+    return bool(previous) and previous == decoded["input_sha256"] and same_mask
 
 
 def _read(uri: str, settings: JobSettings) -> bytes:

@@ -19,7 +19,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from . import io
 from .metadata import DIGITAL_SOURCE_TYPE, software_version
-from .rows import ENCODED_COLUMNS, STATUS_OK, error_fields, from_rows, to_rows, unpack_array
+from .rows import ENCODED_COLUMNS, OUTPUT_WRITE_FAILED, STATUS_OK, RowError, error_fields, from_rows, to_rows, unpack_array
 from .settings import JobSettings, guidance_params_json
 
 DDNM_XMP_NAMESPACE = "urn:ddnm-batch:xmp:1.0"
@@ -96,7 +96,7 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
                           "guidanceParams": guidance_params_json(settings)}
             png = encode_png(x, provenance)
             uri = io.output_uri_for(settings.out_uri, row["id"])
-            io.write_bytes_atomic(uri, png, settings.storage_options)
+            _write(uri, png, settings)
             out.update(output_uri=uri, output_sha256=io.sha256_hex(png))
             out.update(output_height=x.shape[1], output_width=x.shape[2])
         except Exception as exc:  # noqa: BLE001 - a failed write is that row's error
@@ -104,6 +104,15 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
         out["encode_s"] = time.time() - started
     out["finished_at"] = time.time()
     return out
+
+
+def _write(uri: str, png: bytes, settings: JobSettings) -> None:
+    """Write the image (transient errors retried in :mod:`pipeline.io`); a failure is an
+    ``OutputWriteFailed`` row, on which the driver checks whether OUT itself is gone (:mod:`pipeline.sink`)."""
+    try:
+        io.write_bytes_atomic(uri, png, settings.storage_options)
+    except Exception as exc:  # noqa: BLE001 - OSError, botocore errors...
+        raise RowError(OUTPUT_WRITE_FAILED, f"cannot write {uri}: {type(exc).__name__}: {exc}") from exc
 
 
 def encode_batch(batch: dict[str, np.ndarray], settings: JobSettings) -> dict[str, np.ndarray]:

@@ -3,21 +3,45 @@
 Credentials and endpoints come from the standard AWS environment/config files, plus the job's
 ``storage_options`` (a JSON object handed to fsspec, e.g. ``{"endpoint_url": "http://..."}``).
 Nothing here logs or stores them.
+
+Transient storage errors (connection refused or reset, timeouts: an S3 endpoint restarting, a network
+blip) are retried with doubling delays until ``DDNM_STORAGE_RETRY_S`` seconds (default
+:data:`DEFAULT_RETRY_S`) have passed, on top of botocore's own quick retries (~8 s); permanent errors
+(permission, read-only file system, missing bucket, not a folder) are raised at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import errno
 import hashlib
 import os
 import posixpath
 import re
+import time
 import unicodedata
 import uuid
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import fsspec
 from fsspec.core import split_protocol
 
 LOCAL_PROTOCOLS = (None, "file", "local")
+
+DEFAULT_RETRY_S = 60.0  # the longest an S3 outage may last before a read or write counts as failed
+RETRY_ENV = "DDNM_STORAGE_RETRY_S"
+FIRST_RETRY_DELAY_S = 0.5
+# Exceptions that mean "try again": by class name, so botocore/aiohttp need not be imported here.
+TRANSIENT_NAMES = frozenset({
+    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError",
+    "ClientConnectorError", "ServerDisconnectedError", "ClientOSError", "ServerTimeoutError",
+})  # fmt: skip
+TRANSIENT_ERRNOS = frozenset({errno.EAGAIN, errno.EBUSY, errno.ETIMEDOUT, errno.ECONNRESET, errno.ECONNREFUSED})
+
+T = TypeVar("T")
+_BUDGET: contextvars.ContextVar[float | None] = contextvars.ContextVar("storage_retry_budget", default=None)
 
 # Output names: slug of the id (readable) + hash of the id (unique, so two ids that slugify
 # alike never collide). Slugs are cut so names stay well under common 255-byte limits.
@@ -69,9 +93,47 @@ def resolve(uri: str, base_dir: str) -> str:
     return join(base_dir, path)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether a storage error may go away on its own (a retry is worth it)."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    if any(cls.__name__ in TRANSIENT_NAMES for cls in type(exc).__mro__):
+        return True
+    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS
+
+
+def retry_budget_s() -> float:
+    """Seconds a storage call may keep retrying: :func:`retry_budget` if set, else ``DDNM_STORAGE_RETRY_S``."""
+    budget = _BUDGET.get()
+    return float(os.environ.get(RETRY_ENV, DEFAULT_RETRY_S)) if budget is None else budget
+
+
+@contextlib.contextmanager
+def retry_budget(seconds: float) -> Iterator[None]:
+    """Storage calls inside (this thread) retry for at most ``seconds`` (the pre-flight probe is short)."""
+    token = _BUDGET.set(seconds)
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def retrying(action: Callable[[], T]) -> T:
+    """``action()``, retried with doubling delays after transient errors until the budget's deadline."""
+    deadline, delay = time.monotonic() + retry_budget_s(), FIRST_RETRY_DELAY_S
+    while True:
+        try:
+            return action()
+        except Exception as exc:
+            if not is_transient(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay *= 2
+
+
 def read_bytes(uri: str, storage_options: dict | None = None) -> bytes:
     fs, path = filesystem_for(uri, storage_options)
-    return fs.cat_file(path)
+    return retrying(lambda: fs.cat_file(path))
 
 
 def write_bytes_atomic(
@@ -86,7 +148,7 @@ def write_bytes_atomic(
     fs, path = filesystem_for(uri, storage_options)
     if not is_local(uri):
         s3 = content_type and split_protocol(uri)[0] in ("s3", "s3a")
-        fs.pipe_file(path, data, **({"ContentType": content_type} if s3 else {}))
+        retrying(lambda: fs.pipe_file(path, data, **({"ContentType": content_type} if s3 else {})))
         return
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
@@ -107,8 +169,8 @@ def list_files(dir_uri: str, storage_options: dict | None = None) -> list[str]:
     """Full URIs of the files directly under ``dir_uri`` (empty if it does not exist)."""
     fs, path = filesystem_for(dir_uri, storage_options)
     try:
-        entries = fs.ls(path, detail=True)
-    except FileNotFoundError:
+        entries = retrying(lambda: fs.ls(path, detail=True))
+    except (FileNotFoundError, NotADirectoryError):
         return []
     names = [posixpath.basename(e["name"].rstrip("/")) for e in entries if e.get("type") == "file"]
     return sorted(join(dir_uri, n) for n in names)
@@ -116,7 +178,12 @@ def list_files(dir_uri: str, storage_options: dict | None = None) -> list[str]:
 
 def exists(uri: str, storage_options: dict | None = None) -> bool:
     fs, path = filesystem_for(uri, storage_options)
-    return fs.exists(path)
+    return retrying(lambda: fs.exists(path))
+
+
+def remove(uri: str, storage_options: dict | None = None) -> None:
+    fs, path = filesystem_for(uri, storage_options)
+    retrying(lambda: fs.rm_file(path))
 
 
 def slugify(text: str) -> str:

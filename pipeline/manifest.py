@@ -69,15 +69,20 @@ def read_table(uri: str, storage_options: dict | None = None) -> pa.Table:
             return pq.read_table(pa.BufferReader(data))
         if lower.endswith(".csv"):
             return _read_csv(data)
-    except (pa.ArrowException, UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"manifest {uri} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from exc
+    except (pa.ArrowException, csv.Error) as exc:
         raise ManifestError(f"cannot parse manifest {uri}: {exc}") from exc
     raise ManifestError(f"manifest {uri} must end in .csv or .parquet")
 
 
 def _read_csv(data: bytes) -> pa.Table:
-    if not data.strip():
+    # utf-8-sig drops a byte-order mark, so a file holding only a BOM (and blank lines) counts as empty.
+    text = data.decode("utf-8-sig")
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    if not first_line:
         raise ManifestError("manifest is empty; expected a header line with at least 'id,uri'")
-    header = next(csv.reader(stdio.StringIO(data.decode("utf-8-sig").splitlines()[0])))
+    header = next(csv.reader(stdio.StringIO(first_line)))
     convert = pacsv.ConvertOptions(column_types={name: pa.string() for name in header}, strings_can_be_null=False)
     return pacsv.read_csv(pa.BufferReader(data), convert_options=convert)
 

@@ -32,6 +32,8 @@ STATUS = "status"
 ERROR_TYPE = "error_type"
 ERROR_MESSAGE = "error_message"
 INPUT_SHA256 = "input_sha256"
+MASK_SHA256 = "mask_sha256"
+SETTINGS_SHA256 = "settings_sha256"
 OUTPUT_SHA256 = "output_sha256"
 INPUT_WIDTH, INPUT_HEIGHT = "input_width", "input_height"
 OUTPUT_WIDTH, OUTPUT_HEIGHT = "output_width", "output_height"
@@ -67,6 +69,8 @@ SCHEMA = pa.schema(
         pa.field(ERROR_TYPE, pa.string()),
         pa.field(ERROR_MESSAGE, pa.string()),
         pa.field(INPUT_SHA256, pa.string()),
+        pa.field(MASK_SHA256, pa.string()),  # the mask file's bytes; part of the resume key (pipeline.ledger)
+        pa.field(SETTINGS_SHA256, pa.string()),  # restoration settings fingerprint (pipeline.fingerprint)
         pa.field(OUTPUT_SHA256, pa.string()),
         pa.field(INPUT_WIDTH, pa.int32()),
         pa.field(INPUT_HEIGHT, pa.int32()),
@@ -146,10 +150,19 @@ def _value(field: pa.Field, value):
 def write_part(table: pa.Table, out_uri: str, run_id: str, part: int, storage_options: dict | None = None) -> str:
     """Write one part file atomically; returns its URI."""
     uri = io.join(metadata_dir(out_uri), f"part-{run_id}-{part:06d}.parquet")
+    io.write_bytes_atomic(uri, parquet_bytes(table), storage_options)
+    return uri
+
+
+def write_table_file(table: pa.Table, path: str) -> None:
+    """Write a table to a local Parquet file atomically (the fallback ledger, :mod:`pipeline.sink`)."""
+    io.write_bytes_atomic(path, parquet_bytes(table))
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    io.write_bytes_atomic(uri, sink.getvalue().to_pybytes(), storage_options)
-    return uri
+    return sink.getvalue().to_pybytes()
 
 
 def read_all(out_uri: str, storage_options: dict | None = None, columns: list[str] | None = None) -> pa.Table:

@@ -36,6 +36,26 @@ PLANS: dict[str, OpPlan] = {
 }
 
 
+def output_size(op_name: str, params: dict, height: int, width: int) -> tuple[int, int]:
+    """The restored image's ``(H, W)`` for an observed ``height x width`` image; a scale that is not an
+    integer >= 1 is left for the operator to refuse (``pipeline.measurement``)."""
+    plan = PLANS.get(op_name)
+    scale = params.get(plan.scale_param) if plan and plan.scale_param else None
+    if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
+        return height, width
+    return height * scale, width * scale
+
+
+def output_too_large(op_name: str, params: dict, height: int, width: int, max_pixels: int) -> str | None:
+    """Why the restored image would be too large (a scale can ask for any size), or ``None``."""
+    out_h, out_w = output_size(op_name, params, height, width)
+    if out_h * out_w <= max_pixels:
+        return None
+    return (f"{op_name} with params {params} turns the {width}x{height} image into {out_w}x{out_h} = "
+            f"{out_w * out_h} pixels, above the limit of {max_pixels} pixels (--max-pixels bounds outputs too); "
+            "lower the scale or raise --max-pixels")
+
+
 def engine_operator_names() -> set[str]:
     """Operator names the engine registers (``ddnm.operators.OPERATORS``)."""
     from ddnm.operators import OPERATORS

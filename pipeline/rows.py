@@ -14,7 +14,9 @@ import numpy as np
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
-STATUS_SKIPPED = "skipped"
+STATUS_SKIPPED = "skipped"  # restored before with the same input and settings (pipeline.ledger); not recorded again
+OUTPUT_WRITE_FAILED = "OutputWriteFailed"  # error_type of a row whose image could not be written to OUT
+ANY_MASK = "*"  # resume_mask_sha256 when the earlier row has no mask hash (no mask, or an older version)
 
 # Column kinds of every column a stage may emit; anything else is an object column.
 FLOAT_COLUMNS = (
@@ -28,7 +30,9 @@ BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy")
 # The columns each stage emits, fixed so every block of a stage has the same schema.
 MANIFEST_COLUMNS = ["id", "uri", "op", "mask_uri", "params", "extra"]
 ROW_COLUMNS = ["id", "source_uri", "mask_uri", "op", "params", "extra", "status", "error_type", "error_message"]
-INPUT_COLUMNS = ["input_sha256", "input_width", "input_height", "input_mode", "input_icc", "decode_s", "started_at"]
+INPUT_COLUMNS = [
+    "input_sha256", "mask_sha256", "input_width", "input_height", "input_mode", "input_icc", "decode_s", "started_at",
+]
 DECODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + ["pixels_npy", "mask_npy"]
 RESTORE_COLUMNS = [
     "consistency_residual", "seam_ratio", "tiles", "restore_s", "model_name", "weights_sha256", "steps", "seed", "worker",

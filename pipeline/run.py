@@ -1,4 +1,4 @@
-"""``run_job(settings)``: validate the manifest, skip finished rows, run the Ray Data graph, record.
+"""``run_job(settings)``: validate the manifest and OUT, skip finished rows, run the Ray Data graph, record.
 
 Graph: manifest rows (``from_items``) → ``decode_batch`` tasks → ``RestoreStage`` actor pool →
 ``encode_batch`` tasks (write PNGs through fsspec) → metadata rows streamed to the driver, which
@@ -24,12 +24,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import io, ledger, metadata
+from . import fingerprint, io, ledger, metadata, preflight
+from .cluster import protect_token_file
+from .interrupt import RunInterrupted, stop_on_signals
 from .manifest import ManifestRow, check_outputs_do_not_overwrite_inputs, read_manifest
 from .preview import contact_sheet
 from .rows import STATUS_OK
 from .settings import JobSettings
-from .sink import MetadataSink, Progress
+from .sink import MetadataSink, OutputUnwritable, Progress
 
 # Ray Data fails a job after 30 min without progress; one batched model call on a CPU, or a
 # cluster waiting for GPUs, can legitimately take longer. Six hours still catches real hangs.
@@ -51,27 +53,50 @@ class JobSummary:
 
 
 def run_job(settings: JobSettings, on_progress: Callable[[Progress], None] | None = None) -> JobSummary:
-    """Run one job end to end; rows that fail become error rows, the job itself goes on."""
+    """Run one job end to end; rows that fail become error rows, the job itself goes on.
+
+    Refused before any work (:class:`pipeline.preflight.PreflightError`, a ValueError): an unreadable
+    manifest, an OUT that cannot be written, a model that does not load. Ends early with
+    :class:`pipeline.sink.OutputUnwritable` (OUT stopped taking writes; the unrecorded rows are in its
+    ``fallback`` file) or :class:`pipeline.interrupt.RunInterrupted` (SIGINT/SIGTERM; finished rows recorded).
+    """
     started = time.time()
     settings = absolute_paths(settings)
     rows = read_manifest(settings.manifest_uri, settings.op, settings.storage_options)
     check_outputs_do_not_overwrite_inputs(rows, settings.out_uri, lambda i: io.output_uri_for(settings.out_uri, i))
-    to_do, skipped = ledger.split_finished(rows, ledger.finished_ids(settings.out_uri, settings.storage_options))
-    sink = MetadataSink(settings, metadata.new_run_id(), total=len(rows), skipped=len(skipped), on_progress=on_progress)
-    if to_do:
-        _execute(to_do, settings, sink)
+    preflight.check_output(settings.out_uri, settings.storage_options)
+    job_fingerprint = fingerprint.job_fingerprint(settings, preflight.check_model(settings.model, settings.eta))
+    items = ledger.work_items(rows, ledger.previous_restorations(settings.out_uri, settings.storage_options),
+                              job_fingerprint)  # fmt: skip
+    sink = MetadataSink(settings, metadata.new_run_id(), total=len(rows), skipped=0, on_progress=on_progress,
+                        job_fingerprint=job_fingerprint)  # fmt: skip
+    try:
+        _execute(items, settings, sink)
+    except OutputUnwritable as exc:
+        exc.rows, exc.fallback = sink.unrecorded, _fallback(sink)
+        raise
+    except RunInterrupted as exc:
+        exc.recorded, exc.out_uri = sink.recorded, settings.out_uri
+        raise
     preview_uri = write_preview(rows, settings) if settings.preview else ""
     return JobSummary(
         run_id=sink.run_id,
         total=len(rows),
         ok=sink.ok,
         errors=sink.errors,
-        skipped=len(skipped),
+        skipped=sink.skipped,
         errors_by_type=dict(sink.errors_by_type),
         elapsed_s=time.time() - started,
         metadata_parts=tuple(sink.parts),
         preview_uri=preview_uri,
     )
+
+
+def _fallback(sink: MetadataSink) -> str:
+    try:
+        return sink.write_fallback()
+    except OSError:
+        return ""
 
 
 def absolute_paths(settings: JobSettings) -> JobSettings:
@@ -82,7 +107,7 @@ def absolute_paths(settings: JobSettings) -> JobSettings:
     )
 
 
-def _execute(to_do: list[ManifestRow], settings: JobSettings, sink: MetadataSink) -> None:
+def _execute(items: list[dict], settings: JobSettings, sink: MetadataSink) -> None:
     import ray
 
     started_ray = connect_ray(settings)
@@ -90,8 +115,9 @@ def _execute(to_do: list[ManifestRow], settings: JobSettings, sink: MetadataSink
         settings = with_device(settings)
         if started_ray:
             check_local_capacity(settings)
-        dataset = build_dataset(to_do, settings, quiet=sink.on_progress is not None)
-        with sink:
+        dataset = build_dataset(items, settings, quiet=sink.on_progress is not None)
+        # After ray.init, which sets its own SIGTERM handler (sys.exit without a word).
+        with stop_on_signals(), sink:  # the sink flushes on the way out, whatever the way
             for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
                 sink.add(batch)
     finally:
@@ -107,11 +133,15 @@ def connect_ray(settings: JobSettings) -> bool:
 
     if ray.is_initialized():
         return False
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(logging_level=logging.WARNING)  # ray.init reads RAY_ADDRESS itself
-        return False
-    ray.init(num_cpus=settings.num_cpus, include_dashboard=settings.dashboard, logging_level=logging.WARNING)
-    return True
+    protect_token_file()  # ray.init may write a token to ~/.ray/auth_token, readable by all by default
+    try:
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(logging_level=logging.WARNING)  # ray.init reads RAY_ADDRESS itself
+            return False
+        ray.init(num_cpus=settings.num_cpus, include_dashboard=settings.dashboard, logging_level=logging.WARNING)
+        return True
+    finally:
+        protect_token_file()
 
 
 def check_local_capacity(settings: JobSettings) -> None:
@@ -141,8 +171,9 @@ def with_device(settings: JobSettings) -> JobSettings:
     return dataclasses.replace(settings, device="cuda" if has_gpu else "cpu")
 
 
-def build_dataset(to_do: list[ManifestRow], settings: JobSettings, quiet: bool = True):
-    """The Ray Data graph (lazy); ``settings.device`` must be resolved ("cpu" or "cuda")."""
+def build_dataset(to_do: list[dict], settings: JobSettings, quiet: bool = True):
+    """The Ray Data graph (lazy) over work items (:func:`pipeline.ledger.work_items`, or ``ManifestRow.to_item()``);
+    ``settings.device`` must be resolved ("cpu" or "cuda")."""
     import ray
     from ray.data import ActorPoolStrategy
 
@@ -152,7 +183,7 @@ def build_dataset(to_do: list[ManifestRow], settings: JobSettings, quiet: bool =
 
     gpu = settings.device == "cuda"
     blocks = max(1, math.ceil(len(to_do) / settings.batch_size))
-    dataset = ray.data.from_items([r.to_item() for r in to_do], override_num_blocks=blocks)
+    dataset = ray.data.from_items(list(to_do), override_num_blocks=blocks)
     dataset = dataset.map_batches(decode_batch, fn_kwargs={"settings": settings}, batch_size=settings.batch_size)
     dataset = dataset.map_batches(
         RestoreStage,

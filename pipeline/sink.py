@@ -1,12 +1,22 @@
 """The driver's end of the graph: buffer metadata rows, write Parquet parts, count, report progress.
 
-Rows are flushed as one part file every ``FLUSH_ROWS`` rows or ``FLUSH_SECONDS`` seconds, and
-on exit (also on failure), so a killed job loses at most that much bookkeeping; the ledger
-then redoes those rows, whose outputs are rewritten byte for byte.
+What finished is recorded whatever happens after. Rows are flushed as one part file every
+``FLUSH_ROWS`` rows, and a background timer flushes rows older than ``FLUSH_SECONDS`` even while no
+batch arrives (a slow batch cannot hold finished rows back); :meth:`MetadataSink.close` flushes the rest
+(the run calls it on success, failure, SIGINT and SIGTERM). A SIGKILL loses at most that much
+bookkeeping; the ledger then redoes those rows, whose outputs are rewritten byte for byte.
+
+If OUT stops taking writes (a part cannot be written after the storage retries in :mod:`pipeline.io`,
+or a row's image could not be written and a probe of OUT fails too), the sink raises
+:class:`OutputUnwritable`: the run stops new work and :meth:`write_fallback` saves every row not yet in
+OUT as a Parquet part in a local folder, ready to be copied into ``OUT/metadata/``.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,12 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import metadata
-from .rows import STATUS_OK, to_rows
+from . import metadata, preflight
+from .fingerprint import row_fingerprint
+from .rows import OUTPUT_WRITE_FAILED, STATUS_OK, STATUS_SKIPPED, to_rows
 from .settings import JobSettings, guidance_params_json
 
 FLUSH_ROWS = 256
 FLUSH_SECONDS = 30.0
+FALLBACK_ENV = "DDNM_FALLBACK_DIR"  # where the ledger goes when OUT cannot take it (default: cwd, then tmp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +46,15 @@ class Progress:
     elapsed_s: float
 
 
+class OutputUnwritable(RuntimeError):
+    """OUT stopped taking writes mid-run; ``fallback`` is the local file holding the unrecorded rows."""
+
+    def __init__(self, out_uri: str, reason: str):
+        super().__init__(f"{out_uri} became unwritable: {reason}")
+        self.out_uri, self.reason = out_uri, reason
+        self.fallback, self.rows = "", 0
+
+
 class MetadataSink:
     def __init__(
         self,
@@ -42,14 +63,22 @@ class MetadataSink:
         total: int,
         skipped: int,
         on_progress: Callable[[Progress], None] | None = None,
+        job_fingerprint: str = "",
     ):
         self.settings, self.run_id, self.on_progress = settings, run_id, on_progress
+        self.job_fingerprint = job_fingerprint
         self.to_do, self.skipped = total - skipped, skipped
         self.ok = self.errors = 0
         self.errors_by_type: Counter = Counter()
         self.parts: list[str] = []
+        self.recorded = 0  # rows of this run now in OUT/metadata
+        self.failure: OutputUnwritable | None = None
         self._buffer: list[dict] = []
-        self._started = self._last_flush = time.time()
+        self._oldest = 0.0  # when the oldest buffered row arrived
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+        self._started = time.time()
         self._constants = {
             metadata.SOFTWARE_VERSION: metadata.software_version(),
             metadata.SIGMA_Y: settings.sigma_y,
@@ -62,33 +91,113 @@ class MetadataSink:
         self._report()
 
     def __enter__(self) -> MetadataSink:
+        self.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the timer that flushes rows older than ``FLUSH_SECONDS``."""
+        self._timer = threading.Thread(target=self._flush_when_old, name="ddnm-ledger-flush", daemon=True)
+        self._timer.start()
+
+    def close(self) -> None:
+        """Stop the timer and flush what is left; raises :class:`OutputUnwritable` if OUT is gone."""
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
         self.flush()
 
     def add(self, batch: dict[str, np.ndarray]) -> None:
-        rows = [{**row, **self._constants} for row in to_rows(batch)]
-        for row in rows:
-            if row["status"] == STATUS_OK:
-                self.ok += 1
-            else:
-                self.errors += 1
-                self.errors_by_type[row["error_type"] or "unknown"] += 1
-        self._buffer += rows
-        if len(self._buffer) >= FLUSH_ROWS or time.time() - self._last_flush >= FLUSH_SECONDS:
-            self.flush()
+        """Count and buffer a batch of finished rows; raises :class:`OutputUnwritable` once OUT is gone."""
+        self._raise_if_failed()
+        rows = [self._complete(row) for row in to_rows(batch)]
+        kept = [row for row in rows if row["status"] != STATUS_SKIPPED]
+        with self._lock:
+            for row in rows:
+                if row["status"] == STATUS_SKIPPED:
+                    self.skipped, self.to_do = self.skipped + 1, self.to_do - 1
+                elif row["status"] == STATUS_OK:
+                    self.ok += 1
+                else:
+                    self.errors += 1
+                    self.errors_by_type[row["error_type"] or "unknown"] += 1
+            if kept and not self._buffer:
+                self._oldest = time.time()
+            self._buffer += kept
         self._report()
+        if any(row.get("error_type") == OUTPUT_WRITE_FAILED for row in kept):
+            self._check_output()
+        if len(self._buffer) >= FLUSH_ROWS or (self._buffer and time.time() - self._oldest >= FLUSH_SECONDS):
+            self.flush()
 
     def flush(self) -> None:
-        self._last_flush = time.time()
-        if not self._buffer:
-            return
-        table = metadata.table_from_rows(self._buffer)
-        options = self.settings.storage_options
-        part = metadata.write_part(table, self.settings.out_uri, self.run_id, len(self.parts), options)
-        self.parts.append(part)
-        self._buffer = []
+        """Write the buffered rows as one part; on failure keep them and raise :class:`OutputUnwritable`."""
+        with self._lock:
+            self._raise_if_failed()
+            if not self._buffer:
+                return
+            table = metadata.table_from_rows(self._buffer)
+            options = self.settings.storage_options
+            try:
+                part = metadata.write_part(table, self.settings.out_uri, self.run_id, len(self.parts), options)
+            except Exception as exc:  # noqa: BLE001 - io retried transient errors already: OUT is gone
+                self._fail(preflight.why(exc))
+            self.parts.append(part)
+            self.recorded += len(self._buffer)
+            self._buffer = []
+
+    def write_fallback(self) -> str:
+        """Write every row not in OUT to ``part-<run_id>-fallback.parquet`` in a local folder; its path.
+
+        Folder: ``$DDNM_FALLBACK_DIR``, else the current directory, else the system's temp folder.
+        """
+        with self._lock:
+            table = metadata.table_from_rows(self._buffer)
+        name = f"part-{self.run_id}-fallback.parquet"
+        candidates = [os.environ.get(FALLBACK_ENV), os.getcwd(), tempfile.gettempdir()]
+        last_error: Exception | None = None
+        for folder in filter(None, candidates):
+            path = os.path.join(os.path.abspath(folder), name)
+            try:
+                metadata.write_table_file(table, path)
+                return path
+            except OSError as exc:
+                last_error = exc
+        raise OSError(f"could not write the fallback ledger anywhere ({last_error})")
+
+    @property
+    def unrecorded(self) -> int:
+        return len(self._buffer)
+
+    def _complete(self, row: dict) -> dict:
+        settings = row_fingerprint(self.job_fingerprint, row) if self.job_fingerprint else ""
+        return {**row, **self._constants, metadata.SETTINGS_SHA256: settings}
+
+    def _check_output(self) -> None:
+        """A row's image could not be written: is OUT itself gone, or was it that one file?"""
+        problem = preflight.output_problem(self.settings.out_uri, self.settings.storage_options)
+        if problem is not None:
+            self._fail(problem)
+
+    def _fail(self, reason: str) -> None:
+        with self._lock:
+            if self.failure is None:
+                self.failure = OutputUnwritable(self.settings.out_uri, reason)
+            raise self.failure
+
+    def _raise_if_failed(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def _flush_when_old(self) -> None:
+        while not self._stop.wait(min(1.0, FLUSH_SECONDS)):
+            if self._buffer and self.failure is None and time.time() - self._oldest >= FLUSH_SECONDS:
+                try:
+                    self.flush()
+                except OutputUnwritable:
+                    return  # add() and close() raise it in the run's own thread
 
     def _report(self) -> None:
         if self.on_progress is not None:

@@ -127,6 +127,9 @@ def test_far_over_the_limit_is_still_a_row_error():
     with pytest.raises(RowError) as info:
         decode_image(encoded(Image.new("1", (2000, 2000))), 1000)
     assert info.value.error_type == "DecompressionBomb"
+    # The message quotes the limit in force (--max-pixels), not Pillow's threshold of twice it.
+    assert "4000000 pixels" in info.value.message and "limit of 1000 pixels" in info.value.message
+    assert "2000 pixels" not in info.value.message
 
 
 def test_mask_white_is_known_and_size_must_match():
@@ -166,3 +169,40 @@ def test_decode_row_turns_failures_into_error_rows(tmp_path):
     assert (missing["status"], missing["error_type"]) == ("error", "NotFound")
     assert (mismatch["status"], mismatch["error_type"]) == ("error", "MaskSizeMismatch")
     assert missing["decode_s"] >= 0
+
+
+def test_a_scale_that_would_make_the_output_too_large_is_an_error_row_quoting_the_limit(tmp_path):
+    path = tmp_path / "small.png"
+    path.write_bytes(encoded(Image.new("L", (10, 8))))
+    settings = JobSettings(manifest_uri=str(tmp_path / "m.csv"), out_uri=str(tmp_path / "out"), max_pixels=5000)
+
+    def decoded(scale):
+        row = {"id": "r", "uri": str(path), "op": "sr_bicubic", "mask_uri": "", "params": f'{{"scale": {scale}}}',
+               "extra": "{}"}  # fmt: skip
+        return decode_row(row, settings)
+
+    assert decoded(7)["status"] == "ok"  # 70x56 = 3920 pixels
+    for scale, pixels in ((8, 5120), (10**6, 80 * 10**12)):
+        out = decoded(scale)
+        assert (out["status"], out["error_type"]) == ("error", "OutputTooLarge")
+        assert f"= {pixels} pixels" in out["error_message"] and "limit of 5000 pixels" in out["error_message"]
+        assert "pixels_npy" not in out
+
+
+def test_a_row_restored_before_is_skipped_only_while_its_bytes_are_unchanged(tmp_path):
+    path, mask_path = tmp_path / "a.png", tmp_path / "m.png"
+    path.write_bytes(encoded(Image.new("RGB", (5, 4), (1, 2, 3))))
+    mask_path.write_bytes(encoded(Image.new("L", (5, 4), 255)))
+    first = decode_row(row_for(str(path), str(mask_path)), settings_for(tmp_path))
+    hashes = {"resume_input_sha256": first["input_sha256"], "resume_mask_sha256": first["mask_sha256"]}
+    again = decode_row({**row_for(str(path), str(mask_path)), **hashes}, settings_for(tmp_path))
+    assert again["status"] == "skipped" and "pixels_npy" not in again  # not decoded at all
+    legacy = decode_row({**row_for(str(path), str(mask_path)), **hashes, "resume_mask_sha256": "*"},
+                        settings_for(tmp_path))  # fmt: skip
+    assert legacy["status"] == "skipped"
+    mask_path.write_bytes(encoded(Image.new("L", (5, 4), 0)))  # a new mask
+    assert decode_row({**row_for(str(path), str(mask_path)), **hashes}, settings_for(tmp_path))["status"] == "ok"
+    mask_path.write_bytes(encoded(Image.new("L", (5, 4), 255)))
+    path.write_bytes(encoded(Image.new("RGB", (5, 4), (1, 2, 4))))  # re-digitised: same id, new bytes
+    redone = decode_row({**row_for(str(path), str(mask_path)), **hashes}, settings_for(tmp_path))
+    assert redone["status"] == "ok" and redone["input_sha256"] != first["input_sha256"] and redone["pixels_npy"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from io import BytesIO
 from xml.etree import ElementTree
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 
 from pipeline import io, ledger, metadata
+from pipeline.fingerprint import row_fingerprint
 from pipeline.encode import DDNM_XMP_NAMESPACE, encode_png, provenance_for, to_uint8
 from pipeline.manifest import ManifestRow
 from pipeline.rows import ENCODED_COLUMNS, from_rows, to_rows
@@ -76,16 +78,46 @@ def write_output(out: str, row_id: str) -> None:
     io.write_bytes_atomic(io.output_uri_for(out, row_id), b"png")
 
 
-def test_ledger_skips_ok_rows_whose_output_exists(tmp_path):
-    out = str(tmp_path)
-    rows = [ok_row("done", out), ok_row("gone", out), error_row("failed")]
+def test_ledger_hands_the_decode_stage_the_hashes_a_skipped_row_must_still_have(tmp_path):
+    out, job = str(tmp_path), "f" * 64
+    manifest = [ManifestRow(i, f"/in/{i}", "colorize") for i in ["done", "gone", "failed", "new", "changed", "old"]]
+    fingerprints = {r.id: row_fingerprint(job, r) for r in manifest}
+    rows = [ok_row("done", out, settings_sha256=fingerprints["done"]), ok_row("gone", out), error_row("failed"),
+            ok_row("changed", out, settings_sha256=row_fingerprint("e" * 64, manifest[4])),
+            ok_row("old", out)]  # written before the fingerprint existed: null settings_sha256
     metadata.write_part(metadata.table_from_rows(rows), out, "r1", 0)
-    write_output(out, "done")  # "gone" has a row but its file was deleted
-    finished = ledger.finished_ids(out)
-    assert finished == {"done": io.output_uri_for(out, "done")}
-    manifest = [ManifestRow(i, f"/in/{i}", "colorize") for i in ["done", "gone", "failed", "new"]]
-    to_do, skipped = ledger.split_finished(manifest, finished)
-    assert [r.id for r in to_do] == ["gone", "failed", "new"] and [r.id for r in skipped] == ["done"]
+    for row_id in ("done", "changed", "old"):
+        write_output(out, row_id)  # "gone" has a row but its file was deleted
+    assert ledger.finished_ids(out) == {i: io.output_uri_for(out, i) for i in ("done", "changed", "old")}
+    items = ledger.work_items(manifest, ledger.previous_restorations(out), job)
+    assert [i["id"] for i in items] == [r.id for r in manifest]  # every row goes to the graph, in order
+    resume = {i["id"]: (i["resume_input_sha256"], i["resume_mask_sha256"]) for i in items}
+    assert resume == {"done": ("a" * 64, "*"), "gone": ("", ""), "failed": ("", ""), "new": ("", ""),
+                      "changed": ("", ""), "old": ("a" * 64, "*")}  # fmt: skip
+
+
+def test_row_fingerprint_follows_every_restoration_setting_and_no_operational_one():
+    from pipeline.fingerprint import job_fingerprint
+    from pipeline.preflight import ModelIdentity
+    from pipeline.settings import JobSettings
+
+    model = ModelIdentity("tiny", "b" * 64, 1.0, {"arch": "adm"})
+    base = JobSettings(manifest_uri="m.csv", out_uri="out")
+    same = [dict(out_uri="elsewhere", batch_size=8, num_actors=3, device="cpu", preview=2, model="other/path")]
+    changed = [dict(steps=20), dict(seed=1), dict(sigma_y=0.1), dict(samples=2), dict(travel_length=2),
+               dict(guidance="ddpg"), dict(guidance="ddpg", guidance_params={"gamma": 6.0})]  # fmt: skip
+    reference = job_fingerprint(base, model)
+    for overrides in same:
+        assert job_fingerprint(dataclasses.replace(base, **overrides), model) == reference, overrides
+    for overrides in changed:
+        assert job_fingerprint(dataclasses.replace(base, **overrides), model) != reference, overrides
+    assert job_fingerprint(base, dataclasses.replace(model, weights_sha256="c" * 64)) != reference
+    assert job_fingerprint(base, dataclasses.replace(model, eta=0.85)) != reference
+    row = ManifestRow("a", "/in/a", "sr_avgpool", params='{"scale":2}')
+    variants = [dataclasses.replace(row, params='{"scale":4}'), dataclasses.replace(row, op="sr_bicubic"),
+                dataclasses.replace(row, mask_uri="/m.png")]  # fmt: skip
+    assert len({row_fingerprint(reference, r) for r in [row, *variants]}) == 4
+    assert row_fingerprint(reference, row) == row_fingerprint(reference, {**row.to_item(), "uri": "/moved/a"})
 
 
 def test_ledger_of_an_empty_output_folder_is_empty(tmp_path):

@@ -110,6 +110,21 @@ def test_seam_ratio_flags_a_seamy_image():
     assert seam_ratio(seamy, plan).item() > 3
 
 
+@pytest.mark.parametrize("shape", [(1, 100), (100, 1), (1, 1)])
+def test_seam_ratio_of_an_image_with_a_one_pixel_side(shape):
+    """A 1-pixel side has no steps along it; the other axis is still measured (a seamy strip is flagged)."""
+    plan = plan_tiles(max(shape[0], 16), max(shape[1], 16), TileSettings(window=16, overlap=4))
+    x = torch.rand(2, 3, *shape, generator=torch.Generator().manual_seed(0))
+    smooth = seam_ratio(x, plan)
+    assert smooth.shape == (2,) and torch.isfinite(smooth).all()
+    if max(shape) > 1:
+        seamy = x.clone()
+        for p in plan.edges(0 if shape[0] > 1 else 1):
+            if p < max(shape):
+                (seamy[..., p:, :] if shape[0] > 1 else seamy[..., p:]).add_(2.0)
+        assert (seam_ratio(seamy, plan) > 3 * smooth).all()
+
+
 # --- operators ----------------------------------------------------------------------------------------------
 
 

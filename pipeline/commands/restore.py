@@ -43,6 +43,8 @@ def restore(
     import ddnm.models
 
     from .. import decode, encode, io, measurement
+    from ..ops import output_too_large
+    from ..preflight import check_output_file
     from ..restore_stage import resolve_device
     from ..sampling import restore_samples
     from ..rows import RowError
@@ -53,8 +55,11 @@ def restore(
         if (reason := check_op(op, engine_operator_names())) is not None:
             raise RowError("BadOp", reason)
         op_params = _params(params, scale)
+        check_output_file(output_uri)  # before the restoration, not after it
         source = io.read_bytes(input_uri)
         pixels, _, _ = decode.decode_image(source, max_pixels)
+        if reason := output_too_large(op, op_params, *pixels.shape[1:], max_pixels):
+            raise RowError("OutputTooLarge", reason)
         mask_array = None
         if mask is not None:
             mask_array = decode.decode_mask(io.read_bytes(mask), pixels.shape[1:], max_pixels)
@@ -67,7 +72,7 @@ def restore(
         settings = {**sampler.engine_kwargs(), "start_t": start_t}
         out = restore_samples(y.to(target), operator.to(target), prior, settings, [seed], op, sampler.samples)
     except (RowError, ValueError, FileNotFoundError, NotImplementedError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
     provenance = {
         "operator": op, "params": json.dumps(op_params, sort_keys=True), "model": prior.info.name,

@@ -40,9 +40,14 @@ def run(
 ) -> None:
     """Restore every image MANIFEST lists; write PNGs under OUT/images and Parquet under OUT/metadata.
 
-    Exits 1 when any row failed (see the error_* columns), 2 when the manifest or options are invalid.
+    Exit status: 0 every row ok; 1 some rows failed (see the error_* columns); 2 refused before any work
+    (manifest, options, OUT not writable, model); 3 OUT stopped taking writes mid-run (the finished rows'
+    ledger is in a local fallback file, named in the message); 130/143 interrupted by SIGINT/SIGTERM
+    (finished rows recorded; re-run to resume).
     """
+    from ..interrupt import RunInterrupted
     from ..run import run_job
+    from ..sink import OutputUnwritable
 
     console = Console(stderr=True)
     try:
@@ -66,14 +71,32 @@ def run(
         with _progress_bar(console) as on_progress:
             summary = run_job(settings, on_progress=on_progress)
     except (ManifestError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
+    except OutputUnwritable as exc:
+        console.print(f"[red]error:[/red] {unwritable_message(exc)}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_OUTPUT_LOST) from None
+    except RunInterrupted as exc:
+        console.print(f"{exc}: stopped; {exc.recorded} finished row(s) recorded in {exc.out_uri}/metadata; "
+                      "run the same command again to resume", highlight=False, soft_wrap=True)  # fmt: skip
+        raise typer.Exit(exc.exit_code) from None
     _print_summary(console, summary)
     if report:
         from .report import build_after_run
 
         build_after_run(console, settings.out_uri, settings.storage_options)
     raise typer.Exit(1 if summary.errors else 0)
+
+
+EXIT_OUTPUT_LOST = 3
+
+
+def unwritable_message(exc) -> str:
+    """One line for :class:`pipeline.sink.OutputUnwritable`: what happened and where the rows are."""
+    where = (f"{exc.rows} finished row(s) not yet in OUT are in {exc.fallback}: copy that file into "
+             f"{exc.out_uri}/metadata/ once it is writable, then re-run to resume") if exc.fallback else (
+             "the fallback ledger could not be written either (set DDNM_FALLBACK_DIR to a writable folder)")
+    return f"{exc}; stopped new work; {where}"
 
 
 def parse_json_object(text: str, option: str, example: str) -> dict:
@@ -120,7 +143,7 @@ class _progress_bar:
         fields = {"rate": rate, "errors": progress.errors, "skipped": progress.skipped}
         if self.task is None:
             self.task = self.bar.add_task("restore", total=progress.to_do, **fields)
-        self.bar.update(self.task, completed=progress.done, **fields)
+        self.bar.update(self.task, completed=progress.done, total=progress.to_do, **fields)
 
 
 def _print_summary(console: Console, summary) -> None:

@@ -75,9 +75,14 @@
     }
   }
 
-  /** One CSV cell: quoted when it holds a comma, quote, line break or edge space (RFC 4180). */
+  /** One CSV cell: quoted when it holds a comma, quote, line break or edge space (RFC 4180). A cell that a
+   * spreadsheet would run as a formula (first character = + - @, tab or carriage return: ids and notes come
+   * from catalogues and reviewers) gets a leading apostrophe, as OWASP advises against CSV injection. */
   function csvCell(value) {
-    const text = value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
+    let text = value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
+    if (/^[=+\-@\t\r]/.test(text)) {
+      text = "'" + text;
+    }
     return /[",\r\n]|^\s|\s$/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
   }
 
@@ -93,5 +98,6 @@
   }
 
   DDNM.Decisions = Decisions;
+  DDNM.csvCell = csvCell;
   DDNM.download = download;
 })(window.DDNM);

@@ -1,0 +1,106 @@
+"""Checks made before any work (before Ray starts): can OUT be written, does the model load.
+
+Each refuses with :class:`PreflightError` (a ``ValueError``: the CLI prints its one line and exits 2), so a
+job that could never record its results does not restore anything first. OUT is checked by creating and
+removing a hidden probe object under ``OUT/images`` and ``OUT/metadata`` (local folder or object store);
+the model by loading it once on the CPU, as ``ddnm-batch restore`` does, which also gives the weights hash
+and the η in force for the resume fingerprint (:mod:`pipeline.fingerprint`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from dataclasses import dataclass, field
+
+from . import io
+
+# A probe retries a transient error only briefly: an endpoint unreachable at the start is most likely wrong.
+PROBE_RETRY_S = 5.0
+MODEL_ERRORS = (FileNotFoundError, ValueError, NotImplementedError, ImportError, IsADirectoryError)
+
+
+class PreflightError(ValueError):
+    """The job cannot start; the message says why and what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIdentity:
+    """What the output depends on in the model: the weights and the configuration read beside them."""
+
+    name: str
+    weights_sha256: str
+    eta: float | None  # the η in force (the prior's recommendation when the job leaves it unset)
+    config: dict = field(default_factory=dict)  # arch, window, schedule, hparams
+
+
+def why(exc: BaseException) -> str:
+    """One readable line for a storage error (no traceback, no class name soup)."""
+    if isinstance(exc, NotADirectoryError) or getattr(exc, "errno", None) == errno.ENOTDIR:
+        return f"{exc.filename or 'a part of the path'} is a file, not a folder"
+    if isinstance(exc, FileExistsError):
+        return f"{exc.filename} is a file, not a folder"
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        return f"read-only file system ({exc.filename})"
+    if isinstance(exc, PermissionError):
+        return f"permission denied ({exc.filename})"
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"{os.path.dirname(str(exc.filename))} does not exist and cannot be created"
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def probe_folder(dir_uri: str, storage_options: dict | None = None) -> None:
+    """Create and remove a hidden probe object in ``dir_uri``; raises the storage error if either fails."""
+    probe = io.join(dir_uri, f".probe-{uuid.uuid4().hex}")
+    with io.retry_budget(PROBE_RETRY_S):
+        io.write_bytes_atomic(probe, b"", storage_options)
+        io.remove(probe, storage_options)
+
+
+def output_problem(out_uri: str, storage_options: dict | None = None) -> str | None:
+    """Why results cannot be written under ``out_uri`` (images and metadata), or ``None``."""
+    for folder in (io.images_dir(out_uri), io.join(out_uri, "metadata")):
+        try:
+            probe_folder(folder, storage_options)
+        except Exception as exc:  # noqa: BLE001 - any failure means the folder cannot take results
+            return why(exc)
+    return None
+
+
+def check_output(out_uri: str, storage_options: dict | None = None) -> None:
+    """Refuse an OUT that cannot take the images and the ledger."""
+    if (problem := output_problem(out_uri, storage_options)) is not None:
+        raise PreflightError(f"cannot write results under {out_uri}: {problem}; choose a writable --out "
+                             "(or check the storage options and endpoint)")
+
+
+def check_output_file(uri: str, storage_options: dict | None = None) -> None:
+    """Refuse an output file path whose folder cannot be written (``ddnm-batch restore OUT``)."""
+    if io.is_local(uri) and os.path.isdir(os.path.expanduser(uri)):
+        raise PreflightError(f"cannot write {uri}: it is a folder; give a file name such as {uri.rstrip('/')}/out.png")
+    try:
+        probe_folder(io.parent(uri), storage_options)
+    except Exception as exc:  # noqa: BLE001
+        raise PreflightError(f"cannot write {uri}: {why(exc)}; choose a writable output path") from exc
+
+
+def check_model(model: str, eta: float | None) -> ModelIdentity:
+    """Load ``model`` ('bundled', 'ffdnet', a weights path or a diffusers folder) once on the CPU."""
+    import ddnm.models
+    from ddnm.models.sd3 import is_diffusers_folder
+    from ddnm.restore import effective_eta
+
+    path = None if model == "bundled" else model
+    if path is not None and is_diffusers_folder(path):  # gigabytes: checked, not loaded, on the driver
+        return ModelIdentity(name=str(path), weights_sha256="", eta=eta, config={"folder": os.path.abspath(path)})
+    try:
+        prior = ddnm.models.load(path, device="cpu")
+    except MODEL_ERRORS as exc:
+        raise PreflightError(f"cannot use --model {model}: {(str(exc).splitlines() or [repr(exc)])[0]}") from exc
+    info = prior.info
+    extra = {k: v for k, v in (info.extra or {}).items() if k != "file"}
+    config = {"arch": info.arch, "image_size": info.image_size, **extra}
+    return ModelIdentity(name=info.name, weights_sha256=info.weights_sha256, eta=effective_eta(prior, eta),
+                         config=config)
