@@ -15,10 +15,11 @@ import json
 import sys
 import time
 
+from pipeline.interrupt import RunInterrupted
 from pipeline.job_spec import from_json
 from pipeline.run import JobSummary, run_job
 from pipeline.settings import JobSettings
-from pipeline.sink import Progress
+from pipeline.sink import EXIT_OUTPUT_LOST, OutputUnwritable, Progress
 
 PROGRESS_EVERY_S = 30.0
 
@@ -50,8 +51,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def cli(argv: list[str] | None = None) -> int:
+    """Exit codes as ``ddnm-batch run``'s for a run that did not finish: 2 refused before any work, 3 OUT became
+    unwritable mid-run (the line names the fallback ledger), 130/143 interrupted; each with one line, no traceback."""
     args = parse_args(argv)
-    summary = main(from_json(args.settings))
+    try:
+        summary = main(from_json(args.settings))
+    except ValueError as exc:  # the manifest, OUT or the model (pipeline.preflight), before any work
+        print(f"error: {exc}", flush=True)
+        return 2
+    except OutputUnwritable as exc:
+        print(f"error: {exc.describe()}", flush=True)
+        return EXIT_OUTPUT_LOST
+    except RunInterrupted as exc:
+        print(f"{exc}: stopped; {exc.recorded} finished row(s) recorded in {exc.out_uri}/metadata", flush=True)
+        return exc.exit_code
     print("summary " + summary_json(summary), flush=True)
     return 1 if (args.fail_on_row_errors and summary.errors) else 0
 

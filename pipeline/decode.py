@@ -25,7 +25,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import io
 from .ops import output_too_large
-from .rows import ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, error_fields, from_rows, pack_array, to_rows
+from .rows import (
+    ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, error_fields, from_rows, pack_array, to_rows,
+)
 from .settings import JobSettings
 
 GREY_16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")

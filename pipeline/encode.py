@@ -19,7 +19,9 @@ from PIL.PngImagePlugin import PngInfo
 
 from . import io
 from .metadata import DIGITAL_SOURCE_TYPE, software_version
-from .rows import ENCODED_COLUMNS, OUTPUT_WRITE_FAILED, STATUS_OK, RowError, error_fields, from_rows, to_rows, unpack_array
+from .rows import (
+    ENCODED_COLUMNS, OUTPUT_WRITE_FAILED, STATUS_OK, RowError, error_fields, from_rows, to_rows, unpack_array,
+)
 from .settings import JobSettings, guidance_params_json
 
 DDNM_XMP_NAMESPACE = "urn:ddnm-batch:xmp:1.0"

@@ -46,13 +46,23 @@ class Progress:
     elapsed_s: float
 
 
+EXIT_OUTPUT_LOST = 3  # the run's exit status when OUT stopped taking writes (README: exit codes)
+
+
 class OutputUnwritable(RuntimeError):
-    """OUT stopped taking writes mid-run; ``fallback`` is the local file holding the unrecorded rows."""
+    """OUT stopped taking writes mid-run; ``fallback`` is the local file holding the ``rows`` not in OUT."""
 
     def __init__(self, out_uri: str, reason: str):
         super().__init__(f"{out_uri} became unwritable: {reason}")
         self.out_uri, self.reason = out_uri, reason
         self.fallback, self.rows = "", 0
+
+    def describe(self) -> str:
+        """One line: what happened and where the finished rows are."""
+        where = (f"{self.rows} finished row(s) not yet in OUT are in {self.fallback}: copy that file into "
+                 f"{self.out_uri}/metadata/ once it is writable, then re-run to resume") if self.fallback else (
+                 "the fallback ledger could not be written either (set DDNM_FALLBACK_DIR to a writable folder)")
+        return f"{self}; stopped new work; {where}"
 
 
 class MetadataSink:

@@ -6,9 +6,12 @@ import hashlib
 import os
 from io import BytesIO
 
+import numpy as np
 import pytest
 from PIL import Image
-from pipeline_helpers import TEST_MAX_PIXELS, bad_files, bad_rows, good_files, good_rows, write_files, write_manifest
+from pipeline_helpers import (
+    TEST_MAX_PIXELS, bad_files, bad_rows, good_files, good_rows, grey_photo, png, write_files, write_manifest,
+)
 from typer.testing import CliRunner
 
 from pipeline import io, metadata
@@ -107,6 +110,29 @@ def test_changing_the_seed_changes_the_outputs(tiny_model_path, ray_local, archi
     assert outputs(out)[name] != outputs(first_out)[name]
 
 
+
+
+def test_a_redigitised_scan_or_changed_settings_are_restored_again(tiny_model_path, ray_local, tmp_path):
+    """Resume is keyed by the input's bytes and the settings, not the id alone; the ledger keeps every attempt.
+    Also a 1-pixel-high strip (tiled on a window-sized canvas), which once failed in the seam metric."""
+    strip = png(np.random.default_rng(3).integers(0, 256, (1, 40), dtype=np.uint8))
+    write_files(tmp_path, {"grey0.png": grey_photo(0), "grey1.png": grey_photo(1), "strip.png": strip})
+    manifest = write_manifest(tmp_path / "m.csv", [{"id": i, "uri": f"{i}.png"} for i in ("grey0", "grey1", "strip")])
+    out = str(tmp_path / "out")
+    first = run_job(job(manifest, out, tiny_model_path))
+    assert (first.ok, first.errors, first.skipped) == (3, 0, 0), first.errors_by_type
+    (tmp_path / "grey1.png").write_bytes(grey_photo(7))  # re-digitised: same id, new bytes
+    redone = run_job(job(manifest, out, tiny_model_path))
+    assert (redone.ok, redone.skipped) == (1, 2)
+    changed = run_job(job(manifest, out, tiny_model_path, steps=STEPS + 1))
+    assert (changed.ok, changed.skipped) == (3, 0)
+    attempts = metadata.read_all(out).to_pylist()
+    assert sorted(r["id"] for r in attempts) == ["grey0", "grey0", "grey1", "grey1", "grey1", "strip", "strip"]
+    latest = {r["id"]: r for r in metadata.latest_rows(metadata.read_all(out)).to_pylist()}
+    assert {r["run_id"] for r in latest.values()} == {changed.run_id} and latest["grey1"]["steps"] == STEPS + 1
+    assert latest["grey1"]["input_sha256"] == io.sha256_hex(grey_photo(7))
+    assert len({r["settings_sha256"] for r in attempts if r["id"] == "grey0"}) == 2
+    assert (latest["strip"]["output_width"], latest["strip"]["output_height"]) == (40, 1)
 
 
 @pytest.fixture

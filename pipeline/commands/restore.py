@@ -35,7 +35,7 @@ def restore(
     start_t: Annotated[int | None, typer.Option(help="Warm start at this timestep from A⁺y.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    max_pixels: Annotated[int, typer.Option(help="Refuse larger inputs (decompression bombs).")] = DEFAULT_MAX_PIXELS,
+    max_pixels: Annotated[int, typer.Option(help="Refuse larger inputs/outputs.")] = DEFAULT_MAX_PIXELS,
     sampler: so.SamplerOptions = so.SamplerOptions(),
 ) -> None:
     """Restore IN (the degraded measurement itself) and write OUT with provenance; print the residual."""

@@ -31,7 +31,7 @@ def run(
     num_actors: Annotated[int, typer.Option(help="Restore actors (one model each; one GPU each on CUDA).")] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     storage_options: Annotated[str, typer.Option(help='fsspec options as JSON: {"endpoint_url": "..."}.')] = "{}",
-    max_pixels: Annotated[int, typer.Option(help="Larger images become error rows (bombs).")] = DEFAULT_MAX_PIXELS,
+    max_pixels: Annotated[int, typer.Option(help="Larger inputs/outputs: error rows.")] = DEFAULT_MAX_PIXELS,
     preview: Annotated[int, typer.Option(help="Write OUT/preview.png with the first N restored rows.")] = 0,
     num_cpus: Annotated[int | None, typer.Option(help="CPUs for a local Ray (default: all).")] = None,
     dashboard: Annotated[bool, typer.Option(help="Start the Ray dashboard with a local Ray.")] = False,
@@ -47,7 +47,7 @@ def run(
     """
     from ..interrupt import RunInterrupted
     from ..run import run_job
-    from ..sink import OutputUnwritable
+    from ..sink import EXIT_OUTPUT_LOST, OutputUnwritable
 
     console = Console(stderr=True)
     try:
@@ -74,7 +74,7 @@ def run(
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
     except OutputUnwritable as exc:
-        console.print(f"[red]error:[/red] {unwritable_message(exc)}", markup=True, highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {exc.describe()}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_OUTPUT_LOST) from None
     except RunInterrupted as exc:
         console.print(f"{exc}: stopped; {exc.recorded} finished row(s) recorded in {exc.out_uri}/metadata; "
@@ -86,17 +86,6 @@ def run(
 
         build_after_run(console, settings.out_uri, settings.storage_options)
     raise typer.Exit(1 if summary.errors else 0)
-
-
-EXIT_OUTPUT_LOST = 3
-
-
-def unwritable_message(exc) -> str:
-    """One line for :class:`pipeline.sink.OutputUnwritable`: what happened and where the rows are."""
-    where = (f"{exc.rows} finished row(s) not yet in OUT are in {exc.fallback}: copy that file into "
-             f"{exc.out_uri}/metadata/ once it is writable, then re-run to resume") if exc.fallback else (
-             "the fallback ledger could not be written either (set DDNM_FALLBACK_DIR to a writable folder)")
-    return f"{exc}; stopped new work; {where}"
 
 
 def parse_json_object(text: str, option: str, example: str) -> dict:
