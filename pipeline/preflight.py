@@ -18,6 +18,7 @@ from . import io
 
 # A probe retries a transient error only briefly: an endpoint unreachable at the start is most likely wrong.
 PROBE_RETRY_S = 5.0
+PROBE_BYTES = bytes(4096)  # not empty: an empty file fits even on a full disk, where no image would
 MODEL_ERRORS = (FileNotFoundError, ValueError, NotImplementedError, ImportError, IsADirectoryError)
 
 
@@ -55,7 +56,7 @@ def probe_folder(dir_uri: str, storage_options: dict | None = None) -> None:
     """Create and remove a hidden probe object in ``dir_uri``; raises the storage error if either fails."""
     probe = io.join(dir_uri, f".probe-{uuid.uuid4().hex}")
     with io.retry_budget(PROBE_RETRY_S):
-        io.write_bytes_atomic(probe, b"", storage_options)
+        io.write_bytes_atomic(probe, PROBE_BYTES, storage_options)
         io.remove(probe, storage_options)
 
 

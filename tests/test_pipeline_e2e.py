@@ -112,6 +112,7 @@ def test_changing_the_seed_changes_the_outputs(tiny_model_path, ray_local, archi
 
 
 
+@pytest.mark.slow  # three runs (~30 s; minutes on a loaded machine); the rule's parts have fast tests without Ray
 def test_a_redigitised_scan_or_changed_settings_are_restored_again(tiny_model_path, ray_local, tmp_path):
     """Resume is keyed by the input's bytes and the settings, not the id alone; the ledger keeps every attempt.
     Also a 1-pixel-high strip (tiled on a window-sized canvas), which once failed in the seam metric."""

@@ -76,6 +76,19 @@ def test_read_only_out_is_refused(archive, read_only_mount):
     assert "read-only file system" in line
 
 
+def test_out_whose_metadata_folder_alone_is_read_only_is_refused(archive, read_only_mount, tmp_path):
+    """Images could be written but not the ledger: the worst case of all (work done, nothing recorded)."""
+    out = tmp_path / "out"
+    (out / "images").mkdir(parents=True)
+    (out / "metadata").mkdir()
+    subprocess.run(["mount", "--bind", str(read_only_mount), str(out / "metadata")], check=True)
+    try:
+        line = refused(run_args(archive, str(out)))
+    finally:
+        subprocess.run(["umount", str(out / "metadata")], check=True)
+    assert "read-only file system" in line and "metadata" in line
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -101,11 +114,16 @@ def test_s3_probe_leaves_nothing_behind(s3_endpoint):
     assert "does not exist" in preflight.output_problem("s3://no-such-bucket-x/out", options)
 
 
-@pytest.mark.parametrize("content", [b"\xef\xbb\xbf", b"\xef\xbb\xbf\n", b"\xef\xbb\xbf\r\n\r\n"])
-def test_a_manifest_that_is_only_a_byte_order_mark_is_refused(archive, content):
+@pytest.mark.parametrize(("content", "why"), [
+    (b"\xef\xbb\xbf", "manifest is empty"), (b"\xef\xbb\xbf\n", "manifest is empty"),
+    (b"\xef\xbb\xbf\r\n\r\n", "manifest is empty"),
+    ("id,uri\na,a.png\n".encode("utf-16"), "is not UTF-8 text"),  # a spreadsheet's "Unicode text"
+    (b"id,uri\n\xe9t\xe9,a.png\n", "is not UTF-8 text"),  # Latin-1
+])  # fmt: skip
+def test_a_manifest_that_is_only_a_byte_order_mark_or_not_utf8_is_refused(archive, content, why):
     (archive / "bom.csv").write_bytes(content)
     line = refused(["run", str(archive / "bom.csv"), "--out", str(archive / "out"), "--op", "colorize"])
-    assert "manifest is empty" in line
+    assert why in line
 
 
 class NotATensor:  # pickled into a checkpoint: torch.load(weights_only=True) must refuse it

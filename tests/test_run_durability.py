@@ -140,10 +140,33 @@ def test_an_image_write_failure_stops_the_run_only_when_out_itself_is_gone(tmpfs
     assert saved["id"].to_pylist() == ["ok1", "one-file", "ok2"]
 
 
-def test_sigterm_raises_run_interrupted_once_and_handlers_are_restored():
-    before = signal.getsignal(signal.SIGTERM)
+def test_a_full_disk_mid_run_stops_the_run(tmpfs, tmp_path, monkeypatch):
+    monkeypatch.setenv(sink_module.FALLBACK_ENV, str(tmp_path))
+    sink = sink_for(str(tmpfs / "out"))
+    sink.add(batch("ok1"))
+    sink.flush()
+    with open(tmpfs / "filler", "wb") as f:  # fill the 4 MiB tmpfs
+        try:
+            while True:
+                f.write(bytes(65536))
+                f.flush()
+        except OSError:
+            pass
+    with pytest.raises(OutputUnwritable) as info:
+        sink.add(batch("ok2", error_type="OutputWriteFailed"))
+    assert "No space left on device" in str(info.value)
+    assert pq.read_table(sink.write_fallback())["id"].to_pylist() == ["ok2"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_raises_run_interrupted_once_and_handlers_are_restored(signum, code):
+    before = signal.getsignal(signum)
     with pytest.raises(RunInterrupted) as info:
         with stop_on_signals():
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(5)  # the handler raises here, long before this ends
-    assert info.value.exit_code == 143 and signal.getsignal(signal.SIGTERM) is before
+            try:
+                os.kill(os.getpid(), signum)
+                time.sleep(5)  # the handler raises here, long before this ends
+            finally:
+                os.kill(os.getpid(), signum)  # a second one, during the clean-up, is ignored
+                time.sleep(0.1)
+    assert info.value.exit_code == code and signal.getsignal(signum) is before
