@@ -47,6 +47,9 @@ def latent_settings(steps: int, sigma_y: float, travel_length: int, options: dic
               "project_output": options.pop("project_output", None)}  # fmt: skip
     if options.pop("guidance", "ddnm") != "ddnm":
         raise ValueError("latent models use latent DDNM; guidance rules (ddpg, idpg, mcg, dps) need a pixel prior")
+    if options.pop("convention", "paper") != "paper":
+        raise ValueError("convention 'reference' reproduces the authors' pixel-space DDNM code; latent models "
+                         "use latent DDNM (convention 'paper')")
     refused = sorted(k for k, v in {**options, "sigma_y": sigma_y, "travel_length": travel_length}.items() if v)
     if refused:
         raise ValueError(f"latent DDNM does not take {refused}; it takes steps, latent_lambda, latent_eta, "

@@ -18,15 +18,23 @@ from .settings import SamplerSettings, param_names
 _SETTING_NAMES = {f.name for f in fields(SamplerSettings)}
 
 
-DEFAULT_ETA = 0.85  # DDNM's choice for ImageNet ADM; a prior's config may recommend its own ("sampling")
+# η when neither the caller nor the prior gives one, per convention (docs/conventions.md). 0.85 is the authors'
+# number under their meaning (fresh noise 0.85·sqrt(1 − ᾱ′)); under "paper" it is kept as DDIM's η (fresh noise
+# σ_t(0.85)), the default before conventions existed, so runs without a prior's recommendation stay as they were.
+DEFAULT_ETA = {"paper": 0.85, "reference": 0.85}
+# The key of a prior's config ("sampling") that recommends η for each convention.
+ETA_KEY = {"paper": "eta", "reference": "eta_reference"}
 
 
-def effective_eta(model, eta: float | None) -> float:
-    """``eta`` if given, else the prior's recommended η (``model.info.sampling``), else DDNM's 0.85."""
+def effective_eta(model, eta: float | None, convention: str = "paper") -> float:
+    """``eta`` if given, else the prior's recommended η for the convention (``model.info.sampling``: "eta" for
+    "paper", "eta_reference" for "reference"), else ``DEFAULT_ETA[convention]``."""
     if eta is not None:
         return eta
+    if convention not in DEFAULT_ETA:
+        raise ValueError(f"unknown convention {convention!r}; valid: {sorted(DEFAULT_ETA)}")
     info = getattr(model, "info", None)
-    return float(getattr(info, "sampling", {}).get("eta", DEFAULT_ETA))
+    return float(getattr(info, "sampling", {}).get(ETA_KEY[convention], DEFAULT_ETA[convention]))
 
 
 def generators_for(seeds: list[int], device: torch.device) -> list[torch.Generator]:
@@ -101,10 +109,13 @@ def restore(
     """Restore x from y = A x (+ n). y is ``(B, *op.y_shape())`` in [-1, 1]; returns ``(x, residual)``.
 
     x is ``(B, C, H, W)`` in [-1, 1]; residual is ``(B,)``: ‖A x − y‖ / ‖y‖, the consistency certificate.
-    ``eta`` is DDIM's η; ``None`` takes the prior's recommendation (``model.info.sampling``), else 0.85.
+    ``eta``'s meaning follows ``convention`` (``SamplerSettings``): "paper" (default), DDIM's η, the fresh-noise
+    std σ_t(η) = η·sqrt((1−ᾱ′)/(1−ᾱ_t)·(1−ᾱ_t/ᾱ′)); "reference", the authors' code's η, x′ = sqrt(ᾱ′)·x̂0 +
+    sqrt(1−ᾱ′)·(η·z + sqrt(1−η²)·ε_θ). ``None`` takes the prior's recommendation for the convention
+    (``model.info.sampling``), else ``DEFAULT_ETA[convention]`` (0.85 for both).
     ``seed`` is one int for the batch (image i gets seed + i) or one int per image. ``samples`` > 1 returns
     the mean of that many posterior samples (``ddnm.posterior``: higher PSNR, K times the cost). Extra keyword
-    arguments are fields of :class:`SamplerSettings` (``start_t``, ``clip_x0``, ``guidance``) or of the
+    arguments are fields of :class:`SamplerSettings` (``start_t``, ``clip_x0``, ``guidance``, ``convention``) or of the
     guidance rule's parameters (``guidance="ddpg", gamma=8, zeta=0.5``; see ``ddnm.settings.DDPGParams``).
     A latent model (``ddnm.models.load(folder, arch="sd3")``) runs latent DDNM instead
     (``ddnm.latent_ddnm``: ``latent_lambda``, ``latent_eta``, ``project_output``).
@@ -136,7 +147,8 @@ def restore(
             return sample_latent_ddnm(model, op, y, latent, generators_for(sample_seeds, y.device))
 
     else:
-        sampler_settings = SamplerSettings(steps=steps, eta=effective_eta(model, eta), sigma_y=sigma_y, travel_length=travel_length,
+        eta = effective_eta(model, eta, settings.get("convention", "paper"))
+        sampler_settings = SamplerSettings(steps=steps, eta=eta, sigma_y=sigma_y, travel_length=travel_length,
                                            travel_repeat=travel_repeat, **with_guidance_params(settings))
 
         def one_sample(sample_seeds: list[int]) -> torch.Tensor:

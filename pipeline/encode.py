@@ -95,7 +95,7 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
         try:
             x = unpack_array(row["restored_npy"])
             provenance = {**provenance_for(row), "guidance": settings.guidance,
-                          "guidanceParams": guidance_params_json(settings)}
+                          "guidanceParams": guidance_params_json(settings), "convention": settings.convention}
             png = encode_png(x, provenance)
             uri = io.output_uri_for(settings.out_uri, row["id"])
             _write(uri, png, settings)

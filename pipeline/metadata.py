@@ -45,6 +45,7 @@ MODEL_NAME = "model_name"
 WEIGHTS_SHA256 = "weights_sha256"
 STEPS, ETA, SIGMA_Y, SEED = "steps", "eta", "sigma_y", "seed"
 GUIDANCE, GUIDANCE_PARAMS = "guidance", "guidance_params"
+CONVENTION = "convention"
 SAMPLES, UNCERTAINTY = "samples", "uncertainty"
 SOFTWARE_VERSION = "software_version"
 DECODE_S, RESTORE_S, ENCODE_S = "decode_s", "restore_s", "encode_s"
@@ -88,6 +89,7 @@ SCHEMA = pa.schema(
         pa.field(SIGMA_Y, pa.float64()),
         pa.field(GUIDANCE, pa.string()),  # the rule (ddnm.guidance.GUIDANCE); null in parts older than the column
         pa.field(GUIDANCE_PARAMS, pa.string()),  # the rule parameters set for the run, JSON object
+        pa.field(CONVENTION, pa.string()),  # paper | reference: what eta means (docs/conventions.md); null if older
         pa.field(SEED, pa.int64()),
         pa.field(SAMPLES, pa.int32()),  # posterior samples averaged into the output (ddnm.posterior)
         pa.field(UNCERTAINTY, pa.float64()),  # mean per-pixel spread of those samples, [0, 1] units; null for 1

@@ -63,7 +63,7 @@ def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[
         return x, residual, None, 1
     if kwargs.pop("latent_lambda", None) is not None:
         raise ValueError(f"latent_lambda is for latent (SD3) models; {model.info.name!r} is a pixel-space prior")
-    kwargs["eta"] = effective_eta(model, kwargs.get("eta"))
+    kwargs["eta"] = effective_eta(model, kwargs.get("eta"), kwargs.get("convention", "paper"))
     max_t = getattr(model, "max_t", None)
     if max_t is not None:
         kwargs["start_t"] = max_t if kwargs.get("start_t") is None else min(kwargs["start_t"], max_t)
@@ -115,7 +115,7 @@ class RestoreStage:
             model_name=info.name,
             weights_sha256=info.weights_sha256,
             steps=self.settings.steps,
-            eta=effective_eta(self.model, self.settings.eta),
+            eta=effective_eta(self.model, self.settings.eta, self.settings.convention),
             samples=self.settings.samples,
             seed=row_seed(self.settings.seed, row["id"]),
             worker=self.worker,

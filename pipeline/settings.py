@@ -47,6 +47,7 @@ class JobSettings:
     travel_repeat: int = 1
     guidance: str = "ddnm"
     guidance_params: dict = field(default_factory=dict)
+    convention: str = "paper"  # "paper" | "reference" (ddnm.settings.SamplerSettings.convention)
     latent_lambda: float | None = None
     samples: int = 1
     seed: int = 0
@@ -81,6 +82,7 @@ class JobSettings:
             "travel_length": self.travel_length,
             "travel_repeat": self.travel_repeat,
             "guidance": self.guidance,
+            "convention": self.convention,
             **self.guidance_params,
             **({} if self.latent_lambda is None else {"latent_lambda": self.latent_lambda}),
         }
@@ -109,11 +111,22 @@ def _problems(s: JobSettings) -> list[str]:
         (s.num_cpus is None or s.num_cpus >= 1, f"num_cpus must be >= 1, got {s.num_cpus}"),
     ]
     problems = [message for ok, message in checks if not ok]
+    problems += _convention_problems(s)
     if isinstance(s.guidance_params, dict):
         problems += _guidance_problems(s.guidance, s.guidance_params)
     if s.latent_lambda is not None and not 0.0 <= s.latent_lambda <= 1.0:
         problems.append(f"latent_lambda must be in [0, 1], got {s.latent_lambda}")
     return problems
+
+
+def _convention_problems(s: JobSettings) -> list[str]:
+    from ddnm.settings import CONVENTIONS
+
+    if s.convention not in CONVENTIONS:
+        return [f"convention must be one of {list(CONVENTIONS)}, got {s.convention!r}"]
+    if s.convention == "reference" and s.guidance != "ddnm":
+        return [f"convention 'reference' reproduces the authors' DDNM code and needs guidance 'ddnm', got {s.guidance!r}"]
+    return []
 
 
 def _guidance_problems(guidance: str, params: dict) -> list[str]:

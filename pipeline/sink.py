@@ -94,6 +94,7 @@ class MetadataSink:
             metadata.SIGMA_Y: settings.sigma_y,
             metadata.GUIDANCE: settings.guidance,
             metadata.GUIDANCE_PARAMS: guidance_params_json(settings),
+            metadata.CONVENTION: settings.convention,
             metadata.RUN_ID: run_id,
             metadata.PREMIS_EVENT_COLUMN: metadata.PREMIS_EVENT,
             metadata.DIGITAL_SOURCE_TYPE_COLUMN: metadata.DIGITAL_SOURCE_TYPE,

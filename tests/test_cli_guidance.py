@@ -69,6 +69,15 @@ def test_restore_passes_rule_parameters_to_the_sampler(scan, tiny_model_path):
     np.testing.assert_array_equal(pixels(gamma6), pixels(again))
 
 
+def test_restore_records_the_convention(scan, tiny_model_path):
+    result, ref = restore(scan, tiny_model_path, "reference", "--convention", "reference", "--eta", "0.85")
+    assert result.exit_code == 0, result.output
+    assert provenance(ref)["convention"] == "reference"
+    _, paper = restore(scan, tiny_model_path, "paper", "--eta", "0.85")
+    assert provenance(paper)["convention"] == "paper"
+    assert np.abs(pixels(ref) - pixels(paper)).max() > 0
+
+
 def test_restore_runs_a_gradient_rule(scan, tiny_model_path):
     result, out = restore(scan, tiny_model_path, "dps", "--guidance", "dps", "--grad-step", "0.25")
     assert result.exit_code == 0, result.output
@@ -84,6 +93,8 @@ def test_restore_runs_a_gradient_rule(scan, tiny_model_path):
         (["--guidance", "ddpg", "--zeta", "2"], "zeta must be in [0, 1]"),
         (["--guidance", "ddpg", "--step-size-mode", "cosine"], "step_size_mode 'cosine'"),
         (["--guidance", "ddrm"], "unknown guidance 'ddrm'"),
+        (["--convention", "authors"], "convention must be one of ['paper', 'reference']"),
+        (["--convention", "reference", "--guidance", "dps"], "needs guidance 'ddnm'"),
     ],
 )
 def test_restore_refuses_parameters_the_rule_does_not_take(scan, tiny_model_path, options, message):

@@ -195,3 +195,15 @@ def test_cli_passes_guidance_through_to_every_row(tiny_model_path, ray_local, ar
     assert {r["guidance"] for r in rows} == {"idpg"}
     assert {r["guidance_params"] for r in rows} == {'{"gamma": 4.0}'}
     assert {r["samples"] for r in rows} == {2} and all(r["uncertainty"] > 0 for r in rows)
+    assert {r["convention"] for r in rows} == {"paper"}
+
+
+def test_cli_records_the_reference_convention_and_its_eta(tiny_model_path, ray_local, archive):
+    write_manifest(archive / "reference.csv", good_rows()[:1])
+    out = archive / "out-reference"
+    args = ["run", str(archive / "reference.csv"), "--out", str(out), "--op", "colorize", "--model", tiny_model_path,
+            "--steps", "2", "--device", "cpu", "--convention", "reference", "--no-report"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = metadata.read_all(str(out)).to_pylist()
+    assert [(r["status"], r["convention"], r["eta"]) for r in rows] == [("ok", "reference", 0.85)]

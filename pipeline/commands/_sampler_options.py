@@ -28,6 +28,7 @@ class SamplerOptions:
     travel_length: int = 0
     travel_repeat: int = 1
     guidance: str = "ddnm"
+    convention: str = "paper"
     samples: int = 1
     latent_lambda: float | None = None
     rule_params: dict = field(default_factory=dict)  # only the parameters the user set
@@ -36,13 +37,15 @@ class SamplerOptions:
         """The ``JobSettings`` fields these options set."""
         return dict(steps=self.steps, eta=self.eta, sigma_y=self.sigma_y, travel_length=self.travel_length,
                     travel_repeat=self.travel_repeat, guidance=self.guidance, guidance_params=dict(self.rule_params),
+                    convention=self.convention,
                     latent_lambda=self.latent_lambda, samples=self.samples)  # fmt: skip
 
     def engine_kwargs(self) -> dict:
         """Keyword arguments of ``pipeline.restore_stage.restore_image`` (the engine's sampler settings)."""
         latent = {} if self.latent_lambda is None else {"latent_lambda": self.latent_lambda}
         return dict(steps=self.steps, eta=self.eta, sigma_y=self.sigma_y, travel_length=self.travel_length,
-                    travel_repeat=self.travel_repeat, guidance=self.guidance, **self.rule_params, **latent)
+                    travel_repeat=self.travel_repeat, guidance=self.guidance, convention=self.convention,
+                    **self.rule_params, **latent)
 
     def params_json(self) -> str:
         """The guidance parameters set, as the provenance records them (``pipeline.settings.guidance_params_json``)."""
@@ -69,7 +72,12 @@ def _rule(name: str, help_text: str, kind: type = float) -> inspect.Parameter:
 
 OPTIONS = (
     _option("steps", int, 100, "Sampling steps."),
-    _option("eta", float | None, None, "DDIM eta in [0, 1] (default: the prior's recommendation, else 0.85)."),
+    _option("eta", float | None, None, "eta in [0, 1]; meaning per --convention: paper: DDIM's eta, fresh-noise "
+            "std sigma_t = eta*sqrt((1-a')/(1-a)*(1-a/a')); reference: x' = sqrt(a')x0 + sqrt(1-a')(eta*z + "
+            "sqrt(1-eta^2)*eps) (a = alpha-bar). Default: the prior's recommendation, else 0.85."),
+    _option("convention", str, "paper", "paper: the DDNM/DDIM papers' equations; reference: reproduce the "
+            "authors' DDNM code (their eta, grid i*(T//steps), no x0 clamp, their time-travel and DDNM+), "
+            "docs/conventions.md."),
     _option("sigma_y", float, 0.0, "Noise level of the scans (DDNM+), in [-1, 1] units."),
     _option("travel_length", int, 0, "Time-travel length L in steps (0 = off)."),
     _option("travel_repeat", int, 1, "Time-travel repeats r."),
@@ -88,7 +96,8 @@ OPTIONS = (
     _rule("grad_step", "mcg/dps ζ′: gradient step ζ′/‖y − A x̂0‖ (default 0.5 = the DPS code's scale 1, tuned "
                        "for 1000 steps; measured best: ~5 at 100 steps, ~10 at 20, docs/guidance.md)."),
 )
-_DIRECT = {"steps", "eta", "sigma_y", "travel_length", "travel_repeat", "guidance", "samples", "latent_lambda"}
+_DIRECT = {"steps", "eta", "sigma_y", "travel_length", "travel_repeat", "guidance", "convention", "samples",
+           "latent_lambda"}
 
 
 def with_sampler_options(command):

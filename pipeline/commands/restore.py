@@ -78,6 +78,7 @@ def restore(
         "operator": op, "params": json.dumps(op_params, sort_keys=True), "model": prior.info.name,
         "weightsSha256": prior.info.weights_sha256, "seed": str(seed), "steps": str(sampler.steps),
         "samples": str(sampler.samples), "guidance": sampler.guidance, "guidanceParams": sampler.params_json(),
+        "convention": sampler.convention,
         "residual": f"{float(out.residual[0]):.6g}", "sourceSha256": io.sha256_hex(source),
     }
     if out.uncertainty is not None:
