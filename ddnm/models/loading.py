@@ -21,6 +21,7 @@ import torch
 from ..schedules import alphas_cumprod_from_betas, cosine_alphas_cumprod, linear_betas
 from .checkpoint import check_fits, read_config, read_state_dict, sha256_of
 from .registry import ADM_PRESETS, ARCHS, DDPM_PRESETS, DEFAULT_PRIOR, PRESETS, PRIORS, WEIGHTS_DIR, Prior
+from .runtime import configure_backend, parse_dtype
 from .sd3 import is_diffusers_folder
 from .wrapper import DiffusionModel, ModelInfo, NetworkEpsModel
 
@@ -94,12 +95,25 @@ def _load_registered(prior: Prior, device, dtype, hparams: dict) -> DiffusionMod
 
 
 def load(path: str | Path | None = None, arch: str | None = None, *, device: str | torch.device = "cpu",
-         dtype: torch.dtype = torch.float32, **hparams) -> DiffusionModel:
+         dtype: torch.dtype | str = torch.float32, channels_last: bool = False, compile: bool | str = False,
+         **hparams) -> DiffusionModel:
     """Load a prior as a frozen ``NetworkEpsModel`` (or a registered prior's own model) on ``device``.
 
-    ``dtype`` sets the network's weights (the ᾱ schedule stays float64); guided-diffusion's ``use_fp16``
-    flag does not override it. ``hparams`` are the architecture's hyper-parameters, plus ``preset=``.
+    ``dtype`` sets the network's weights and, for bfloat16/float16, runs it under autocast; the ᾱ schedule stays
+    float64 and the sampler's arithmetic float32 (``ddnm.models.runtime``). guided-diffusion's ``use_fp16`` flag
+    does not override it. ``channels_last`` and ``compile`` (``True`` or a ``torch.compile`` mode) apply to
+    ε-networks (ADM, DDPM); compiling falls back to eager with one warning. On CUDA, cudnn.benchmark is turned on
+    and an fp32 network runs with TF32. ``hparams`` are the architecture's hyper-parameters, plus ``preset=``.
     """
+    dtype = parse_dtype(dtype)
+    device = torch.device(device)
+    configure_backend(device)
+    if channels_last or compile:
+        model = load(path, arch, device=device, dtype=dtype, **hparams)
+        if not isinstance(model, NetworkEpsModel):
+            raise ValueError(f"channels_last and compile apply to ε-networks (adm, ddpm); "
+                             f"{model.info.name!r} is a {type(model).__name__}")
+        return model.optimize(channels_last=channels_last, compile=compile)
     if arch == "sd3" or is_diffusers_folder(path):
         if path is None:
             raise ValueError("arch='sd3' needs the path of a diffusers SD3 folder (nothing is downloaded)")

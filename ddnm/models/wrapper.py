@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .runtime import CompiledNetwork, network_precision
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -97,9 +99,27 @@ class NetworkEpsModel(EpsModel):
     def __init__(self, net: nn.Module, alphas_cumprod: torch.Tensor, info: ModelInfo, in_channels: int = 3):
         super().__init__(alphas_cumprod, info, in_channels)
         self.net = net
+        self.channels_last = False
+        self.compiled: CompiledNetwork | None = None
+
+    def optimize(self, *, channels_last: bool = False, compile: bool | str = False) -> NetworkEpsModel:
+        """Run the network in channels_last memory layout and/or through ``torch.compile`` (``True`` or a mode such
+        as ``"max-autotune"``), falling back to eager with one warning if compiling fails (``ddnm.models.runtime``)."""
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        self.channels_last = bool(channels_last)
+        self.compiled = CompiledNetwork(self.net, "default" if compile is True else compile) if compile else None
+        return self
 
     def get_eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        # The network may hold fp16/bf16 weights; the sampler's own arithmetic stays in x_t's dtype.
+        # The network may hold fp16/bf16 weights (then it runs under autocast); the sampler's own arithmetic stays
+        # in x_t's dtype (EpsModel.forward casts ε back).
         weight_dtype = next(self.net.parameters()).dtype
-        out = self.net(x_t.to(weight_dtype), t)
-        return out[:, : self.in_channels]
+        x = x_t.to(weight_dtype)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with network_precision(x.device, weight_dtype):
+            out = (self.compiled or self.net)(x, t)
+        eps = out[:, : self.in_channels]
+        # Back to the standard layout so the operator maths sum in the same order as in the default path.
+        return eps.contiguous() if self.channels_last else eps
