@@ -28,7 +28,11 @@ def randn_like(x: torch.Tensor, generator: Generators) -> torch.Tensor:
         return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     if len(generator) != x.shape[0]:
         raise ValueError(f"got {len(generator)} generators for a batch of {x.shape[0]}")
-    return torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=x.device) for g in generator])
+    # Each row is drawn from its own stream straight into the batch tensor (no per-row tensors to stack).
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    for row, g in zip(out, generator):
+        torch.randn(x.shape[1:], generator=g, out=row)
+    return out
 
 
 def direction_coefficients(alpha_bar_t: float, alpha_bar_next: float, d_t: float) -> tuple[float, float]:

@@ -39,10 +39,20 @@ class TiledModel(DiffusionModel):
                              f"use TileSettings(window={size})")
         super().__init__(model.alphas_cumprod, replace(model.info, image_size=None), model.in_channels)
         self.model, self.plan, self.max_batch = model, plan, max_batch
+        self._blend: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def blend(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(window weight, coverage) for ``like``'s device and dtype, built on the first step and reused by every
+        later one (they depend only on the plan; rebuilding them cost a loop over all windows per step)."""
+        key = (like.device, like.dtype)
+        if key not in self._blend:
+            weight = ramp_weight(self.plan, min_overlap(self.plan), like)
+            self._blend[key] = weight, coverage(self.plan, weight)
+        return self._blend[key]
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         device = model_device(self.model)
-        weight = ramp_weight(self.plan, min_overlap(self.plan), x_t)
+        weight, cover = self.blend(x_t)
         items = all_items(x_t.shape[0], self.plan)
         x0_sum = torch.zeros_like(x_t)  # this call's own accumulator, filled chunk by chunk
         for start in range(0, len(items), self.max_batch):
@@ -51,7 +61,7 @@ class TiledModel(DiffusionModel):
             t_chunk = t.to(device)[[b for b, _ in chunk]]
             _, x0_tiles = self.model(tiles, t_chunk)
             accumulate_tiles(x0_sum, x0_tiles.to(x_t), self.plan, chunk, weight)
-        x0 = x0_sum / coverage(self.plan, weight)
+        x0 = x0_sum / cover
         a = self.alpha_bar(t, x_t)
         # DDIM Eq. 9 solved for ε: x_t = sqrt(ᾱ_t) x0 + sqrt(1 − ᾱ_t) ε
         eps = (x_t - a.sqrt() * x0) / (1 - a).clamp_min(1e-12).sqrt()

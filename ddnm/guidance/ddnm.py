@@ -104,7 +104,9 @@ class DDNMRule(GuidanceRule):
             return ddnm_plus_update(step, eta, sigma_y)
         sigma_t, a_t, c_t = ddim_coefficients(step.alpha_bar_t, step.alpha_bar_next, eta)
         x0_hat = range_space_correction(step.op, step.x0, step.y)  # DDNM Eq. 13
-        return StepUpdate(x0_hat, a_t, c_t, sigma_t * step.noise())
+        # σ_t = 0 (η = 0) multiplies the noise away: draw none, so no stream moves for nothing.
+        noise_term = sigma_t * step.noise() if sigma_t > 0 else torch.zeros_like(step.x0)
+        return StepUpdate(x0_hat, a_t, c_t, noise_term)
 
     def result(self, x_next: torch.Tensor, x0: torch.Tensor, x0_hat: torch.Tensor) -> torch.Tensor:
         # The last DDIM step (ᾱ_next = 1) lands exactly on x̂0; return it without the arithmetic.

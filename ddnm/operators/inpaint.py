@@ -37,7 +37,9 @@ class Inpaint(DiagonalOperator):
 
     def __init__(self, x_shape: tuple[int, int, int], mask):
         super().__init__(x_shape)
-        self.register_buffer("mask", _as_mask(mask, self.x_shape))
+        # Stored in float32, the sampler's dtype (0/1 are exact in it), so A, A⁺ and Aᵀ at every step use it as is
+        # instead of casting a float64 copy per call.
+        self.register_buffer("mask", _as_mask(mask, self.x_shape).float())
 
     def y_shape(self) -> tuple[int, ...]:
         return self.x_shape  # y keeps the image shape; no probe, which per-image masks would refuse
@@ -48,7 +50,7 @@ class Inpaint(DiagonalOperator):
         return m[0] if m.shape[0] == 1 else m
 
     def _m(self, like: torch.Tensor) -> torch.Tensor:
-        m = self.mask.to(device=like.device, dtype=like.dtype)
+        m = self.mask.to(device=like.device, dtype=like.dtype)  # no copy when they already agree
         if m.shape[0] not in (1, like.shape[0]):
             raise ValueError(f"operator holds {m.shape[0]} masks but the batch has {like.shape[0]} images")
         return m
