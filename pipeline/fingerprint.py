@@ -26,6 +26,9 @@ OPERATIONAL = frozenset({
     "manifest_uri", "out_uri", "op", "model", "eta", "batch_size", "fixed_batch", "num_actors", "device",
     "max_pixels", "storage_options", "preview", "actor_cpus", "num_cpus", "dashboard",
 })  # fmt: skip
+# Fields added after archives were restored, with the value every earlier job implicitly had: left out of the
+# key at that value, so a resume after an upgrade still recognises the rows it restored before.
+ADDED_LATER = {"convention": "paper"}
 
 
 def restoration_fields(settings) -> dict:
@@ -33,6 +36,8 @@ def restoration_fields(settings) -> dict:
     out = {}
     for f in dataclasses.fields(settings):
         if f.name in OPERATIONAL:
+            continue
+        if f.name in ADDED_LATER and getattr(settings, f.name) == ADDED_LATER[f.name]:
             continue
         value = getattr(settings, f.name)
         out[f.name] = restoration_fields(value) if dataclasses.is_dataclass(value) else value

@@ -87,7 +87,7 @@ def check_output_file(uri: str, storage_options: dict | None = None) -> None:
         raise PreflightError(f"cannot write {uri}: {why(exc)}; choose a writable output path") from exc
 
 
-def check_model(model: str, eta: float | None) -> ModelIdentity:
+def check_model(model: str, eta: float | None, convention: str = "paper") -> ModelIdentity:
     """Load ``model`` ('bundled', 'ffdnet', a weights path or a diffusers folder) once on the CPU."""
     import ddnm.models
     from ddnm.models.sd3 import is_diffusers_folder
@@ -103,5 +103,5 @@ def check_model(model: str, eta: float | None) -> ModelIdentity:
     info = prior.info
     extra = {k: v for k, v in (info.extra or {}).items() if k != "file"}
     config = {"arch": info.arch, "image_size": info.image_size, **extra}
-    return ModelIdentity(name=info.name, weights_sha256=info.weights_sha256, eta=effective_eta(prior, eta),
+    return ModelIdentity(name=info.name, weights_sha256=info.weights_sha256, eta=effective_eta(prior, eta, convention),
                          config=config)

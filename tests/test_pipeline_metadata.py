@@ -105,7 +105,8 @@ def test_row_fingerprint_follows_every_restoration_setting_and_no_operational_on
     base = JobSettings(manifest_uri="m.csv", out_uri="out")
     same = [dict(out_uri="elsewhere", batch_size=8, num_actors=3, device="cpu", preview=2, model="other/path")]
     changed = [dict(steps=20), dict(seed=1), dict(sigma_y=0.1), dict(samples=2), dict(travel_length=2),
-               dict(guidance="ddpg"), dict(guidance="ddpg", guidance_params={"gamma": 6.0})]  # fmt: skip
+               dict(guidance="ddpg"), dict(guidance="ddpg", guidance_params={"gamma": 6.0}),
+               dict(convention="reference")]  # fmt: skip
     reference = job_fingerprint(base, model)
     for overrides in same:
         assert job_fingerprint(dataclasses.replace(base, **overrides), model) == reference, overrides
@@ -113,6 +114,10 @@ def test_row_fingerprint_follows_every_restoration_setting_and_no_operational_on
         assert job_fingerprint(dataclasses.replace(base, **overrides), model) != reference, overrides
     assert job_fingerprint(base, dataclasses.replace(model, weights_sha256="c" * 64)) != reference
     assert job_fingerprint(base, dataclasses.replace(model, eta=0.85)) != reference
+    # convention came later: at its default ("paper") it stays out of the key, so earlier ledgers still match
+    from pipeline.fingerprint import restoration_fields
+
+    assert "convention" not in restoration_fields(base)
     row = ManifestRow("a", "/in/a", "sr_avgpool", params='{"scale":2}')
     variants = [dataclasses.replace(row, params='{"scale":4}'), dataclasses.replace(row, op="sr_bicubic"),
                 dataclasses.replace(row, mask_uri="/m.png")]  # fmt: skip

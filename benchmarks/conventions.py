@@ -1,0 +1,87 @@
+"""Sampler conventions side by side: the papers' equations ("paper") against the authors' code ("reference"),
+each at a few η, on crops of the corpus images held out from training (docs/conventions.md).
+
+    python -m benchmarks.conventions                       # 8 crops, 20 steps, SR ×4, inpainting, SR ×4 σ_y = 0.05
+    python -m benchmarks.conventions --crops 20 --steps 100 --etas 0.5 0.85 1.0
+
+Every configuration restores the same y with the same per-image seeds (``ddnm.evaluate``). Prints one table
+(PSNR / SSIM means, worst consistency residual) and appends one line per (task, convention, η) to
+benchmarks/results.jsonl. The held-out crops are read from /work/shared/corpus (never committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import append_result, print_table
+from ddnm.evaluate import evaluate, summarize, task_for
+from ddnm.restore import restore
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpus"
+TASKS = {"sr4": dict(op_name="sr_avgpool", scale=4), "inpaint": dict(op_name="inpaint"),
+         "sr4_noisy": dict(op_name="sr_avgpool", scale=4, sigma_y=0.05)}  # fmt: skip
+
+
+def held_out_crops(corpus: Path, count: int, size: int) -> tuple[list[str], torch.Tensor]:
+    """``count`` multi-scale crops (training's distribution, seed 0) of the corpus images held out from training."""
+    from jobs.data import CropSampler, CropSettings, list_images, split_holdout
+
+    _, held = split_holdout(list_images(corpus))
+    x = CropSampler(held, CropSettings(window=size, hflip=False), seed=0).sample(count)
+    return [f"holdout{i}" for i in range(x.shape[0])], x
+
+
+def method(model, convention: str, eta: float, steps: int, sigma_y: float):
+    def run(y, op, seeds):
+        x, _ = restore(y, op, model, steps=steps, eta=eta, sigma_y=sigma_y, seed=seeds, convention=convention)
+        return x
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--crops", type=int, default=8)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--etas", type=float, nargs="+", default=[0.5, 0.85, 1.0])
+    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    p.add_argument("--corpus", type=Path, default=CORPUS)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--machine", default="2-core CPU (shared)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    import ddnm.models
+    from ddnm.models.registry import DEFAULT_PRIOR, WEIGHTS_DIR
+
+    model = ddnm.models.load()
+    trained = json.loads((WEIGHTS_DIR / f"{DEFAULT_PRIOR}.json").read_text()).get("trained_steps")
+    names, x = held_out_crops(args.corpus, args.crops, args.size)
+    table = []
+    for key in args.tasks:
+        spec = dict(TASKS[key])
+        task = task_for(spec.pop("op_name"), **spec)
+        methods = {f"{conv} η={eta:g}": method(model, conv, eta, args.steps, task.sigma_y)
+                   for conv in ("paper", "reference") for eta in args.etas}  # fmt: skip
+        with torch.inference_mode():
+            result = evaluate(x, task, methods, names, batch_size=args.crops, seed=0)
+        for row in summarize(result.rows):
+            conv, eta = row["method"].split(" η=")
+            line = {"task": row["task"], "convention": conv, "eta": float(eta), "psnr": row["psnr"],
+                    "ssim": row["ssim"], "consistency_max": row["consistency_max"], "s_per_image": row["s_per_image"]}
+            table.append(line)
+            append_result("conventions", {**line, "machine": args.machine, "steps": args.steps, "crops": args.crops,
+                                          "size": args.size, "prior": model.info.name, "prior_trained_steps": trained,
+                                          "weights_sha256": model.info.weights_sha256})  # fmt: skip
+    print_table(f"Conventions on {args.crops} held-out {args.size}-px crops, {args.steps} steps, "
+                f"{model.info.name} ({trained} training steps)", table)
+
+
+if __name__ == "__main__":
+    main()
