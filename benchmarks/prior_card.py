@@ -1,11 +1,14 @@
 """The model card's two training figures: the loss curve and a grid of unconditional samples of the bundled prior.
 
-    python -m benchmarks.prior_card                       # both, from runs/train_prior.csv and the shipped weights
+    python -m benchmarks.prior_card                       # both, from the training log and the shipped weights
     python -m benchmarks.prior_card --log docs/data/ddnm-prior-64-loss.csv --skip-samples
 
-The training log (written by jobs/train_prior.py to the git-ignored runs/ folder) is merged into
+The training log (written by jobs/train_prior.py to its state folder outside the checkout, default
+``TrainSettings().log_path``; pass ``--log`` for another) is merged into
 docs/data/ddnm-prior-64-loss.csv so the curve can be redrawn from a fresh clone: a session's runs/ holds only the
-steps trained on that machine, so the kept history is extended, never replaced. Unconditional samples are DDNM with
+steps trained on that machine, so the kept history is extended, never replaced. A row with no training loss (NaN)
+is the validation loss of a run's starting weights: it starts a new validation series (a fine-tune validates on its
+own hold-out and crop mix, not comparable with the earlier series). Unconditional samples are DDNM with
 nothing measured (an inpainting mask of zeros: A⁺y = 0 and the range-space correction is empty), so they come from
 the same sampler the restorations use.
 """
@@ -21,9 +24,10 @@ from pathlib import Path
 import torch
 
 from benchmarks.lineplot import line_plot
+from jobs.train_settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_LOG = ROOT / "runs" / "train_prior.csv"
+RUN_LOG = TrainSettings().log_path
 KEPT_LOG = ROOT / "docs" / "data" / "ddnm-prior-64-loss.csv"
 LOSS_PLOT = ROOT / "docs" / "img" / "prior_loss.png"
 SAMPLE_GRID = ROOT / "docs" / "img" / "prior_samples.png"
@@ -52,15 +56,20 @@ def merge_logs(kept: Path, new: Path) -> list[dict]:
 
 def loss_panels(rows: list[dict], window: int = 10) -> dict:
     """log10 of the training loss (mean over ``window`` logged points) and of the EMA validation loss."""
-    train = [(int(r["step"]), float(r["loss"])) for r in rows]
+    train = [(int(r["step"]), float(r["loss"])) for r in rows if not math.isnan(float(r["loss"]))]
     smooth = []
     for i in range(window - 1, len(train), window):
         chunk = train[i - window + 1 : i + 1]
         smooth.append((chunk[-1][0], math.log10(sum(v for _, v in chunk) / len(chunk))))
-    val = [(int(r["step"]), math.log10(float(r["val_loss"]))) for r in rows if r.get("val_loss")]
+    vals: list[list] = [[]]
+    for r in rows:
+        if math.isnan(float(r["loss"])) and vals[-1]:
+            vals.append([])  # a run's starting point, validated on that run's own held-out crops
+        if r.get("val_loss"):
+            vals[-1].append((int(r["step"]), math.log10(float(r["val_loss"]))))
     series = {f"train (mean of {window} logs)": smooth}
-    if val:
-        series["validation, EMA weights"] = val
+    for i, val in enumerate(v for v in vals if v):
+        series[f"validation {i + 1}, EMA weights" if len(vals) > 1 else "validation, EMA weights"] = val
     return {"eps-MSE loss of ddnm-prior-64": series}
 
 

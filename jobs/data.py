@@ -19,6 +19,8 @@ import torch
 from PIL import Image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+# The corpus photos held out from every training run (see the file's header for how they were chosen).
+HOLDOUT_FILE = Path(__file__).with_name("holdout.txt")
 
 
 def list_images(root: str | Path) -> list[Path]:
@@ -36,13 +38,29 @@ def name_hash(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big")
 
 
-def split_holdout(paths: list[Path], fraction: float = 0.1) -> tuple[list[Path], list[Path]]:
-    """(train, holdout): the round(fraction·n) files (at least 1) with the lowest name hash are held out.
+def holdout_names(path: Path = HOLDOUT_FILE) -> tuple[str, ...]:
+    """File names of the corpus photos no prior is trained on (one per line; ``#`` starts a comment).
+
+    Benchmarks that report on "photos the prior never saw" read this list (or call ``split_holdout``).
+    """
+    lines = (line.split("#", 1)[0].strip() for line in Path(path).read_text().splitlines())
+    return tuple(line for line in lines if line)
+
+
+def split_holdout(paths: list[Path], fraction: float = 0.1,
+                  fixed: tuple[str, ...] | None = None) -> tuple[list[Path], list[Path]]:
+    """(train, holdout). The held-out files are those named in ``fixed`` (default: ``holdout_names()``) when any
+    of them is among ``paths`` (the project corpus); otherwise (another photo folder) the round(fraction·n) files
+    (at least 1) with the lowest name hash.
 
     Depends only on the file names, so every run and session holds out the same images.
     """
     if not 0 < fraction < 1 or len(paths) < 2:
         raise ValueError(f"hold-out fraction {fraction} with {len(paths)} images; need 0 < fraction < 1 and ≥ 2 images")
+    names = set(holdout_names() if fixed is None else fixed)
+    listed = sorted(p for p in paths if p.name in names)
+    if listed:
+        return [p for p in paths if p.name not in names], listed
     count = max(1, round(fraction * len(paths)))
     ranked = sorted(paths, key=lambda p: (name_hash(p.name), p.name))
     held = set(ranked[:count])
@@ -51,9 +69,20 @@ def split_holdout(paths: list[Path], fraction: float = 0.1) -> tuple[list[Path],
 
 @dataclass(frozen=True, slots=True)
 class CropSettings:
-    """How crops are drawn. Crop side s ~ log-uniform on [window, min(H, W)·u], u ~ U(min_scale_fraction, 1)."""
+    """How crops are drawn: a mix of three kinds, chosen per crop.
+
+    - thumbnail (``thumbnail_fraction``): the whole photo resized so its short side is U(1, thumbnail_max)·window,
+      then a random window×window crop: nearly the whole scene, the scale at which colour goes with content;
+    - context (``context_fraction``): crop side U(context_min, 1)·min(H, W), large objects with their surroundings;
+    - detail (the rest): side log-uniform on [window, min(H, W)·u], u ~ U(min_scale_fraction, 1): texture.
+    Colours are never jittered: the prior must learn the corpus's colour statistics.
+    """
 
     window: int = 64
+    thumbnail_fraction: float = 0.5
+    thumbnail_max: float = 1.25  # short side up to 80 px for a 64-px window
+    context_fraction: float = 0.25
+    context_min: float = 0.4
     max_side: int = 512  # pyramid levels are kept whole only at or below this long side...
     full_max_side: int = 1024  # ...except the first halving, kept whole up to this long side
     num_tiles: int = 16  # full-resolution tiles per image, for the finest crops
@@ -65,6 +94,12 @@ class CropSettings:
             raise ValueError(f"window {self.window} is too small; use ≥ 8 (e.g. 64)")
         if not 0 < self.min_scale_fraction <= 1:
             raise ValueError(f"min_scale_fraction {self.min_scale_fraction} must be in (0, 1]")
+        if min(self.thumbnail_fraction, self.context_fraction) < 0 or self.thumbnail_fraction + self.context_fraction > 1:
+            raise ValueError(f"thumbnail_fraction {self.thumbnail_fraction} + context_fraction "
+                             f"{self.context_fraction} must be ≥ 0 each and ≤ 1 together")
+        if self.thumbnail_max < 1 or not 0 < self.context_min <= 1:
+            raise ValueError(f"thumbnail_max {self.thumbnail_max} must be ≥ 1 and context_min {self.context_min} "
+                             "in (0, 1]")
 
 
 class _CachedImage:
@@ -130,8 +165,15 @@ class CropSampler:
         return total
 
     def _side(self, image: _CachedImage) -> float:
-        window, short = self.settings.window, min(image.size)
-        top = max(window, short * self.rng.uniform(self.settings.min_scale_fraction, 1.0))
+        """Crop side in original pixels, by the crop kind drawn (see ``CropSettings``)."""
+        s, window, short = self.settings, self.settings.window, min(image.size)
+        kind = self.rng.random()
+        if kind < s.thumbnail_fraction:
+            # short side resized to window·U(1, thumbnail_max): the window spans short/U of the original
+            return max(window, short / self.rng.uniform(1.0, s.thumbnail_max))
+        if kind < s.thumbnail_fraction + s.context_fraction:
+            return max(window, short * self.rng.uniform(s.context_min, 1.0))
+        top = max(window, short * self.rng.uniform(s.min_scale_fraction, 1.0))
         # log-uniform: each octave of scale gets the same share of crops
         return math.exp(self.rng.uniform(math.log(window), math.log(top)))
 

@@ -23,7 +23,14 @@ def _describe(record: StepLog) -> str:
 
 
 def train(
-    corpus: Path = typer.Option(_D.corpus, help="corpus folder (with images/)"),
+    corpus: Path = typer.Option(_D.corpus, help="corpus folder (with images/); default $DDNM_CORPUS or the shared one"),
+    state_dir: Path = typer.Option(_D.state_dir, help="resumable state, logs and the export go to STATE_DIR/NAME/ "
+                                   "(default $DDNM_TRAIN_DIR or ~/.cache/ddnm-batch/train; never the checkout)"),
+    name: str = typer.Option(_D.name, help="run and export name"),
+    init_weights: str = typer.Option(str(_D.init_weights), help="fp16 export (.safetensors with its .json) to start "
+                                     "from when STATE_DIR has no checkpoint; 'none' = random init"),
+    thumbnail_fraction: float = typer.Option(_D.thumbnail_fraction, help="share of whole-photo thumbnail crops"),
+    context_fraction: float = typer.Option(_D.context_fraction, help="share of large-context crops"),
     window: int = typer.Option(_D.window, help="training crop size in pixels"),
     num_channels: int = typer.Option(_D.num_channels, help="ADM base width (multiple of 32)"),
     num_res_blocks: int = typer.Option(_D.num_res_blocks),
@@ -35,20 +42,27 @@ def train(
     steps: int = typer.Option(_D.steps, help="stop at this total step count (resumed runs count earlier steps)"),
     checkpoint_every_s: float = typer.Option(_D.checkpoint_every_s, help="seconds between checkpoint + export"),
     validate_every: int = typer.Option(_D.validate_every),
-    checkpoint_dir: Path = typer.Option(_D.checkpoint_dir),
-    export_path: Path = typer.Option(_D.export_path),
-    log_path: Path = typer.Option(_D.log_path, help="CSV loss log (appended on resume)"),
+    checkpoint_dir: Path = typer.Option(None, help="default STATE_DIR/NAME/checkpoint"),
+    export_path: Path = typer.Option(None, help="fp16 EMA export; default STATE_DIR/NAME/export/NAME.safetensors"),
+    log_path: Path = typer.Option(None, help="CSV loss log (appended on resume); default STATE_DIR/NAME/train_prior.csv"),
     seed: int = typer.Option(_D.seed),
     device: str = typer.Option(_D.device, help="cpu or cuda"),
     num_threads: int = typer.Option(0, help="torch threads for this process; 0 leaves torch's default"),
 ) -> None:
     """Train (or resume) the bundled diffusion prior; checkpoints and the fp16 EMA export are written as it goes."""
-    settings = TrainSettings(
-        corpus=corpus, window=window, num_channels=num_channels, num_res_blocks=num_res_blocks,
-        channel_mult=channel_mult, attention_resolutions=attention_resolutions, batch_size=batch_size, lr=lr,
-        ema_decay=ema_decay, steps=steps, checkpoint_every_s=checkpoint_every_s, validate_every=validate_every,
-        checkpoint_dir=checkpoint_dir, export_path=export_path, log_path=log_path, seed=seed, device=device,
-        num_threads=num_threads or None)
+    try:
+        settings = TrainSettings(
+            corpus=corpus, state_dir=state_dir, name=name,
+            init_weights=None if init_weights.lower() == "none" else Path(init_weights),
+            thumbnail_fraction=thumbnail_fraction, context_fraction=context_fraction, window=window,
+            num_channels=num_channels, num_res_blocks=num_res_blocks, channel_mult=channel_mult,
+            attention_resolutions=attention_resolutions, batch_size=batch_size, lr=lr, ema_decay=ema_decay,
+            steps=steps, checkpoint_every_s=checkpoint_every_s, validate_every=validate_every,
+            checkpoint_at=checkpoint_dir, export_at=export_path, log_at=log_path, seed=seed, device=device,
+            num_threads=num_threads or None)
+    except ValueError as error:  # bad option: one line, exit 2, no traceback
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
     from jobs.train_prior import main  # torch loads here, not when the CLI starts
 
     console = Console()

@@ -1,8 +1,10 @@
 """Train the bundled ε-prediction prior (ADM UNet) on corpus crops. DDPM arXiv:2006.11239 Algorithm 1.
 
 ``main(settings)`` runs the loop: uniform t, linear β schedule (T = 1000), ε-MSE (DDPM Eq. 14), AdamW, EMA weights.
-It resumes from ``settings.checkpoint_dir`` when a checkpoint is there, saves one every ``checkpoint_every_s`` seconds
-and on exit or SIGTERM, and each time also exports the EMA weights (fp16) to ``settings.export_path``.
+It resumes from ``settings.checkpoint_dir`` when a checkpoint is there (else starts from ``settings.init_weights``,
+an fp16 export such as the bundled prior, or from scratch), saves one every ``checkpoint_every_s`` seconds and on exit
+or SIGTERM, and each time also exports the EMA weights (fp16) to ``settings.export_path``. All of these live outside
+the checkout by default (``TrainSettings.state_dir``).
 Progress leaves only through ``on_log`` (the CLI draws it) and the CSV log.
 """
 
@@ -11,12 +13,14 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import json
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from ddnm.models.adm import create_model
@@ -56,16 +60,21 @@ def ema_decay_at(step: int, decay: float) -> float:
     return min(decay, (1 + step) / (10 + step))
 
 
-def lr_at(step: int, settings: TrainSettings) -> float:
-    return settings.lr * min(1.0, (step + 1) / max(1, settings.warmup_steps))
+def lr_at(step: int, settings: TrainSettings, start_step: int = 0) -> float:
+    # Warm up from the step this run started at: a fine-tune starts with fresh AdamW moments too.
+    return settings.lr * min(1.0, (step - start_step + 1) / max(1, settings.warmup_steps))
+
+
+def crop_settings(settings: TrainSettings) -> CropSettings:
+    return CropSettings(window=settings.window, thumbnail_fraction=settings.thumbnail_fraction,
+                        context_fraction=settings.context_fraction)
 
 
 class ValidationSet:
     """Fixed crops from the held-out images with fixed t and ε, so validation losses are comparable over time."""
 
     def __init__(self, paths: list[Path], settings: TrainSettings, alphas_cumprod: torch.Tensor):
-        crops = CropSettings(window=settings.window)
-        sampler = CropSampler(paths, crops, seed=settings.seed + 1)
+        sampler = CropSampler(paths, crop_settings(settings), seed=settings.seed + 1)
         generator = torch.Generator().manual_seed(settings.seed + 1)
         n = settings.validation_crops
         self.x0 = sampler.sample(n).to(settings.device)
@@ -126,31 +135,55 @@ class Trainer:
         self.alphas_cumprod = alphas_cumprod_from_betas(betas).to(settings.device)
         train, self.holdout = split_holdout(list_images(settings.corpus), settings.holdout_fraction)
         self.train_names = [p.name for p in train]
-        self.sampler = CropSampler(train, CropSettings(window=settings.window), seed=settings.seed)
+        self.sampler = CropSampler(train, crop_settings(settings), seed=settings.seed)
         self.validation = ValidationSet(self.holdout, settings, self.alphas_cumprod)
         self.generator = torch.Generator(device=settings.device).manual_seed(settings.seed)
         self.step = 0
+        self.start_step = 0  # where this run's warm-up began (the init weights' trained_steps when fine-tuning)
+        self.init = None  # what the weights started from: None (random) or {"name", "sha256", "trained_steps"}
 
     @property
     def num_params(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
 
     def resume(self) -> bool:
+        """Load the checkpoint if there is one (True); else start from ``init_weights`` if given (False)."""
         folder = find_checkpoint(self.settings.checkpoint_dir)
         if folder is None:
+            if self.settings.init_weights is not None:
+                self.init_from(Path(self.settings.init_weights))
             return False
         state = load_checkpoint(folder, self.net, self.ema, self.optimizer)
         if state["hparams"] != self.settings.hparams:
             raise ValueError(f"checkpoint in {folder} has hparams {state['hparams']}, settings ask for "
                              f"{self.settings.hparams}; use another checkpoint_dir or the same model settings")
         self.step = state["step"]
+        self.start_step = state.get("start_step", 0)
+        self.init = state.get("init")
         self.sampler.set_state(state["sampler_rng"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         return True
 
+    def init_from(self, weights: Path) -> None:
+        """Network and EMA from an fp16 export (e.g. the bundled prior); fresh AdamW; steps continue from its count."""
+        meta_path = weights.with_suffix(".json")
+        if not weights.is_file() or not meta_path.is_file():
+            raise FileNotFoundError(f"init weights {weights} (and its .json) not found; pass init_weights=None to "
+                                    "train from scratch")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("hparams") != self.settings.hparams:
+            raise ValueError(f"init weights {weights} have hparams {meta.get('hparams')}, settings ask for "
+                             f"{self.settings.hparams}; pass init_weights=None to train this model from scratch")
+        tensors = load_file(weights, device=str(self.settings.device))
+        self.net.load_state_dict({k: v.float() for k, v in tensors.items()})
+        self.ema.load_state_dict(self.net.state_dict())
+        self.step = self.start_step = int(meta.get("trained_steps", 0))
+        self.init = {"name": meta.get("name"), "sha256": meta.get("sha256"), "trained_steps": self.step}
+
     def save(self) -> dict:
-        state = {"step": self.step, "hparams": self.settings.hparams, "settings": self.settings.to_record(),
+        state = {"step": self.step, "start_step": self.start_step, "init": self.init,
+                 "hparams": self.settings.hparams, "settings": self.settings.to_record(),
                  "sampler_rng": self.sampler.state(), "generator": self.generator.get_state(),
                  "torch_rng": torch.get_rng_state()}
         save_checkpoint(self.settings.checkpoint_dir, self.net, self.ema, self.optimizer, state)
@@ -161,18 +194,19 @@ class Trainer:
         return {"arch": "adm", "hparams": s.hparams, "schedule": {"kind": "linear", "T": s.num_timesteps},
                 "name": s.name, "license": s.license, "trained_steps": self.step,
                 "data": (f"ddnm-batch photo corpus ({len(self.train_names)} training images; held out: "
-                         f"{', '.join(p.name for p in self.holdout)}); random multi-scale {s.window}px crops, "
-                         "horizontal flips; see docs/model_card.md"),
-                "batch_size": s.batch_size, "ema_decay": s.ema_decay,
-                # Sampler settings ddnm.restore uses for this prior unless told otherwise: η = 1 beat 0.85 on the
-                # held-out corpus crops (SR x4, inpainting, colorization; docs/model_card.md).
-                "sampling": {"eta": 1.0}}
+                         f"{', '.join(p.name for p in self.holdout)}); {s.window}px crops: "
+                         f"{s.thumbnail_fraction:.0%} whole-photo thumbnails, {s.context_fraction:.0%} large-context, "
+                         "the rest multi-scale detail; horizontal flips, no colour jitter; see docs/model_card.md"),
+                "init": self.init, "batch_size": s.batch_size, "ema_decay": s.ema_decay,
+                # Sampler settings ddnm.restore uses for this prior unless told otherwise (measured per prior,
+                # docs/model_card.md): DDIM steps, η, and K samples whose posterior mean is returned.
+                "sampling": s.sampling}
 
     def train_step(self) -> float:
         s = self.settings
         x0 = self.sampler.sample(s.batch_size).to(s.device)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.step, s)
+            group["lr"] = lr_at(self.step, s, self.start_step)
         autocast = s.bf16 and torch.device(s.device).type == "cuda"
         with torch.autocast(device_type=torch.device(s.device).type, dtype=torch.bfloat16, enabled=autocast):
             loss = diffusion_loss(self.net, x0, self.alphas_cumprod, self.generator)
@@ -190,7 +224,13 @@ def main(settings: TrainSettings, on_log: Callable[[StepLog], None] | None = Non
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
     trainer = Trainer(settings)
-    trainer.resume()
+    if not trainer.resume():
+        # the starting point's validation loss: the baseline a fine-tune must beat, on the same fixed crops
+        val = trainer.validation.loss(trainer.ema, trainer.alphas_cumprod)
+        record = StepLog(trainer.step, float("nan"), 0.0, 0.0, 0.0, val)
+        _append_csv(settings.log_path, record)
+        if on_log:
+            on_log(record)
     start, last_save, losses = time.monotonic(), time.monotonic(), []
     window_start, window_step = start, trainer.step
     with _StopFlag() as flag:
@@ -201,7 +241,7 @@ def main(settings: TrainSettings, on_log: Callable[[StepLog], None] | None = Non
                     now = time.monotonic()
                     val = trainer.validation.loss(trainer.ema, trainer.alphas_cumprod) \
                         if trainer.step % settings.validate_every == 0 else None
-                    record = StepLog(trainer.step, sum(losses) / len(losses), lr_at(trainer.step - 1, settings),
+                    record = StepLog(trainer.step, sum(losses) / len(losses), lr_at(trainer.step - 1, settings, trainer.start_step),
                                      (now - window_start) / max(1, trainer.step - window_step), now - start, val)
                     _append_csv(settings.log_path, record)
                     if on_log:

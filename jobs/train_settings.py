@@ -7,10 +7,26 @@ command, which share one Typer app) starts without importing torch.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+BUNDLED_WEIGHTS = REPO / "ddnm/weights/ddnm-prior-64.safetensors"
+
+
+def default_corpus() -> Path:
+    """``$DDNM_CORPUS``, else the shared corpus beside the checkout's parent (``/work/shared/corpus`` here)."""
+    return Path(os.environ.get("DDNM_CORPUS", "/work/shared/corpus"))
+
+
+def default_state_dir() -> Path:
+    """Where resumable training state lives unless told: ``$DDNM_TRAIN_DIR``, else ~/.cache/ddnm-batch/train.
+
+    Never inside the checkout: fp32 weights and optimizer moments (~24 MB) committed on every resume bloated every
+    clone's history (issue 22).
+    """
+    return Path(os.environ.get("DDNM_TRAIN_DIR", Path.home() / ".cache/ddnm-batch/train"))
 DEFAULT_LICENSE = ("Apache-2.0 for the weights as released by ddnm-batch; trained on photos under GPL-2+, CC-BY-4.0, "
                    "CC-BY-SA-3.0/4.0, CC0-1.0, CC-BY-2.0, BSD-3-Clause, the Matplotlib licence and public domain "
                    "(see docs/model_card.md and the corpus LICENSES.tsv); keep those notices when redistributing")
@@ -20,7 +36,7 @@ DEFAULT_LICENSE = ("Apache-2.0 for the weights as released by ddnm-batch; traine
 class TrainSettings:
     """Everything one training run needs; defaults are the configuration chosen for a 1-core CPU (docs/training.md)."""
 
-    corpus: Path = Path("/work/shared/corpus")
+    corpus: Path = dataclasses.field(default_factory=default_corpus)
     window: int = 64
     num_channels: int = 32
     num_res_blocks: int = 1
@@ -38,15 +54,28 @@ class TrainSettings:
     ema_decay: float = 0.999
     steps: int = 100_000  # upper bound; a CPU session ends long before, the run resumes next time
     num_timesteps: int = 1000
-    holdout_fraction: float = 0.1
+    holdout_fraction: float = 0.1  # for corpora other than the project's, whose hold-out is jobs/holdout.txt
+    thumbnail_fraction: float = 0.5  # crop mix, see jobs.data.CropSettings
+    context_fraction: float = 0.25
     validate_every: int = 250
     validation_crops: int = 64
     log_every: int = 10
     checkpoint_every_s: float = 600.0
-    checkpoint_dir: Path = REPO / "jobs/checkpoints/ddnm-prior-64"
-    export_path: Path = REPO / "ddnm/weights/ddnm-prior-64.safetensors"
-    log_path: Path = REPO / "runs/train_prior.csv"
+    # state_dir/<name>/ holds checkpoint/, export/<name>.safetensors (+ .json) and train_prior.csv unless the three
+    # *_at paths below are given (read them as checkpoint_dir, export_path, log_path). Copy the export into
+    # ddnm/weights/ by hand when it is to ship.
+    state_dir: Path = dataclasses.field(default_factory=default_state_dir)
+    checkpoint_at: Path | None = None
+    export_at: Path | None = None
+    log_at: Path | None = None
+    # With no checkpoint to resume: start from these fp16 weights (an export with its .json beside it; the step count
+    # continues from its trained_steps), or from a random init when None.
+    init_weights: Path | None = BUNDLED_WEIGHTS
     name: str = "ddnm-prior-64"
+    # What the export's config recommends to samplers ("sampling" in the .json), measured per prior.
+    sampling_steps: int = 20
+    sampling_eta: float = 1.0
+    sampling_samples: int = 1
     license: str = DEFAULT_LICENSE
     seed: int = 0
     device: str = "cpu"
@@ -56,6 +85,9 @@ class TrainSettings:
     def __post_init__(self):
         if self.batch_size < 1 or self.steps < 1 or self.lr <= 0:
             raise ValueError(f"batch_size {self.batch_size}, steps {self.steps}, lr {self.lr}: all must be positive")
+        if min(self.thumbnail_fraction, self.context_fraction) < 0 or self.thumbnail_fraction + self.context_fraction > 1:
+            raise ValueError(f"thumbnail_fraction {self.thumbnail_fraction} + context_fraction "
+                             f"{self.context_fraction} must be ≥ 0 each and ≤ 1 together")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay {self.ema_decay} must be in [0, 1), e.g. 0.999")
         if self.window % 2 ** (len(self.channel_mult.split(",")) - 1):
@@ -72,6 +104,23 @@ class TrainSettings:
 
     def to_record(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.checkpoint_at or Path(self.state_dir) / self.name / "checkpoint")
+
+    @property
+    def export_path(self) -> Path:
+        return Path(self.export_at or Path(self.state_dir) / self.name / "export" / f"{self.name}.safetensors")
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self.log_at or Path(self.state_dir) / self.name / "train_prior.csv")
+
+    @property
+    def sampling(self) -> dict:
+        """The export's ``sampling`` block: steps, η and samples (posterior mean of K) recommended for this prior."""
+        return {"steps": self.sampling_steps, "eta": self.sampling_eta, "samples": self.sampling_samples}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Prior training on CPU: data split and crops, learning on a fixed batch, checkpoint resume, fp16 export."""
+"""Prior training on CPU: data split and crop mix, learning on a fixed batch, state outside the checkout, resume
+from a checkpoint and from an fp16 export, the export's config."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from safetensors.torch import load_file
 
 from ddnm.models.adm import create_model
 from jobs.checkpoint import sha256_file
-from jobs.data import CropSampler, CropSettings, list_images, split_holdout
-from jobs.train_prior import TrainSettings, Trainer, fixed_t_loss, main
+from jobs.data import CropSampler, CropSettings, holdout_names, list_images, split_holdout
+from jobs.train_prior import REPO, TrainSettings, Trainer, fixed_t_loss, main
+from jobs.train_settings import BUNDLED_WEIGHTS
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus"
 
@@ -51,7 +53,7 @@ def tiny_settings(corpus: Path, tmp: Path, **changes) -> TrainSettings:
     base = TrainSettings(
         corpus=corpus, window=16, num_channels=32, num_res_blocks=1, channel_mult="1,2", attention_resolutions="8",
         batch_size=4, lr=1e-3, warmup_steps=1, steps=3, validate_every=2, validation_crops=4, log_every=1,
-        checkpoint_dir=tmp / "ckpt", export_path=tmp / "weights/prior.safetensors", log_path=tmp / "log.csv")
+        state_dir=tmp / "state", init_weights=None)
     return dataclasses.replace(base, **changes)
 
 
@@ -64,6 +66,62 @@ def test_holdout_split_is_deterministic_and_disjoint(corpus):
     paths = list_images(corpus)
     train, held = split_holdout(paths)
     assert len(held) == 1 and held[0] not in train and len(train) == 5
+
+
+def test_project_holdout_is_the_committed_list():
+    """The corpus's 10 % hold-out is a fixed list, whatever else is in the folder or how it is listed."""
+    names = holdout_names()
+    assert len(names) == 20 == len(set(names)) and "matplotlib-grace-hopper.jpg" in names  # old hold-out kept
+    others = [Path(f"other-{i:03d}.jpg") for i in range(180)]
+    paths = [Path(n) for n in names] + others
+    train, held = split_holdout(paths)
+    assert [p.name for p in held] == sorted(names) and train == others
+    assert split_holdout(list(reversed(paths)))[1] == held
+    if CORPUS.is_dir():  # every listed photo is in the shared corpus: the hold-out really is 10 % of it
+        real = list_images(CORPUS)
+        train, held = split_holdout(real)
+        assert len(held) == 20 and len(real) == 200 and not {p.name for p in train} & set(names)
+
+
+def two_colour_image(folder: Path) -> Path:
+    """Left half red, right half blue, 96×72: a crop shows both colours only if it spans the middle."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pixels = np.zeros((72, 96, 3), np.uint8)
+    pixels[:, :48, 0] = 255
+    pixels[:, 48:, 2] = 255
+    Image.fromarray(pixels).save(folder / "halves.png")
+    return folder / "halves.png"
+
+
+def test_crop_mix_draws_whole_photo_thumbnails(tmp_path):
+    path = two_colour_image(tmp_path)
+
+    def both_colours(settings):
+        x = CropSampler([path], settings, seed=0).sample(64)
+        red, blue = (x[:, 0] > 0.5).flatten(1).any(1), (x[:, 2] > 0.5).flatten(1).any(1)
+        return (red & blue).float().mean().item()
+
+    # a thumbnail keeps ≥ 1/1.25 of the short side, so it always spans the middle of the photo
+    assert both_colours(CropSettings(window=16, thumbnail_fraction=1, context_fraction=0)) == 1.0
+    detail = both_colours(CropSettings(window=16, thumbnail_fraction=0, context_fraction=0))
+    mixed = both_colours(CropSettings(window=16))
+    assert detail < 0.9 and detail < mixed  # the default mix sees whole scenes more often than detail crops do
+    with pytest.raises(ValueError):
+        CropSettings(thumbnail_fraction=0.8, context_fraction=0.3)
+
+
+def test_training_state_defaults_outside_the_checkout(monkeypatch, tmp_path):
+    settings = TrainSettings()
+    for path in (settings.checkpoint_dir, settings.export_path, settings.log_path):
+        assert REPO not in path.parents, path
+    monkeypatch.setenv("DDNM_TRAIN_DIR", str(tmp_path))
+    monkeypatch.setenv("DDNM_CORPUS", str(tmp_path / "corpus"))
+    settings = TrainSettings()
+    assert settings.checkpoint_dir == tmp_path / "ddnm-prior-64/checkpoint"
+    assert settings.corpus == tmp_path / "corpus"
+    # the default start is the bundled prior, whose architecture the default settings describe
+    meta = json.loads(BUNDLED_WEIGHTS.with_suffix(".json").read_text())
+    assert settings.init_weights == BUNDLED_WEIGHTS and meta["hparams"] == settings.hparams
 
 
 def test_crops_are_seeded_windows_in_range(corpus):
@@ -108,8 +166,10 @@ def test_resume_restores_state_and_export_loads(corpus, tmp_path):
 
     resumed = main(dataclasses.replace(settings, steps=5))
     assert resumed.step == 5
-    rows = (tmp_path / "log.csv").read_text().splitlines()
-    assert rows[0].startswith("step,loss") and [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5"]
+    rows = settings.log_path.read_text().splitlines()
+    # step 0: the starting weights' validation loss, logged once, before training
+    assert rows[0].startswith("step,loss") and [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3", "4", "5"]
+    assert all(p.is_relative_to(tmp_path) for p in (settings.checkpoint_dir, settings.export_path))
 
     weights = load_file(settings.export_path)
     meta = json.loads(settings.export_path.with_suffix(".json").read_text())
@@ -117,5 +177,29 @@ def test_resume_restores_state_and_export_loads(corpus, tmp_path):
     assert set(weights) == set(expected) and all(w.dtype == torch.float16 for w in weights.values())
     assert meta["trained_steps"] == 5 and meta["arch"] == "adm" and meta["schedule"] == {"kind": "linear", "T": 1000}
     assert meta["sha256"] == sha256_file(settings.export_path)
+    assert meta["sampling"] == {"steps": settings.sampling_steps, "eta": 1.0, "samples": settings.sampling_samples}
     for name, tensor in resumed.ema.state_dict().items():
         torch.testing.assert_close(weights[name].float(), tensor, atol=1e-3, rtol=1e-3)
+
+
+def test_fine_tune_starts_from_an_fp16_export(corpus, tmp_path):
+    first = tiny_settings(corpus, tmp_path / "a")
+    main(first)
+    export = first.export_path
+    tuned = tiny_settings(corpus, tmp_path / "b", init_weights=export, steps=5)
+    start = Trainer(tuned)
+    assert not start.resume() and start.step == start.start_step == 3  # counting continues from the export's
+    weights = load_file(export)
+    for name, tensor in start.net.state_dict().items():
+        assert torch.equal(tensor, weights[name].float()) and torch.equal(start.ema.state_dict()[name], tensor), name
+    assert start.optimizer.state == {}  # fresh moments, so the learning rate warms up again from this step
+
+    done = main(tuned)
+    meta = json.loads(tuned.export_path.with_suffix(".json").read_text())
+    assert done.step == 5 and meta["trained_steps"] == 5
+    assert meta["init"] == {"name": "ddnm-prior-64", "sha256": sha256_file(export), "trained_steps": 3}
+    again = Trainer(tuned)  # the fine-tune's own checkpoint now wins over the init weights
+    assert again.resume() and again.step == 5 and again.start_step == 3 and again.init == meta["init"]
+
+    with pytest.raises(ValueError, match="hparams"):
+        Trainer(tiny_settings(corpus, tmp_path / "c", init_weights=export, num_channels=64)).resume()
