@@ -21,13 +21,14 @@ from PIL import Image, ImageOps
 from benchmarks.common import append_result, print_table, sync
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "images"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "images"  # shipped gray scans: a clone alone runs
 
 
-def make_scans(folder: Path, count: int, size: int) -> list[Path]:
+def make_scans(folder: Path, count: int, size: int, corpus: Path = CORPUS) -> list[Path]:
     """Gray square scans cut from the corpus photos (cycled), written as PNG."""
-    sources = sorted(CORPUS.glob("*.jpg"))
+    sources = sorted([*corpus.glob("*.jpg"), *corpus.glob("*.png")])
     if not sources:
-        raise SystemExit(f"no corpus images under {CORPUS}; pass --corpus")
+        raise SystemExit(f"no corpus images under {corpus}; pass --corpus")
     paths = []
     for i in range(count):
         with Image.open(sources[i % len(sources)]) as im:
@@ -83,17 +84,19 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--corpus", type=Path, default=CORPUS if CORPUS.is_dir() else EXAMPLES,
+                   help="folder of photos to cut the scans from (default ../shared/corpus, else examples/images)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads of the engine side; 1 matches a CPU restore actor (Ray sets OMP_NUM_THREADS=1)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        paths = make_scans(folder, args.images, args.size)
+        paths = make_scans(folder, args.images, args.size, args.corpus)
         engine = engine_only(paths, args)
         whole = pipeline(paths, folder, args)
     row = {
-        "device": args.device, "images": args.images, "size": args.size, "steps": args.steps,
+        "device": args.device, "corpus": args.corpus.name, "images": args.images, "size": args.size, "steps": args.steps,
         "batch_size": args.batch_size, "threads": args.threads, "engine_img_s": engine, "pipeline_img_s": whole, "ratio": whole / engine,
     }
     print_table("Pipeline vs engine throughput (colorize, bundled prior)", [row])
