@@ -27,26 +27,35 @@ def sample_seed(seed: int, k: int) -> int:
     return int.from_bytes(digest[:8], "big") & (2**63 - 1)
 
 
-def posterior_mean(restore: Restore, seeds: list[int], samples: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def posterior_mean(restore: Restore, seeds: list[int], samples: int,
+                   per_call: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(mean, std)`` over ``samples`` runs of ``restore``; ``std`` is ``None`` for a single sample.
 
-    The samples run one after another (memory stays that of one run; each run keeps its batch, so results do
-    not depend on K's batching) and are folded in with Welford's update, in float64 so K = 100 loses nothing.
+    ``per_call`` samples run in one call of ``restore`` (``ddnm.packing``): it gets their seeds sample after sample
+    (c·B seeds) and returns c·B rows in that order. With 1 (the default) the samples run one after another and
+    memory stays that of one run. Either way the samples are folded in order with Welford's update, in float64 so
+    K = 100 loses nothing, and each sample keeps its own seeds, so the result does not depend on the packing.
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
+    if per_call < 1:
+        raise ValueError(f"per_call must be >= 1, got {per_call}")
     mean = m2 = None
-    for k in range(samples):
-        x = restore([sample_seed(s, k) for s in seeds])
-        if samples == 1:
-            return x, None
-        x64 = x.to(torch.float64)
-        if mean is None:
-            mean, m2 = x64.clone(), torch.zeros_like(x64)
-            continue
-        delta = x64 - mean
-        mean += delta / (k + 1)
-        m2 += delta * (x64 - mean)
+    batch = len(seeds)
+    for first in range(0, samples, per_call):
+        ks = range(first, min(first + per_call, samples))
+        packed = restore([sample_seed(s, k) for k in ks for s in seeds])
+        for j, k in enumerate(ks):
+            x = packed[j * batch : (j + 1) * batch] if len(ks) > 1 else packed
+            if samples == 1:
+                return x, None
+            x64 = x.to(torch.float64)
+            if mean is None:
+                mean, m2 = x64.clone(), torch.zeros_like(x64)
+                continue
+            delta = x64 - mean
+            mean += delta / (k + 1)
+            m2 += delta * (x64 - mean)
     std = (m2 / (samples - 1)).sqrt()  # unbiased: the spread of the posterior, not of this finite average
     return mean.to(x.dtype), std.to(x.dtype)
 

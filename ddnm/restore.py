@@ -11,6 +11,7 @@ from .latent_ddnm import latent_settings, sample_latent_ddnm
 from .metrics import consistency
 from .models.wrapper import DiffusionModel
 from .operators.base import LinearOperator
+from .packing import repeat_batch, repeat_rows, samples_per_call
 from .posterior import posterior_mean
 from .samplers import sample_ddnm
 from .settings import SamplerSettings, param_names
@@ -102,6 +103,7 @@ def restore(
     seed: int | list[int] = 0,
     *,
     samples: int = 1,
+    max_batch: int | None = None,
     x_init: torch.Tensor | None = None,
     callback=None,
     **settings,
@@ -114,7 +116,8 @@ def restore(
     sqrt(1−ᾱ′)·(η·z + sqrt(1−η²)·ε_θ). ``None`` takes the prior's recommendation for the convention
     (``model.info.sampling``), else ``DEFAULT_ETA[convention]`` (0.85 for both).
     ``seed`` is one int for the batch (image i gets seed + i) or one int per image. ``samples`` > 1 returns
-    the mean of that many posterior samples (``ddnm.posterior``: higher PSNR, K times the cost). Extra keyword
+    the mean of that many posterior samples (``ddnm.posterior``: higher PSNR, K times the cost); ``max_batch``
+    (images per network call) runs as many samples together as fit (``ddnm.packing``; None: one at a time). Extra keyword
     arguments are fields of :class:`SamplerSettings` (``start_t``, ``clip_x0``, ``guidance``, ``convention``) or of the
     guidance rule's parameters (``guidance="ddpg", gamma=8, zeta=0.5``; see ``ddnm.settings.DDPGParams``).
     A latent model (``ddnm.models.load(folder, arch="sd3")``) runs latent DDNM instead
@@ -138,13 +141,24 @@ def restore(
     if len(seeds) != y.shape[0]:
         raise ValueError(f"got {len(seeds)} seeds for {y.shape[0]} images")
     op = op.to(y.device)
+    per_call = samples_per_call(y.shape[0], samples, max_batch)
+    packed_ops = {1: op}
+
+    def packed(sample_seeds: list[int]):
+        """y, op and x_init for the len(sample_seeds) / B samples packed in this call."""
+        copies = len(sample_seeds) // y.shape[0]
+        if copies not in packed_ops:
+            packed_ops[copies] = repeat_batch(op, copies)
+        return repeat_rows(y, copies) if copies > 1 else y, packed_ops[copies], repeat_rows(x_init, copies)
+
     if getattr(model, "is_latent", False):  # SD3-type latent flow models: ddnm.latent_ddnm
         if x_init is not None:
             raise ValueError("latent DDNM starts from noise; x_init is for the pixel samplers' warm start")
         latent = latent_settings(steps, sigma_y, travel_length, settings)
 
         def one_sample(sample_seeds: list[int]) -> torch.Tensor:
-            return sample_latent_ddnm(model, op, y, latent, generators_for(sample_seeds, y.device))
+            y_c, op_c, _ = packed(sample_seeds)
+            return sample_latent_ddnm(model, op_c, y_c, latent, generators_for(sample_seeds, y.device))
 
     else:
         eta = effective_eta(model, eta, settings.get("convention", "paper"))
@@ -153,7 +167,9 @@ def restore(
 
         def one_sample(sample_seeds: list[int]) -> torch.Tensor:
             generator = generators_for(sample_seeds, y.device)
-            return sample_ddnm(model, op, y, sampler_settings, generator=generator, x_init=x_init, callback=callback)
+            y_c, op_c, x_init_c = packed(sample_seeds)
+            return sample_ddnm(model, op_c, y_c, sampler_settings, generator=generator, x_init=x_init_c,
+                               callback=callback)
 
-    x, _ = posterior_mean(one_sample, seeds, samples)
+    x, _ = posterior_mean(one_sample, seeds, samples, per_call)
     return x, consistency(op, x, y.float())

@@ -1,0 +1,72 @@
+"""Packing (``ddnm.packing``): posterior samples run together up to ``max_batch`` images per network call, and every
+row comes out as it would alone (beyond float rounding), per-image inpainting masks included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ddnm
+from ddnm.operators import make
+from ddnm.packing import repeat_batch, samples_per_call
+
+EXAMPLES = Path(__file__).parents[1] / "examples" / "images"
+SIZE = 32
+
+
+def crops(count: int) -> torch.Tensor:
+    out = []
+    for path in sorted(EXAMPLES.glob("*.png"))[:count]:
+        image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 127.5 - 1
+        top, left = (image.shape[0] - SIZE) // 2, (image.shape[1] - SIZE) // 2
+        out.append(torch.from_numpy(image[top : top + SIZE, left : left + SIZE]).permute(2, 0, 1))
+    return torch.stack(out)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ddnm.models.load()
+
+
+def test_samples_per_call():
+    assert samples_per_call(2, 4, None) == 1
+    assert samples_per_call(2, 4, 6) == 3 and samples_per_call(2, 4, 64) == 4 and samples_per_call(8, 4, 4) == 1
+    with pytest.raises(ValueError, match="max_batch"):
+        samples_per_call(2, 4, 0)
+
+
+@pytest.mark.parametrize("op_name", ["sr_avgpool", "inpaint"])
+def test_packed_samples_give_the_same_mean(model, op_name):
+    x = crops(2)
+    generator = torch.Generator().manual_seed(1)
+    params = {"scale": 2} if op_name == "sr_avgpool" else {
+        "mask": (torch.rand(2, 1, SIZE, SIZE, generator=generator) > 0.4).float()}  # one mask per image
+    op = make(op_name, (3, SIZE, SIZE), **params)
+    y = op.A(x)
+    alone, res_alone = ddnm.restore(y, op, model, steps=2, seed=[3, 4], samples=3)
+    packed, res_packed = ddnm.restore(y, op, model, steps=2, seed=[3, 4], samples=3, max_batch=6)  # 3 samples a call
+    torch.testing.assert_close(packed, alone, rtol=0, atol=1e-4)
+    assert (res_packed <= 1e-4).all() and (res_alone <= 1e-4).all()
+
+
+def test_a_row_does_not_depend_on_its_batch_mates(model):
+    x = crops(3)
+    op = make("colorize", (3, SIZE, SIZE))
+    three, _ = ddnm.restore(op.A(x), op, model, steps=2, seed=[7, 8, 9])
+    one, _ = ddnm.restore(op.A(x[1:2]), op, model, steps=2, seed=[8])
+    torch.testing.assert_close(three[1:2], one, rtol=0, atol=1e-4)
+
+
+def test_repeat_batch_repeats_per_image_masks_only():
+    masks = torch.ones(2, 1, 4, 4)
+    masks[1, :, :2] = 0
+    op = make("old_photo", (3, 4, 4), mask=masks)
+    twice = repeat_batch(op, 2)
+    x = torch.rand(2, 3, 4, 4)
+    torch.testing.assert_close(twice.A(torch.cat([x, x])), torch.cat([op.A(x), op.A(x)]))
+    shared = make("sr_avgpool", (3, 4, 4), scale=2)
+    assert repeat_batch(shared, 3) is shared
