@@ -58,13 +58,16 @@ def build(hparams: dict, device: torch.device, mode: Mode) -> NetworkEpsModel:
     return model.requires_grad_(False).optimize(channels_last=mode.channels_last, compile=mode.compile)
 
 
-def forward_flops(model: NetworkEpsModel, batch: int, size: int, device: torch.device) -> float:
-    """FLOPs of one network forward at ``batch`` (torch.utils.flop_counter: matmuls and convolutions, 2 per MAC)."""
+def flops_per_image(hparams: dict) -> float:
+    """FLOPs of one network forward of one image (torch.utils.flop_counter: matmuls and convolutions, 2 per MAC),
+    counted on the meta device: no memory, no device time, the same count as on any device and batch."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = torch.zeros(batch, 3, size, size, device=device)
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model.net(x.to(next(model.net.parameters()).dtype), torch.full((batch,), 500, device=device))
+    size = hparams["image_size"]
+    with torch.device("meta"):
+        net = create_model(**{**hparams, "use_fp16": False})
+        with FlopCounterMode(display=False) as counter:
+            net(torch.zeros(1, 3, size, size), torch.full((1,), 500))
     return float(counter.get_total_flops())
 
 
@@ -87,9 +90,9 @@ def peak_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def measure(op_name: str, mode: Mode, args, hparams: dict, device: torch.device, images: int) -> dict:
-    size = hparams["image_size"]
-    model = build(hparams, device, mode)
+def measure(model: NetworkEpsModel, op_name: str, mode: Mode, args, flops: float, device: torch.device,
+            images: int) -> dict:
+    size = model.info.image_size
     op = make(op_name, (3, size, size), **OPERATORS[op_name]).to(device)
     y = op.A(torch.rand(mode.batch, 3, size, size, device=device) * 2 - 1)
     settings = SamplerSettings(steps=args.steps, eta=0.85)
@@ -107,12 +110,11 @@ def measure(op_name: str, mode: Mode, args, hparams: dict, device: torch.device,
     sync(device)
     total = (time.perf_counter() - started) / runs  # seconds per batch of 100 steps
     forward = bare_forward_s(model, torch.randn(mode.batch, 3, size, size, device=device), args.forward_repeats)
-    flops = forward_flops(model, mode.batch, size, device)
     return {
         "op": op_name, "mode": mode.name, "dtype": str(mode.dtype).removeprefix("torch."), "batch": mode.batch,
         "channels_last": mode.channels_last, "compile": bool(mode.compile and not model.compiled.failed),
         "size": size, "steps": args.steps, "s_per_image": total / mode.batch, "images_per_s": mode.batch / total,
-        "model_tflop_s": flops * args.steps / total / 1e12, "gflop_per_forward_image": flops / mode.batch / 1e9,
+        "model_tflop_s": flops * mode.batch * args.steps / total / 1e12, "gflop_per_forward_image": flops / 1e9,
         "overhead_share": max(0.0, 1 - args.steps * forward / total), "peak_mib": peak_mib(device),
     }
 
@@ -166,14 +168,20 @@ def main(argv=None) -> None:
     device = torch.device(args.device)
     configure_backend(device)
     hparams = dict(TINY) if args.tiny else dict(ADM_PRESETS[PRESET])
+    flops = flops_per_image(hparams)
     rows = []
-    for op_name in args.ops.split(","):
-        for mode in modes(args):
+    for mode in modes(args):  # one model (and one compilation) per mode, shared by the operators
+        model = build(hparams, device, mode)
+        for op_name in args.ops.split(","):
             images = args.reference_images if mode.name == "reference-like" else max(args.images, mode.batch)
-            row = measure(op_name, mode, args, hparams, device, images)
+            row = measure(model, op_name, mode, args, flops, device, images)
             row["network"] = "tiny ADM 32 px" if args.tiny else f"ADM {PRESET}"
             rows.append(row)
             print(f"{op_name} {mode.name} batch {mode.batch}: {row['s_per_image']:.4g} s/image", flush=True)
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    rows.sort(key=lambda r: (r["op"], r["mode"] != "reference-like", r["batch"]))
     reference = {r["op"]: r["s_per_image"] for r in rows if r["mode"] == "reference-like"}
     for row in rows:
         row["speedup"] = reference[row["op"]] / row["s_per_image"]
