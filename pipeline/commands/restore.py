@@ -44,7 +44,7 @@ def restore(
 
     from .. import decode, encode, io, measurement
     from ..ops import output_too_large
-    from ..preflight import check_output_file
+    from ..preflight import check_output_file, why
     from ..restore_stage import resolve_device
     from ..sampling import restore_samples
     from ..rows import RowError
@@ -83,7 +83,13 @@ def restore(
     }
     if out.uncertainty is not None:
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
-    io.write_bytes_atomic(output_uri, encode.encode_png(out.x[0].float().cpu().numpy(), provenance))
+    png = encode.encode_png(out.x[0].float().cpu().numpy(), provenance)
+    try:
+        io.write_bytes_atomic(output_uri, png)
+    except OSError as exc:  # checked before restoring, so the disk filled up or went away meanwhile
+        console.print(f"[red]error:[/red] restored, but cannot write {output_uri}: {why(exc)}", highlight=False,
+                      soft_wrap=True)  # fmt: skip
+        raise typer.Exit(1) from None
     tiled = f"; {out.tiles} windows, seam ratio {float(out.seam_ratio[0]):.3f}" if out.seam_ratio is not None else ""
     spread = ""
     if out.uncertainty is not None:
