@@ -57,11 +57,13 @@ class Cli:
             pass
 
 
-def wait_until(condition, timeout_s: float, what: str):
+def wait_until(condition, timeout_s: float, what: str, cli: Cli):
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         if value := condition():
             return value
+        if cli.process.poll() is not None:
+            raise AssertionError(f"the run ended ({cli.process.returncode}) before {what}:\n{cli.finish()[1]}")
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -77,7 +79,7 @@ def test_sigterm_mid_run_records_what_finished_and_a_rerun_completes(archive, ti
     try:
         # Three images written: the first has reached the driver by then (it is the rows the driver has received
         # that count as finished; an image whose row is still in flight is simply redone on the re-run).
-        wait_until(lambda: len(list((out / "images").glob("*.png"))) >= 3, 600, "three restored images")
+        wait_until(lambda: len(list((out / "images").glob("*.png"))) >= 3, 600, "three restored images", cli)
         cli.process.send_signal(signal.SIGTERM)
         code, output = cli.finish()
     finally:
@@ -115,7 +117,7 @@ def test_output_turning_read_only_mid_run_ends_with_code_3_and_a_fallback(archiv
         pytest.skip("cannot mount a tmpfs here")
     cli = Cli(archive, str(mount / "out"), tiny_model_path, env={"DDNM_FALLBACK_DIR": str(tmp_path)})
     try:
-        wait_until(lambda: list((mount / "out" / "images").glob("*.png")), 600, "an image")
+        wait_until(lambda: list((mount / "out" / "images").glob("*.png")), 600, "an image", cli)
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         code, output = cli.finish()
         assert code == 3, output
@@ -147,7 +149,7 @@ def test_s3_endpoint_gone_for_good_mid_run_ends_with_code_3_and_a_fallback(archi
             return {n for n in names if n.endswith(".png")}  # not the pre-flight's probe objects
 
         fs.invalidate_cache()
-        wait_until(lambda: (fs.invalidate_cache(), images())[1], 600, "an image in the bucket")
+        wait_until(lambda: (fs.invalidate_cache(), images())[1], 600, "an image in the bucket", cli)
         server.stop()
         code, output = cli.finish()
     finally:
