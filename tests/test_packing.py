@@ -70,3 +70,17 @@ def test_repeat_batch_repeats_per_image_masks_only():
     torch.testing.assert_close(twice.A(torch.cat([x, x])), torch.cat([op.A(x), op.A(x)]))
     shared = make("sr_avgpool", (3, 4, 4), scale=2)
     assert repeat_batch(shared, 3) is shared
+
+
+def test_cached_factors_follow_the_buffers_and_stay_out_of_autograd():
+    """Operators cast their factors once per restore (``LinearOperator.cached``); a replaced buffer is picked up,
+    and a cast made under inference_mode never reaches an autograd graph (DPS differentiates through A)."""
+    op = make("sr_bicubic", (3, 16, 16), scale=4)
+    x = torch.rand(1, 3, 16, 16)
+    with torch.inference_mode():
+        first = op.A(x)
+    op.A_h = op.A_h * 2  # a new buffer object: the cached float32 copy must be rebuilt
+    torch.testing.assert_close(op.A(x), 2 * first)
+    leaf = x.clone().requires_grad_(True)
+    op.A_pinv(op.A(leaf)).square().sum().backward()
+    assert leaf.grad is not None and torch.isfinite(leaf.grad).all()

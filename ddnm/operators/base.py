@@ -22,6 +22,8 @@ values are allowed (e.g. a blur kernel with spectral zeros): A⁺ zeroes them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -95,6 +97,21 @@ class LinearOperator(nn.Module):
     def extra_repr(self) -> str:
         return f"x_shape={self.x_shape}"
 
+    def cached(self, name: str, like: torch.Tensor, build: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """``build()`` in ``like``'s dtype and device, made on the first call and reused by the later ones.
+
+        The sampler applies A, A⁺, Vᵀ, V several times a step, always in float32: the factors (float64 buffers)
+        and Σ⁺ are cast or derived once per restore instead of at every call. The entry is rebuilt when ``.to()``
+        has replaced the buffers, and kept apart under inference_mode (such tensors cannot enter autograd).
+        """
+        buffers = tuple(self.buffers())
+        key = (name, like.dtype, like.device, torch.is_inference_mode_enabled())
+        cache = self.__dict__.setdefault("_cast_cache", {})
+        hit = cache.get(key)
+        if hit is None or len(hit[0]) != len(buffers) or any(a is not b for a, b in zip(hit[0], buffers)):
+            hit = cache[key] = (buffers, build().to(device=like.device, dtype=like.dtype))
+        return hit[1]
+
 
 class SVDOperator(LinearOperator):
     """An operator given by its SVD in factored form; A, A⁺ and Aᵀ are derived here once.
@@ -128,13 +145,17 @@ class SVDOperator(LinearOperator):
 
     def singulars_batch(self, batch: int, like: torch.Tensor) -> torch.Tensor:
         """Σ as ``(B, k)`` in the dtype/device of ``like``."""
-        return _as_batch(self.singulars.to(device=like.device, dtype=like.dtype), batch)
+        return _as_batch(self.cached("singulars", like, lambda: self.singulars), batch)
 
     def inv_singulars(self, batch: int, like: torch.Tensor) -> torch.Tensor:
-        """Σ⁺ diagonal: 1/s where s > SINGULAR_EPS, else 0."""
-        s = self.singulars_batch(batch, like)
-        keep = s > SINGULAR_EPS
-        return torch.where(keep, 1.0 / torch.where(keep, s, torch.ones_like(s)), torch.zeros_like(s))
+        """Σ⁺ diagonal: 1/s where s > SINGULAR_EPS, else 0 (computed in ``like``'s dtype, once per restore)."""
+
+        def inverse() -> torch.Tensor:
+            s = self.singulars.to(device=like.device, dtype=like.dtype)
+            keep = s > SINGULAR_EPS
+            return torch.where(keep, 1.0 / torch.where(keep, s, torch.ones_like(s)), torch.zeros_like(s))
+
+        return _as_batch(self.cached("inv_singulars", like, inverse), batch)
 
     def _pad(self, z_k: torch.Tensor) -> torch.Tensor:
         """Embed (B, k) coordinates into (B, n) with zeros in the null-space part."""

@@ -49,11 +49,11 @@ class Colorize(SVDOperator):
         return self.A_pinv(y) / self.x_shape[0]
 
     def V_t(self, x):  # noqa: N802
-        return torch.einsum("bchw,ck->bkhw", x, self.basis.to(x.dtype)).flatten(1)
+        return torch.einsum("bchw,ck->bkhw", x, self.cached("basis", x, lambda: self.basis)).flatten(1)
 
     def V(self, z):  # noqa: N802
         z = z.view(z.shape[0], *self.x_shape)
-        return torch.einsum("bkhw,ck->bchw", z, self.basis.to(z.dtype))
+        return torch.einsum("bkhw,ck->bchw", z, self.cached("basis", z, lambda: self.basis))
 
     def U_t(self, y):  # noqa: N802
         return y.flatten(1)

@@ -64,14 +64,14 @@ class AvgPool(SVDOperator):
         return x.view(b, c, h // s, s, w // s, s).permute(0, 1, 2, 4, 3, 5).reshape(b, c, h // s, w // s, s * s)
 
     def V_t(self, x):  # noqa: N802
-        coords = self._blocks(x) @ self.basis.to(x.dtype)  # (B, C, h, w, s²)
+        coords = self._blocks(x) @ self.cached("basis", x, lambda: self.basis)  # (B, C, h, w, s²)
         return coords.permute(0, 4, 1, 2, 3).flatten(1)  # block-mean coordinates first
 
     def V(self, z):  # noqa: N802
         c, h, w = self.x_shape
         s = self.scale
         coords = z.view(z.shape[0], s * s, c, h // s, w // s).permute(0, 2, 3, 4, 1)
-        blocks = coords @ self.basis.to(z.dtype).T
+        blocks = coords @ self.cached("basis", z, lambda: self.basis).T
         return blocks.view(z.shape[0], c, h // s, w // s, s, s).permute(0, 1, 2, 4, 3, 5).reshape(z.shape[0], c, h, w)
 
     def U_t(self, y):  # noqa: N802
@@ -115,23 +115,23 @@ class Bicubic(SVDOperator):
         return (self.S_h[:, None] * self.S_w[None, :]).flatten().repeat(self.x_shape[0])
 
     def A(self, x):  # noqa: N802
-        return self.A_h.to(x.dtype) @ x @ self.A_w.to(x.dtype).T
+        return self.cached("A_h", x, lambda: self.A_h) @ x @ self.cached("A_w", x, lambda: self.A_w).T
 
     def A_adjoint(self, y):  # noqa: N802
-        return self.A_h.to(y.dtype).T @ y @ self.A_w.to(y.dtype)
+        return self.cached("A_h", y, lambda: self.A_h).T @ y @ self.cached("A_w", y, lambda: self.A_w)
 
     def V_t(self, x):  # noqa: N802
-        z = self.V_h.to(x.dtype).T @ x @ self.V_w.to(x.dtype)
+        z = self.cached("V_h", x, lambda: self.V_h).T @ x @ self.cached("V_w", x, lambda: self.V_w)
         return z.flatten(1)[:, self.order]
 
     def V(self, z):  # noqa: N802
         grid = z[:, self.inverse_order].view(z.shape[0], *self.x_shape)
-        return self.V_h.to(z.dtype) @ grid @ self.V_w.to(z.dtype).T
+        return self.cached("V_h", z, lambda: self.V_h) @ grid @ self.cached("V_w", z, lambda: self.V_w).T
 
     def U_t(self, y):  # noqa: N802
-        return (self.U_h.to(y.dtype).T @ y @ self.U_w.to(y.dtype)).flatten(1)
+        return (self.cached("U_h", y, lambda: self.U_h).T @ y @ self.cached("U_w", y, lambda: self.U_w)).flatten(1)
 
     def U(self, z):  # noqa: N802
         c, h, w = self.x_shape
         grid = z.view(z.shape[0], c, h // self.scale, w // self.scale)
-        return self.U_h.to(z.dtype) @ grid @ self.U_w.to(z.dtype).T
+        return self.cached("U_h", z, lambda: self.U_h) @ grid @ self.cached("U_w", z, lambda: self.U_w).T
