@@ -139,6 +139,7 @@ def restore_tiled(
     seed: int | Sequence[int] = 0,
     *,
     callback: Callable[[dict], None] | None = None,
+    on_windows: Callable[[int, int], None] | None = None,
 ) -> TiledRestoration:
     """Restore x ``(B, C, H, W)`` from y with a window-sized prior; returns (x, residual, seam_ratio).
 
@@ -147,7 +148,8 @@ def restore_tiled(
     on the CPU); windows go to the model's device in chunks of ``tiles.max_batch``. ``seed`` is one int (image
     i gets seed + i) or one per image. ``callback`` gets
     ``sample_ddnm``'s per-step dict ("joint") or, per chunk of windows, ``{"wave", "items", "x_windows",
-    "known"}`` ("mask_shift", "independent").
+    "known"}`` ("mask_shift", "independent"). ``on_windows(done, total)`` reports the windows of each model call
+    ("joint" only: :class:`~ddnm.tiled_model.TiledModel`), for progress within a step on a large image.
 
     >>> import torch
     >>> from ddnm.models.testing import ZeroEpsModel
@@ -164,7 +166,7 @@ def restore_tiled(
     if len(seeds) != y.shape[0] or min(seeds) < 0:
         raise ValueError(f"need one non-negative seed per image ({y.shape[0]}), got {seeds}")
     if tiles.strategy == "joint":
-        tiled = TiledModel(model, plan, tiles.max_batch)
+        tiled = TiledModel(model, plan, tiles.max_batch, on_windows)
         x = sample_ddnm(tiled, full_op, y, sampler, generator=generators_for(seeds, y.device), callback=callback)
     else:
         waves = plan.waves if tiles.strategy == "mask_shift" else (plan.windows,)

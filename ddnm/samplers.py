@@ -156,6 +156,8 @@ def sample_ddnm(
     time-travel. y → x̂ (B, C, H, W).
 
     A warm start (``settings.start_t``) begins from x_init (default A⁺y) noised to ᾱ_start, as CCDF does.
+    ``callback`` gets a dict after every denoising step: ``i`` (index into the time-travel path), ``steps`` (how
+    many denoising steps this run makes, for progress bars), ``t``, ``t_next``, ``x_t``, ``x0``, ``x0_hat``.
     Gradient rules (DPS, MCG) run under ``no_grad`` with autograd enabled only around the network call
     (even inside a caller's ``inference_mode``); the others run under ``inference_mode``.
     ``noise_sampler(x)`` (k-diffusion style), if given, supplies every z ~ N(0, I) instead of ``generator``, in
@@ -173,7 +175,9 @@ def sample_ddnm(
         grid = grid_for(model, settings)
         x_t = initial_sample(model, op, y, settings, grid, generator, x_init)
         x0 = x0_hat = x_t
-        for i, (t, t_next) in enumerate(time_travel_pairs(grid, settings.travel_length, settings.travel_repeat)):
+        pairs = time_travel_pairs(grid, settings.travel_length, settings.travel_repeat)
+        steps = sum(1 for t, t_next in pairs if t_next < t)  # model calls, time-travel repeats included
+        for i, (t, t_next) in enumerate(pairs):
             if t_next > t and settings.convention == "reference":
                 x_t = reference_renoise(x0, model.alpha_bar_host[t_next], generator)  # q(x_t' | x0|t)
                 continue
@@ -182,5 +186,5 @@ def sample_ddnm(
                 continue
             x_t, x0, x0_hat = ddnm_step(model, op, y, x_t, t, t_next, settings, generator, rule)
             if callback is not None:
-                callback({"i": i, "t": t, "t_next": t_next, "x_t": x_t, "x0": x0, "x0_hat": x0_hat})
+                callback({"i": i, "steps": steps, "t": t, "t_next": t_next, "x_t": x_t, "x0": x0, "x0_hat": x0_hat})
         return rule.result(x_t, x0, x0_hat)

@@ -8,6 +8,7 @@ is exactly consistent for every operator. Only the x0 estimate is assembled from
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -30,15 +31,19 @@ class TiledModel(DiffusionModel):
     batch, go to the model's device at once. The windows' x0 estimates are blended with :func:`ramp_weight`
     weights; ε is derived from the blended x0 (DDIM Eq. 9). Blending x0 or ε gives the same result, since both
     are the same per-pixel affine function of the window outputs at one x_t.
+
+    ``on_windows(done, total)``, if given, is called after each chunk of windows of one model call (a progress
+    bar for a large scan, where one denoising step can take minutes).
     """
 
-    def __init__(self, model: DiffusionModel, plan: TilePlan, max_batch: int = 16):
+    def __init__(self, model: DiffusionModel, plan: TilePlan, max_batch: int = 16,
+                 on_windows: Callable[[int, int], None] | None = None):  # fmt: skip
         size = model.info.image_size
         if size is not None and size != plan.window:
             raise ValueError(f"the plan's window {plan.window} differs from the model's native size {size}; "
                              f"use TileSettings(window={size})")
         super().__init__(model.alphas_cumprod, replace(model.info, image_size=None), model.in_channels)
-        self.model, self.plan, self.max_batch = model, plan, max_batch
+        self.model, self.plan, self.max_batch, self.on_windows = model, plan, max_batch, on_windows
         self._blend: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def blend(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,6 +66,8 @@ class TiledModel(DiffusionModel):
             t_chunk = t.to(device)[[b for b, _ in chunk]]
             _, x0_tiles = self.model(tiles, t_chunk)
             accumulate_tiles(x0_sum, x0_tiles.to(x_t), self.plan, chunk, weight)
+            if self.on_windows is not None:
+                self.on_windows(start + len(chunk), len(items))
         x0 = x0_sum / cover
         a = self.alpha_bar(t, x_t)
         # DDIM Eq. 9 solved for ε: x_t = sqrt(ᾱ_t) x0 + sqrt(1 − ᾱ_t) ε

@@ -40,13 +40,15 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[int], op_name: str = ""):
+def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[int], op_name: str = "",
+                  progress=None):  # fmt: skip
     """Restore a batch of same-shaped images: ``(x, residual, seam_ratio or None, tiles)``.
 
     The one place the pipeline and ``ddnm-batch restore`` call the engine. An image that is not exactly the
     model's window goes through ``ddnm.restore_tiled`` (windows of the model's size; smaller images sit on a
     window-sized canvas). A prior that cannot start from noise (a denoiser with ``max_t``) warm starts from
     ``ddnm.initial.initial_image``. A latent model (SD3) restores the whole image at once with latent DDNM.
+    ``progress`` (``pipeline.restore_progress.StepProgress``) hears of every denoising step and window chunk.
     """
     import ddnm
     from ddnm.initial import check_prior_supports, initial_image
@@ -58,6 +60,7 @@ def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[
     if op_name:
         check_prior_supports(model, op_name)
     kwargs, x_init = dict(sampler_kwargs), None
+    step, on_windows = (progress.step, progress.windows) if progress is not None else (None, None)
     if getattr(model, "is_latent", False):
         x, residual = ddnm.restore(y, op, model, seed=seeds, **kwargs)
         return x, residual, None, 1
@@ -71,9 +74,10 @@ def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[
     window = model.info.image_size
     _, h, w = op.x_shape
     if window is None or (h, w) == (window, window):
-        x, residual = ddnm.restore(y, op, model, seed=seeds, x_init=x_init, **kwargs)
+        x, residual = ddnm.restore(y, op, model, seed=seeds, x_init=x_init, callback=step, **kwargs)
         return x, residual, None, 1
-    result = restore_tiled(y, op, model, TileSettings(), SamplerSettings(**with_guidance_params(kwargs)), seeds)
+    result = restore_tiled(y, op, model, TileSettings(), SamplerSettings(**with_guidance_params(kwargs)), seeds,
+                           callback=step, on_windows=on_windows)  # fmt: skip
     tiles = len(plan_for(h, w, window).windows)
     return result.x, result.residual, result.seam_ratio, tiles
 

@@ -24,7 +24,7 @@ class Restored:
 
 
 def restore_samples(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[int], op_name: str = "",
-                    samples: int = 1) -> Restored:  # fmt: skip
+                    samples: int = 1, progress=None) -> Restored:  # fmt: skip
     from ddnm.metrics import consistency
     from ddnm.posterior import posterior_mean, uncertainty
 
@@ -34,7 +34,7 @@ def restore_samples(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: lis
 
     def one_sample(sample_seeds: list[int]) -> torch.Tensor:
         nonlocal tiles, residual
-        x, residual, seam, tiles = restore_image(y, op, model, sampler_kwargs, sample_seeds, op_name)
+        x, residual, seam, tiles = restore_image(y, op, model, sampler_kwargs, sample_seeds, op_name, progress)
         if seam is not None:
             seams.append(seam)
         return x

@@ -45,6 +45,7 @@ def restore(
     from .. import decode, encode, io, measurement
     from ..ops import output_too_large
     from ..preflight import check_output_file, why
+    from ..restore_progress import StepProgress
     from ..restore_stage import resolve_device
     from ..sampling import restore_samples
     from ..rows import RowError
@@ -70,7 +71,9 @@ def restore(
         operator, y = measurement.build(op, json.dumps(op_params, sort_keys=True), [pixels], mask_array, prior.in_channels)
         started = time.time()
         settings = {**sampler.engine_kwargs(), "start_t": start_t}
-        out = restore_samples(y.to(target), operator.to(target), prior, settings, [seed], op, sampler.samples)
+        with StepProgress(console, sampler.steps, sampler.samples) as progress:
+            out = restore_samples(y.to(target), operator.to(target), prior, settings, [seed], op, sampler.samples,
+                                  progress)  # fmt: skip
     except (RowError, ValueError, FileNotFoundError, NotImplementedError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
