@@ -9,6 +9,7 @@ import torch
 import ddnm
 from ddnm.models.testing import GaussianPosteriorModel
 from ddnm.operators import make
+from ddnm.operators.base import LinearOperator
 from ddnm.samplers import sample_ddnm
 from ddnm.settings import SamplerSettings
 from ddnm.timesteps import reference_grid
@@ -170,3 +171,31 @@ def test_restore_takes_the_convention():
     ref, res = ddnm.restore(y, op, model, steps=6, eta=0.85, convention="reference", seed=[1])
     paper, _ = ddnm.restore(y, op, model, steps=6, eta=0.85, seed=[1])
     assert res.item() < 1e-4 and not torch.allclose(ref, paper)
+
+
+class WithoutSVD(LinearOperator):
+    """An operator seen only through A and A⁺ (as a user's own operator is), to reach DDNM+'s scalar path."""
+
+    def __init__(self, inner):
+        super().__init__(inner.x_shape)
+        self.inner = inner
+
+    def y_shape(self):
+        return self.inner.y_shape()
+
+    def A(self, x):  # noqa: N802
+        return self.inner.A(x)
+
+    def A_pinv(self, y):  # noqa: N802
+        return self.inner.A_pinv(y)
+
+
+@pytest.mark.parametrize("convention,eta", [("paper", 0.5), ("paper", 0.0), ("reference", 0.5)])
+def test_ddnm_plus_without_svd_matches_the_spectral_path_where_all_singular_values_are_one(convention, eta):
+    """Denoising has every s_i = 1, so the scalar λ (operators without an SVD) must give the spectral answer."""
+    op = make("denoise", SHAPE)
+    y = torch.rand(2, *SHAPE, generator=torch.Generator().manual_seed(7)) * 2 - 1
+    settings = SamplerSettings(steps=6, eta=eta, sigma_y=0.1, convention=convention)
+    runs = [sample_ddnm(GaussianPosteriorModel(std=0.5), o, y, settings, generator=torch.Generator().manual_seed(8))
+            for o in (op, WithoutSVD(op))]
+    assert torch.allclose(runs[0], runs[1], atol=1e-5)
