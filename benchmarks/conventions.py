@@ -3,6 +3,7 @@ each at a few η, on crops of the corpus images held out from training (docs/con
 
     python -m benchmarks.conventions                       # 8 crops, 20 steps, SR ×4, inpainting, SR ×4 σ_y = 0.05
     python -m benchmarks.conventions --crops 20 --steps 100 --etas 0.5 0.85 1.0
+    python -m benchmarks.conventions --crops 3 --tasks sr4 inpaint --pictures docs/img   # pictures to look at
 
 Every configuration restores the same y with the same per-image seeds (``ddnm.evaluate``). Prints one table
 (PSNR / SSIM means, worst consistency residual) and appends one line per (task, convention, η) to
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -44,6 +46,31 @@ def method(model, convention: str, eta: float, steps: int, sigma_y: float):
     return run
 
 
+DOC = ROOT / "docs" / "conventions.md"
+MARK = "conventions:table"
+
+
+def markdown(table: list[dict], caption: str) -> str:
+    """One row per (task, convention, η), the best PSNR of each task in bold."""
+    best = {}
+    for row in table:
+        best[row["task"]] = max(best.get(row["task"], float("-inf")), row["psnr"])
+    lines = [caption, "", "| task | convention | η | PSNR (dB) | SSIM | worst ‖Ax̂ − y‖/‖y‖ |", "|---|---|---|---|---|---|"]
+    for row in table:
+        psnr = f"{row['psnr']:.2f}"
+        psnr = f"**{psnr}**" if row["psnr"] == best[row["task"]] else psnr
+        lines.append(f"| {row['task']} | {row['convention']} | {row['eta']:g} | {psnr} | {row['ssim']:.3f} | "
+                     f"{row['consistency_max']:.1e} |")
+    return "\n".join(lines)
+
+
+def update_doc(text: str) -> None:
+    doc = DOC.read_text()
+    start, end = f"<!-- {MARK} -->", f"<!-- /{MARK} -->"
+    head, rest = doc.split(start)
+    DOC.write_text(head + start + "\n" + text + "\n" + end + rest.split(end)[1])
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--crops", type=int, default=8)
@@ -54,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--corpus", type=Path, default=CORPUS)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--machine", default="2-core CPU (shared)")
+    p.add_argument("--update-docs", action="store_true", help=f"write the table into {DOC.name}")
+    p.add_argument("--pictures", type=Path, default=None,
+                   help="write <dir>/conventions_<task>.png: y, every configuration and the truth, first 3 crops")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -71,6 +101,12 @@ def main(argv: list[str] | None = None) -> None:
                    for conv in ("paper", "reference") for eta in args.etas}  # fmt: skip
         with torch.inference_mode():
             result = evaluate(x, task, methods, names, batch_size=args.crops, seed=0)
+        if args.pictures is not None:
+            from pipeline.eval_report import measurement_picture, picture_grid
+
+            columns = [("y", measurement_picture(task.op, result.op, result.y)), *result.outputs.items(), ("truth", x)]
+            picture_grid([(label.replace("reference", "ref"), images) for label, images in columns],
+                         args.pictures / f"conventions_{key}.png", rows=3)
         for row in summarize(result.rows):
             conv, eta = row["method"].split(" η=")
             line = {"task": row["task"], "convention": conv, "eta": float(eta), "psnr": row["psnr"],
@@ -79,8 +115,12 @@ def main(argv: list[str] | None = None) -> None:
             append_result("conventions", {**line, "machine": args.machine, "steps": args.steps, "crops": args.crops,
                                           "size": args.size, "prior": model.info.name, "prior_trained_steps": trained,
                                           "weights_sha256": model.info.weights_sha256})  # fmt: skip
-    print_table(f"Conventions on {args.crops} held-out {args.size}-px crops, {args.steps} steps, "
-                f"{model.info.name} ({trained} training steps)", table)
+    title = (f"Conventions on {args.crops} held-out {args.size}-px crops, {args.steps} steps, "
+             f"{model.info.name} ({trained} training steps)")
+    print_table(title, table)
+    if args.update_docs:
+        command = "python -m benchmarks.conventions " + " ".join(argv if argv is not None else sys.argv[1:])
+        update_doc(markdown(table, f"{title}, {args.machine}; `{command.strip()}`:"))
 
 
 if __name__ == "__main__":
