@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
             from pipeline.eval_report import measurement_picture, picture_grid
 
             columns = [("y", measurement_picture(task.op, result.op, result.y)), *result.outputs.items(), ("truth", x)]
-            picture_grid([(label.replace("reference", "ref"), images) for label, images in columns],
+            # the bitmap font has no η
+            picture_grid([(label.replace("reference", "ref").replace("η", "eta"), images) for label, images in columns],
                          args.pictures / f"conventions_{key}.png", rows=3)
         for row in summarize(result.rows):
             conv, eta = row["method"].split(" η=")
