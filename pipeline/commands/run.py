@@ -46,10 +46,12 @@ def run(
     (finished rows recorded; re-run to resume).
     """
     from ..interrupt import RunInterrupted
+    from ..ray_log import ray_output_to_log
     from ..run import run_job
     from ..sink import EXIT_OUTPUT_LOST, OutputUnwritable
 
     console = Console(stderr=True)
+    log = None
     try:
         settings = JobSettings(
             manifest_uri=manifest,
@@ -68,8 +70,9 @@ def run(
             num_cpus=num_cpus,
             dashboard=dashboard,
         )
-        with _progress_bar(console) as on_progress:
-            summary = run_job(settings, on_progress=on_progress)
+        with ray_output_to_log(settings.out_uri) as log:  # Ray's own output: the log, not the terminal
+            with _progress_bar(Console(file=log.terminal)) as on_progress:
+                summary = run_job(settings, on_progress=on_progress)
     except (ManifestError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -80,7 +83,15 @@ def run(
         console.print(f"{exc}: stopped; {exc.recorded} finished row(s) recorded in {exc.out_uri}/metadata; "
                       "run the same command again to resume", highlight=False, soft_wrap=True)  # fmt: skip
         raise typer.Exit(exc.exit_code) from None
-    _print_summary(console, summary)
+    except Exception as exc:  # noqa: BLE001 - one line here, the traceback in the log
+        if log is None:
+            raise
+        _log_traceback(log.path, exc)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        console.print(f"[red]error:[/red] the run failed: {type(exc).__name__}: {first} (Ray's output and the "
+                      f"traceback: {log.path})", markup=True, highlight=False, soft_wrap=True)  # fmt: skip
+        raise typer.Exit(1) from exc
+    _print_summary(console, summary, log.path)
     if report:
         from .report import build_after_run
 
@@ -135,7 +146,14 @@ class _progress_bar:
         self.bar.update(self.task, completed=progress.done, total=progress.to_do, **fields)
 
 
-def _print_summary(console: Console, summary) -> None:
+def _log_traceback(path: str, exc: BaseException) -> None:
+    import traceback
+
+    with open(path, "a", encoding="utf-8") as log:
+        log.write("".join(traceback.format_exception(exc)))
+
+
+def _print_summary(console: Console, summary, log_path: str) -> None:
     table = Table(title=f"run {summary.run_id}", show_header=False)
     rows = [
         ("manifest rows", summary.total),
@@ -150,4 +168,5 @@ def _print_summary(console: Console, summary) -> None:
         table.add_row(f"  {error_type}", str(count))
     if summary.preview_uri:
         table.add_row("preview", summary.preview_uri)
+    table.add_row("Ray's log", log_path)
     console.print(table)
