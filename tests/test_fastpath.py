@@ -103,7 +103,9 @@ def test_compile_traces_the_network(tiny_model_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="inductor needs a C++ compiler")
-def test_inductor_compile_matches_eager(fp32_result):
+def test_inductor_compile_matches_eager(fp32_result, tmp_path, monkeypatch):
+    # A private code cache: a shared /tmp/torchinductor_<user> written by concurrent runs once gave a truncated .so.
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     started = time.time()
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
