@@ -16,7 +16,7 @@ BUNDLED_WEIGHTS = REPO / "ddnm/weights/ddnm-prior-64.safetensors"
 
 
 def default_corpus() -> Path:
-    """``$DDNM_CORPUS``, else the shared corpus beside the checkout's parent (``/work/shared/corpus`` here)."""
+    """``$DDNM_CORPUS``, else ``/work/shared/corpus`` (this project's machines)."""
     return Path(os.environ.get("DDNM_CORPUS", "/work/shared/corpus"))
 
 
@@ -27,9 +27,12 @@ def default_state_dir() -> Path:
     clone's history (issue 22).
     """
     return Path(os.environ.get("DDNM_TRAIN_DIR", Path.home() / ".cache/ddnm-batch/train"))
-DEFAULT_LICENSE = ("Apache-2.0 for the weights as released by ddnm-batch; trained on photos under GPL-2+, CC-BY-4.0, "
-                   "CC-BY-SA-3.0/4.0, CC0-1.0, CC-BY-2.0, BSD-3-Clause, the Matplotlib licence and public domain "
-                   "(see docs/model_card.md and the corpus LICENSES.tsv); keep those notices when redistributing")
+
+
+DEFAULT_LICENSE = ("Apache-2.0 for the weights as released by ddnm-batch; trained on photos in the public domain or under "
+                   "GPL-2+, CC0-1.0, CC-BY-SA-4.0, LGPL-2.1+, CC-BY-4.0, CC-BY-2.0, CC-BY-3.0, Expat, CC-BY-SA-3.0, "
+                   "BSD-3-Clause and GPL-3+ (see docs/model_card.md and the corpus LICENSES.tsv); keep those notices "
+                   "when redistributing")
 
 
 @dataclass(frozen=True, slots=True)
