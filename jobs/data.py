@@ -94,7 +94,8 @@ class CropSettings:
             raise ValueError(f"window {self.window} is too small; use ≥ 8 (e.g. 64)")
         if not 0 < self.min_scale_fraction <= 1:
             raise ValueError(f"min_scale_fraction {self.min_scale_fraction} must be in (0, 1]")
-        if min(self.thumbnail_fraction, self.context_fraction) < 0 or self.thumbnail_fraction + self.context_fraction > 1:
+        mix = (self.thumbnail_fraction, self.context_fraction)
+        if min(mix) < 0 or sum(mix) > 1:
             raise ValueError(f"thumbnail_fraction {self.thumbnail_fraction} + context_fraction "
                              f"{self.context_fraction} must be ≥ 0 each and ≤ 1 together")
         if self.thumbnail_max < 1 or not 0 < self.context_min <= 1:

@@ -44,7 +44,8 @@ def train(
     validate_every: int = typer.Option(_D.validate_every),
     checkpoint_dir: Path = typer.Option(None, help="default STATE_DIR/NAME/checkpoint"),
     export_path: Path = typer.Option(None, help="fp16 EMA export; default STATE_DIR/NAME/export/NAME.safetensors"),
-    log_path: Path = typer.Option(None, help="CSV loss log (appended on resume); default STATE_DIR/NAME/train_prior.csv"),
+    log_path: Path = typer.Option(None, help="CSV loss log (appended on resume); "
+                                  "default STATE_DIR/NAME/train_prior.csv"),
     seed: int = typer.Option(_D.seed),
     device: str = typer.Option(_D.device, help="cpu or cuda"),
     num_threads: int = typer.Option(0, help="torch threads for this process; 0 leaves torch's default"),

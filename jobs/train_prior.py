@@ -241,7 +241,8 @@ def main(settings: TrainSettings, on_log: Callable[[StepLog], None] | None = Non
                     now = time.monotonic()
                     val = trainer.validation.loss(trainer.ema, trainer.alphas_cumprod) \
                         if trainer.step % settings.validate_every == 0 else None
-                    record = StepLog(trainer.step, sum(losses) / len(losses), lr_at(trainer.step - 1, settings, trainer.start_step),
+                    lr = lr_at(trainer.step - 1, settings, trainer.start_step)
+                    record = StepLog(trainer.step, sum(losses) / len(losses), lr,
                                      (now - window_start) / max(1, trainer.step - window_step), now - start, val)
                     _append_csv(settings.log_path, record)
                     if on_log:

@@ -29,10 +29,10 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("DDNM_TRAIN_DIR", Path.home() / ".cache/ddnm-batch/train"))
 
 
-DEFAULT_LICENSE = ("Apache-2.0 for the weights as released by ddnm-batch; trained on photos in the public domain or under "
-                   "GPL-2+, CC0-1.0, CC-BY-SA-4.0, LGPL-2.1+, CC-BY-4.0, CC-BY-2.0, CC-BY-3.0, Expat, CC-BY-SA-3.0, "
-                   "BSD-3-Clause and GPL-3+ (see docs/model_card.md and the corpus LICENSES.tsv); keep those notices "
-                   "when redistributing")
+DEFAULT_LICENSE = ("Apache-2.0 for the weights as released by ddnm-batch; trained on photos in the public domain or "
+                   "under GPL-2+, CC0-1.0, CC-BY-SA-4.0, LGPL-2.1+, CC-BY-4.0, CC-BY-2.0, CC-BY-3.0, Expat, "
+                   "CC-BY-SA-3.0, BSD-3-Clause and GPL-3+ (see docs/model_card.md and the corpus LICENSES.tsv); keep "
+                   "those notices when redistributing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,8 @@ class TrainSettings:
     def __post_init__(self):
         if self.batch_size < 1 or self.steps < 1 or self.lr <= 0:
             raise ValueError(f"batch_size {self.batch_size}, steps {self.steps}, lr {self.lr}: all must be positive")
-        if min(self.thumbnail_fraction, self.context_fraction) < 0 or self.thumbnail_fraction + self.context_fraction > 1:
+        mix = (self.thumbnail_fraction, self.context_fraction)
+        if min(mix) < 0 or sum(mix) > 1:
             raise ValueError(f"thumbnail_fraction {self.thumbnail_fraction} + context_fraction "
                              f"{self.context_fraction} must be ≥ 0 each and ≤ 1 together")
         if not 0 <= self.ema_decay < 1:
