@@ -84,6 +84,7 @@ def provenance_for(row: dict) -> dict[str, str]:
         "samples": str(row.get("samples", 1)),
         "residual": f"{row['consistency_residual']:.6g}",
         "sourceSha256": row["input_sha256"],
+        **({"workSize": str(row["work_size"])} if row.get("work_size", -1) not in (None, -1) else {}),
     }
 
 

@@ -47,6 +47,7 @@ STEPS, ETA, SIGMA_Y, SEED = "steps", "eta", "sigma_y", "seed"
 GUIDANCE, GUIDANCE_PARAMS = "guidance", "guidance_params"
 CONVENTION = "convention"
 SAMPLES, UNCERTAINTY = "samples", "uncertainty"
+WORK_SIZE = "work_size"
 SOFTWARE_VERSION = "software_version"
 DECODE_S, RESTORE_S, ENCODE_S = "decode_s", "restore_s", "encode_s"
 WORKER = "worker"
@@ -93,6 +94,7 @@ SCHEMA = pa.schema(
         pa.field(SEED, pa.int64()),
         pa.field(SAMPLES, pa.int32()),  # posterior samples averaged into the output (ddnm.posterior)
         pa.field(UNCERTAINTY, pa.float64()),  # mean per-pixel spread of those samples, [0, 1] units; null for 1
+        pa.field(WORK_SIZE, pa.int32()),  # colour estimated at this long side, lifted to full size (ddnm.colour)
         pa.field(SOFTWARE_VERSION, pa.string()),
         pa.field(DECODE_S, pa.float64()),
         pa.field(RESTORE_S, pa.float64()),

@@ -120,7 +120,6 @@ class RestoreStage:
             weights_sha256=info.weights_sha256,
             steps=self.settings.steps,
             eta=effective_eta(self.model, self.settings.eta, self.settings.convention),
-            samples=self.settings.samples,
             seed=row_seed(self.settings.seed, row["id"]),
             worker=self.worker,
         )
@@ -134,7 +133,7 @@ class RestoreStage:
         """One batched call; if it fails, retry row by row so one bad image fails alone."""
         started = time.time()
         try:
-            x, residual, seams, tiles, spread = self._restore([rows[i] for i in indices])
+            x, residual, seams, tiles, spread, used = self._restore([rows[i] for i in indices])
         except Exception as exc:  # noqa: BLE001 - turned into error rows below
             if len(indices) > 1:
                 for i in indices:
@@ -145,10 +144,12 @@ class RestoreStage:
         per_image = (time.time() - started) / len(indices)
         for j, i in enumerate(indices):
             rows[i].update(restored_npy=pack_array(x[j]), consistency_residual=float(residual[j]),
-                           seam_ratio=seams[j], tiles=tiles, restore_s=per_image, uncertainty=spread[j])
+                           seam_ratio=seams[j], tiles=tiles, restore_s=per_image, uncertainty=spread[j],
+                           samples=used.samples, work_size=used.work_size)
 
     @torch.inference_mode()
-    def _restore(self, group: list[dict]) -> tuple[np.ndarray, np.ndarray, list[float], int, list[float]]:
+    def _restore(self, group: list[dict]):
+        """(x, residual, seam ratios, tiles, uncertainties, the ``Restored`` itself) of one batch."""
         first = group[0]
         samples = [r["_samples"] for r in group]
         op, y = measurement.build(first["op"], first["params"], samples, first["_mask"], self.model.in_channels)
@@ -161,9 +162,11 @@ class RestoreStage:
             y = torch.cat([y, y[-1:].expand(padding, *y.shape[1:])])
             seeds = seeds + [seeds[-1]] * padding
         y, op = y.to(self.device), op.to(self.device)
-        out = restore_samples(y, op, self.model, self.settings.sampler_kwargs, seeds, first["op"], self.settings.samples)
+        out = restore_samples(y, op, self.model, self.settings.sampler_kwargs, seeds, first["op"], self.settings.samples,
+                              self.settings.work_size)  # fmt: skip
         seams, spread = (_per_row(v, count) for v in (out.seam_ratio, out.uncertainty))
-        return out.x[:count].float().cpu().numpy(), out.residual[:count].float().cpu().numpy(), seams, out.tiles, spread
+        x, residual = out.x[:count].float().cpu().numpy(), out.residual[:count].float().cpu().numpy()
+        return x, residual, seams, out.tiles, spread, out
 
 
 def _per_row(values: torch.Tensor | None, count: int) -> list[float]:

@@ -23,7 +23,8 @@ FLOAT_COLUMNS = (
     "decode_s", "restore_s", "encode_s", "started_at", "finished_at", "consistency_residual", "seam_ratio",
     "uncertainty", "eta",
 )
-INT_COLUMNS = ("input_width", "input_height", "output_width", "output_height", "steps", "seed", "tiles", "samples")
+INT_COLUMNS = ("input_width", "input_height", "output_width", "output_height", "steps", "seed", "tiles", "samples",
+               "work_size")
 BOOL_COLUMNS = ("input_icc",)
 BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy")
 
@@ -36,7 +37,7 @@ INPUT_COLUMNS = [
 DECODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + ["pixels_npy", "mask_npy"]
 RESTORE_COLUMNS = [
     "consistency_residual", "seam_ratio", "tiles", "restore_s", "model_name", "weights_sha256", "steps", "seed", "worker",
-    "samples", "uncertainty", "eta",
+    "samples", "uncertainty", "eta", "work_size",
 ]
 RESTORED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + ["restored_npy"]
 OUTPUT_COLUMNS = ["output_uri", "output_sha256", "output_width", "output_height", "encode_s", "finished_at"]

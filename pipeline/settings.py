@@ -32,7 +32,10 @@ class JobSettings:
     ``guidance`` names the rule (``ddnm.guidance.GUIDANCE``) and ``guidance_params`` sets fields of its
     parameter dataclass (``{"gamma": 6}`` for ``ddpg``), checked here so a bad option fails before Ray starts.
     ``samples`` > 1 writes the mean of that many posterior samples per image (``ddnm.posterior``; K times
-    the compute) and records their spread as ``uncertainty``.
+    the compute) and records their spread as ``uncertainty``; ``None`` is 1, or 8 for colour at the working size.
+    ``work_size`` is the long side of the working image that colorize and old_photo estimate colour on
+    (``ddnm.colour``: colour carried up to full size exactly); ``None`` takes the prior's window, 0 restores at
+    full size in windows instead.
     ``latent_lambda`` is λ of latent DDNM, for latent (SD3) models only; ``None`` keeps the model's default.
     """
 
@@ -49,7 +52,8 @@ class JobSettings:
     guidance_params: dict = field(default_factory=dict)
     convention: str = "paper"  # "paper" | "reference" (ddnm.settings.SamplerSettings.convention)
     latent_lambda: float | None = None
-    samples: int = 1
+    samples: int | None = None
+    work_size: int | None = None
     seed: int = 0
     batch_size: int = 4
     fixed_batch: bool = True
@@ -97,7 +101,9 @@ def _problems(s: JobSettings) -> list[str]:
         (s.eta is None or 0.0 <= s.eta <= 1.0, f"eta must be in [0, 1], got {s.eta}"),
         (s.sigma_y >= 0.0, f"sigma_y must be >= 0, got {s.sigma_y}"),
         (s.travel_length >= 0, f"travel_length must be >= 0, got {s.travel_length}"),
-        (s.samples >= 1, f"samples must be >= 1, got {s.samples}"),
+        (s.samples is None or s.samples >= 1, f"samples must be >= 1, got {s.samples}"),
+        (s.work_size is None or s.work_size == 0 or s.work_size >= 8,
+         f"work_size must be 0 (off) or >= 8 pixels, got {s.work_size}"),
         (s.travel_repeat >= 1, f"travel_repeat must be >= 1, got {s.travel_repeat}"),
         (0 <= s.seed < 2**63, f"seed must be in [0, 2**63), got {s.seed}"),
         (s.batch_size >= 1, f"batch_size must be >= 1, got {s.batch_size}"),

@@ -24,9 +24,12 @@ def folder(tmp_path_factory):
     return path
 
 
-def stage_rows(folder, model, samples: int, records: list[dict]) -> dict[str, dict]:
+def stage_rows(folder, model, samples: int, records: list[dict], work_size: int | None = 0) -> dict[str, dict]:
+    """Colorize rows through the stage; ``work_size`` 0 (default here) restores at full size in windows, the path
+    whose K-sample averaging these tests check (colour at a working size: tests/test_colour_pipeline.py)."""
     settings = JobSettings(str(folder / "m.csv"), str(folder / "out"), op="colorize", model=model, steps=2,
-                           batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS, samples=samples)  # fmt: skip
+                           batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS, samples=samples,
+                           work_size=work_size)  # fmt: skip
     return by_id(RestoreStage(settings)(decoded(settings, records)))
 
 
@@ -46,7 +49,7 @@ def test_restore_command_writes_the_mean_with_its_provenance(folder, tiny_model_
     def restore(name, *options):
         out = folder / f"{name}.png"
         args = ["restore", str(folder / "grey0.png"), str(out), "--op", "colorize", "--model", tiny_model_path,
-                "--steps", "2", "--device", "cpu", *options]  # fmt: skip
+                "--steps", "2", "--device", "cpu", "--work-size", "0", *options]  # fmt: skip
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
         return out, result.output

@@ -29,7 +29,8 @@ class SamplerOptions:
     travel_repeat: int = 1
     guidance: str = "ddnm"
     convention: str = "paper"
-    samples: int = 1
+    samples: int | None = None
+    work_size: int | None = None
     latent_lambda: float | None = None
     rule_params: dict = field(default_factory=dict)  # only the parameters the user set
 
@@ -38,7 +39,7 @@ class SamplerOptions:
         return dict(steps=self.steps, eta=self.eta, sigma_y=self.sigma_y, travel_length=self.travel_length,
                     travel_repeat=self.travel_repeat, guidance=self.guidance, guidance_params=dict(self.rule_params),
                     convention=self.convention,
-                    latent_lambda=self.latent_lambda, samples=self.samples)  # fmt: skip
+                    latent_lambda=self.latent_lambda, samples=self.samples, work_size=self.work_size)  # fmt: skip
 
     def engine_kwargs(self) -> dict:
         """Keyword arguments of ``pipeline.restore_stage.restore_image`` (the engine's sampler settings)."""
@@ -83,8 +84,11 @@ OPTIONS = (
     _option("travel_repeat", int, 1, "Time-travel repeats r."),
     _option("guidance", str, "ddnm", "Guidance rule: ddnm (DDNM/DDNM+), ddpg, idpg (noise-robust), mcg, dps "
             "(gradient through the model)."),
-    _option("samples", int, 1, "Average this many posterior samples per image (K times the time): higher PSNR, "
-            "and the spread is recorded as 'uncertainty'."),
+    _option("samples", int | None, None, "Average this many posterior samples per image (K times the time): higher "
+            "PSNR, and the spread is recorded as 'uncertainty' (default 1; 8 for colour at the working size)."),
+    _option("work_size", int | None, None, "colorize / old_photo: estimate colour on a copy of the scan with this "
+            "long side and carry it up to full size exactly (default: the prior's window, 64; 0 = restore at full "
+            "size in windows)."),
     _option("latent_lambda", float | None, None, "λ of latent DDNM in [0, 1] (latent SD3 models only; default 0.8)."),
     _rule("gamma", "ddpg/idpg γ: δ_t = ᾱ^γ moves back-projection to least squares; larger keeps BP longer."),
     _rule("zeta", "ddpg ζ in [0, 1]: share of fresh noise in the injected noise."),
@@ -96,7 +100,7 @@ OPTIONS = (
     _rule("grad_step", "mcg/dps ζ′: gradient step ζ′/‖y − A x̂0‖ (default 0.5 = the DPS code's scale 1, tuned "
                        "for 1000 steps; measured best: ~5 at 100 steps, ~10 at 20, docs/guidance.md)."),
 )
-_DIRECT = {"steps", "eta", "sigma_y", "travel_length", "travel_repeat", "guidance", "convention", "samples",
+_DIRECT = {"steps", "eta", "sigma_y", "travel_length", "travel_repeat", "guidance", "convention", "samples", "work_size",
            "latent_lambda"}
 
 

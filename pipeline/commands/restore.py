@@ -47,7 +47,7 @@ def restore(
     from ..preflight import check_output_file, why
     from ..restore_progress import StepProgress
     from ..restore_stage import resolve_device
-    from ..sampling import restore_samples
+    from ..sampling import colour_work_size, restore_samples
     from ..rows import RowError
 
     console = Console(stderr=True)
@@ -71,19 +71,22 @@ def restore(
         operator, y = measurement.build(op, json.dumps(op_params, sort_keys=True), [pixels], mask_array, prior.in_channels)
         started = time.time()
         settings = {**sampler.engine_kwargs(), "start_t": start_t}
-        with StepProgress(console, sampler.steps, sampler.samples) as progress:
+        colour = colour_work_size(prior, operator, sampler.work_size) is not None  # K samples in one batch there
+        with StepProgress(console, sampler.steps, 1 if colour else sampler.samples or 1) as progress:
             out = restore_samples(y.to(target), operator.to(target), prior, settings, [seed], op, sampler.samples,
-                                  progress)  # fmt: skip
+                                  sampler.work_size, progress)  # fmt: skip
     except (RowError, ValueError, FileNotFoundError, NotImplementedError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
     provenance = {
         "operator": op, "params": json.dumps(op_params, sort_keys=True), "model": prior.info.name,
         "weightsSha256": prior.info.weights_sha256, "seed": str(seed), "steps": str(sampler.steps),
-        "samples": str(sampler.samples), "guidance": sampler.guidance, "guidanceParams": sampler.params_json(),
+        "samples": str(out.samples), "guidance": sampler.guidance, "guidanceParams": sampler.params_json(),
         "convention": sampler.convention,
         "residual": f"{float(out.residual[0]):.6g}", "sourceSha256": io.sha256_hex(source),
     }
+    if out.work_size is not None:
+        provenance["workSize"] = str(out.work_size)
     if out.uncertainty is not None:
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
     png = encode.encode_png(out.x[0].float().cpu().numpy(), provenance)
@@ -94,9 +97,11 @@ def restore(
                       soft_wrap=True)  # fmt: skip
         raise typer.Exit(1) from None
     tiled = f"; {out.tiles} windows, seam ratio {float(out.seam_ratio[0]):.3f}" if out.seam_ratio is not None else ""
+    if out.work_size is not None:
+        tiled = f"; colour at working size {out.work_size} px, lifted to {operator.x_shape[2]}×{operator.x_shape[1]}"
     spread = ""
     if out.uncertainty is not None:
-        spread = f"; mean of {sampler.samples} samples, uncertainty {float(out.uncertainty[0]):.3g}"
+        spread = f"; mean of {out.samples} samples, uncertainty {float(out.uncertainty[0]):.3g}"
     console.print(
         f"restored {input_uri} → {output_uri} in {time.time() - started:.1f} s; "
         f"consistency ‖Ax̂ − y‖/‖y‖ = {float(out.residual[0]):.2e}{tiled}{spread}",
