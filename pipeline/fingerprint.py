@@ -28,7 +28,10 @@ OPERATIONAL = frozenset({
 })  # fmt: skip
 # Fields added after archives were restored, with the value every earlier job implicitly had: left out of the
 # key at that value, so a resume after an upgrade still recognises the rows it restored before.
-ADDED_LATER = {"convention": "paper"}
+ADDED_LATER = {"convention": "paper", "work_size": None}
+# Fields whose default changed spelling: ``samples`` None (since the colour working size: 1, or 8 for colour at the
+# working size) is hashed as the 1 earlier jobs wrote, so their keys still match.
+OLD_SPELLING = {"samples": (None, 1)}
 
 
 def restoration_fields(settings) -> dict:
@@ -40,6 +43,8 @@ def restoration_fields(settings) -> dict:
         if f.name in ADDED_LATER and getattr(settings, f.name) == ADDED_LATER[f.name]:
             continue
         value = getattr(settings, f.name)
+        if f.name in OLD_SPELLING and value == OLD_SPELLING[f.name][0]:
+            value = OLD_SPELLING[f.name][1]
         out[f.name] = restoration_fields(value) if dataclasses.is_dataclass(value) else value
     return out
 
