@@ -44,7 +44,7 @@ def restore(tiny_model_path: str, size: int, steps: int, samples: int, **sampler
     op, y = measurement.build("colorize", "{}", [pixels], None, model.in_channels)
     recorder = Recorder(steps, samples)
     with recorder:
-        restore_samples(y, op, model, {"steps": steps, **sampler}, [0], "colorize", samples, recorder)
+        restore_samples(y, op, model, {"steps": steps, **sampler}, [0], "colorize", samples, 0, recorder)  # full size
     return recorder
 
 
@@ -73,7 +73,7 @@ def test_the_total_follows_the_sampler_when_time_travel_adds_steps(tiny_model_pa
 def test_restore_command_still_writes_its_one_line_summary(tmp_path, tiny_model_path):
     write_files(tmp_path, {"scan.png": grey_photo(5, size=64)})
     args = ["restore", str(tmp_path / "scan.png"), str(tmp_path / "out.png"), "--op", "colorize", "--model",
-            tiny_model_path, "--steps", "2", "--device", "cpu"]  # fmt: skip
+            tiny_model_path, "--steps", "2", "--device", "cpu", "--work-size", "0"]  # fmt: skip (full size: windows)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "restored" in result.output and "windows" in result.output and (tmp_path / "out.png").exists()
