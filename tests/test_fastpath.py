@@ -6,29 +6,20 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import ddnm
+from example_crops import example_crops
 from ddnm.metrics import psnr
 from ddnm.operators import make
 
-EXAMPLES = Path(__file__).parents[1] / "examples" / "images"
 SIZE = 32  # the bundled prior is fully convolutional; 32 px keeps bf16 (emulated on most CPUs) to seconds
 
 
 def crops(count: int) -> torch.Tensor:
-    """Centre crops of the shipped example scans (gray, as RGB) in [-1, 1]."""
-    out = []
-    for path in sorted(EXAMPLES.glob("*.png"))[:count]:
-        image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 127.5 - 1
-        top, left = (image.shape[0] - SIZE) // 2, (image.shape[1] - SIZE) // 2
-        out.append(torch.from_numpy(image[top : top + SIZE, left : left + SIZE]).permute(2, 0, 1))
-    return torch.stack(out)
+    return example_crops(count, SIZE)
 
 
 def run(model, steps: int = 3):

@@ -3,28 +3,20 @@ row comes out as it would alone (beyond float rounding), per-image inpainting ma
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import ddnm
+from example_crops import example_crops
 from ddnm.operators import make
 from ddnm.packing import repeat_batch, samples_per_call
 
-EXAMPLES = Path(__file__).parents[1] / "examples" / "images"
 SIZE = 32
 
 
 def crops(count: int) -> torch.Tensor:
-    out = []
-    for path in sorted(EXAMPLES.glob("*.png"))[:count]:
-        image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 127.5 - 1
-        top, left = (image.shape[0] - SIZE) // 2, (image.shape[1] - SIZE) // 2
-        out.append(torch.from_numpy(image[top : top + SIZE, left : left + SIZE]).permute(2, 0, 1))
-    return torch.stack(out)
+    return example_crops(count, SIZE)
 
 
 @pytest.fixture(scope="module")
