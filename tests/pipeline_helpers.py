@@ -101,3 +101,17 @@ def bad_rows() -> list[dict]:
 
 # Between the 64x64 "big" image (4096 px) and the 128x128 "huge" one.
 TEST_MAX_PIXELS = 5000
+
+
+def mounted_tmpfs(target: Path, options: str):
+    """Mount a real tmpfs at ``target`` for the duration of a fixture (root ignores chmod, not a read-only mount);
+    skips the test where mounting is not allowed. Yields ``target``."""
+    import subprocess
+
+    import pytest
+
+    target.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root in a mount namespace)")
+    yield target
+    subprocess.run(["umount", "-l", str(target)], check=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from pipeline_helpers import grey_photo, write_files, write_manifest
+from pipeline_helpers import grey_photo, mounted_tmpfs, write_files, write_manifest
 from typer.testing import CliRunner
 
 from pipeline import io, preflight
@@ -62,13 +62,7 @@ def test_unwritable_out_is_refused_before_any_work(archive, out, why):
 def read_only_mount(tmp_path):
     """A real read-only file system (a tmpfs remounted ro): root ignores chmod, not this. Skipped where
     mounting is not allowed."""
-    target = tmp_path / "ro"
-    target.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(target)],
-                      capture_output=True).returncode != 0:  # fmt: skip
-        pytest.skip("cannot mount a tmpfs here (needs root in a mount namespace)")
-    yield target
-    subprocess.run(["umount", str(target)], check=True)
+    yield from mounted_tmpfs(tmp_path / "ro", "size=1m,ro")
 
 
 def test_read_only_out_is_refused(archive, read_only_mount):

@@ -13,6 +13,7 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
+from pipeline_helpers import mounted_tmpfs
 
 from pipeline import io, metadata, sink as sink_module
 from pipeline.interrupt import RunInterrupted, stop_on_signals
@@ -117,13 +118,7 @@ def test_an_s3_endpoint_gone_for_good_leaves_the_rows_in_a_local_fallback(moto_s
 @pytest.fixture
 def tmpfs(tmp_path):
     """A real tmpfs that the test can remount read-only (root ignores chmod, not a read-only mount)."""
-    target = tmp_path / "tmpfs"
-    target.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(target)],
-                      capture_output=True).returncode != 0:  # fmt: skip
-        pytest.skip("cannot mount a tmpfs here (needs root in a mount namespace)")
-    yield target
-    subprocess.run(["umount", "-l", str(target)], check=True)
+    yield from mounted_tmpfs(tmp_path / "tmpfs", "size=4m")
 
 
 def test_an_image_write_failure_stops_the_run_only_when_out_itself_is_gone(tmpfs, tmp_path, monkeypatch):
