@@ -11,7 +11,7 @@ from rich.console import Console
 
 from .. import io
 from ..settings import DEFAULT_MAX_PIXELS
-from .run import _parse_storage_options
+from ._json_options import parse_storage_options
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +32,7 @@ def report(
     from ..report import ReportSettings, build_report
 
     console = Console(stderr=True)
-    options = _parse_storage_options(storage_options)
+    options = parse_storage_options(storage_options)
     try:
         threads = {"workers": workers} if workers else {}  # else the settings' default
         settings = ReportSettings(io.resolve(out, str(Path.cwd())), options, max_pixels=max_pixels, **threads)

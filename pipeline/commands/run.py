@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -13,6 +12,7 @@ from rich.table import Table
 from ..manifest import ManifestError
 from ..settings import DEFAULT_MAX_PIXELS, JobSettings
 from . import _sampler_options as so
+from ._json_options import parse_json_object, parse_storage_options  # noqa: F401 - restore.py imports the first
 
 
 def register(app: typer.Typer) -> None:
@@ -65,7 +65,7 @@ def run(
             num_actors=num_actors,
             device=device,
             max_pixels=max_pixels,
-            storage_options=_parse_storage_options(storage_options),
+            storage_options=parse_storage_options(storage_options),
             preview=preview,
             num_cpus=num_cpus,
             dashboard=dashboard,
@@ -97,22 +97,6 @@ def run(
 
         build_after_run(console, settings.out_uri, settings.storage_options)
     raise typer.Exit(1 if summary.errors else 0)
-
-
-def parse_json_object(text: str, option: str, example: str) -> dict:
-    """A command-line option holding a JSON object (``--storage-options``, ``--params``), or a clear error."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"{option} must be a JSON object, got invalid JSON ({exc.msg})") from exc
-    if not isinstance(value, dict):
-        kind = type(value).__name__
-        raise typer.BadParameter(f"{option} must be a JSON object like {example}, got a {kind}")
-    return value
-
-
-def _parse_storage_options(text: str) -> dict:
-    return parse_json_object(text, "--storage-options", '{"endpoint_url": ...}')
 
 
 class _progress_bar:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .run import _parse_storage_options
+from ._json_options import parse_storage_options
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +35,7 @@ def scan(
     console = Console(stderr=True)
     try:
         check_manifest_name(out)
-        options = _parse_storage_options(storage_options)
+        options = parse_storage_options(storage_options)
         settings = ScanSettings(prefix_uri=prefix, since=parse_since(since) if since else None, ledger_uri=ledger,
                                 extensions=tuple(extension or IMAGE_EXTENSIONS), storage_options=options)  # fmt: skip
         found = scan_prefix(settings)

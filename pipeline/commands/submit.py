@@ -11,7 +11,7 @@ from ..manifest import ManifestError
 from ..settings import DEFAULT_MAX_PIXELS, JobSettings
 from ._cluster_options import Address, cluster_errors, fail
 from . import _sampler_options as so
-from .run import _parse_storage_options
+from ._json_options import parse_storage_options
 
 
 def register(app: typer.Typer) -> None:
@@ -60,7 +60,7 @@ def submit(
     try:
         job = JobSettings(manifest_uri=manifest, out_uri=out, op=op, model=model, **sampler.job_fields(),
                           seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
-                          max_pixels=max_pixels, storage_options=_parse_storage_options(storage_options),
+                          max_pixels=max_pixels, storage_options=parse_storage_options(storage_options),
                           preview=preview)  # fmt: skip
         request = SubmitRequest(job=job, schedule_slot=schedule_slot, working_dir=working_dir,
                                 pip=tuple(pip or ()), entrypoint_num_cpus=entrypoint_num_cpus)  # fmt: skip
