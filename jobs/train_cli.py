@@ -1,7 +1,8 @@
 """``train`` command: options → TrainSettings → ``jobs.train_prior.main``, with a Rich progress bar.
 
 Register in the main CLI as ``app.command("train")(jobs.train_cli.train)``; also runs alone as
-``python -m jobs.train_prior ...`` or ``python -m jobs.train_cli ...``.
+``python -m jobs.train_cli ...``. The command imports the loop, never the other way round (``jobs.train_prior`` has no
+``__main__``: it used to import this module back for one, a cycle, issue 17).
 """
 
 from __future__ import annotations

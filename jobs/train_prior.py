@@ -254,9 +254,3 @@ def main(settings: TrainSettings, on_log: Callable[[StepLog], None] | None = Non
         finally:
             trainer.save()
     return trainer
-
-
-if __name__ == "__main__":
-    from jobs.train_cli import run
-
-    run()
