@@ -33,7 +33,7 @@ def resident_mib() -> float:
 def child_peak(method: str, task: str, images: int, size: int, steps: int, device: str, threads: int) -> float:
     """In this process: load, warm up, sample ``steps`` steps with ``method``; the peak MiB above the warm level."""
     import ddnm
-    from benchmarks.guidance import METHODS, TASKS, load_images, load_prior
+    from benchmarks.guidance_cases import METHODS, TASKS, load_images, load_prior
     from ddnm.operators import make
 
     torch.set_num_threads(threads)

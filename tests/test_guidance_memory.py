@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.guidance import EVAL_DIR
+from benchmarks.guidance_cases import EVAL_DIR
 from benchmarks.guidance_memory import sampling_memory_mib
 
 
