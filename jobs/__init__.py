@@ -1,1 +1,1 @@
-"""Batch jobs: restoration graph and training of the bundled prior."""
+"""Training of the bundled prior: corpus crops, the DDPM loop, checkpoints, the fp16 export (``ddnm-batch train``)."""

@@ -1,7 +1,7 @@
 """Job settings as JSON: how a submitted run carries its :class:`JobSettings` to the cluster.
 
 The submitting machine writes ``to_json(settings)`` into the job's entrypoint; the entrypoint
-(``python -m jobs.run_job --settings JSON``) rebuilds the same settings with :func:`from_json`.
+(``python -m pipeline.entrypoints.run_job --settings JSON``) rebuilds the same settings with :func:`from_json`.
 The entrypoint is shown on the Ray dashboard, so :func:`check_no_credentials` refuses storage
 options that hold secrets: the cluster takes its credentials from its own environment.
 """

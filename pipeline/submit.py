@@ -1,6 +1,6 @@
 """Submit a restoration run as a Ray job: entrypoint, runtime environment, deterministic ids.
 
-The job runs ``python -m jobs.run_job --settings JSON`` on the cluster. Where the code comes from:
+The job runs ``python -m pipeline.entrypoints.run_job --settings JSON`` on the cluster. Where the code comes from:
 
 - ``runtime_env={}`` (default): the cluster image has ddnm-batch installed (``infra/Dockerfile``);
   only the entrypoint travels.
@@ -104,7 +104,7 @@ def submission_id_for(request: SubmitRequest) -> str | None:
 
 def entrypoint_for(request: SubmitRequest) -> str:
     # `python` as the cluster's PATH finds it (the image's interpreter, or the runtime env's virtualenv).
-    return f"python -m jobs.run_job --settings {shlex.quote(job_spec.to_json(request.job))}"
+    return f"python -m pipeline.entrypoints.run_job --settings {shlex.quote(job_spec.to_json(request.job))}"
 
 
 def runtime_env_for(request: SubmitRequest) -> dict:

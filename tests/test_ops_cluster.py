@@ -64,7 +64,7 @@ def test_scheduled_submit_runs_on_the_cluster(scheduled_run, small_archive, ray_
     assert waited.returncode == 0 and details["status"] == "SUCCEEDED", waited.stdout + waited.stderr
     assert job_id.startswith("ddnm-20261123T020000-")
     assert f"{ray_head.address}/#/jobs/{job_id}" in submitted.stderr
-    assert details["metadata"]["schedule_slot"] == SLOT and "jobs.run_job" in details["entrypoint"]
+    assert details["metadata"]["schedule_slot"] == SLOT and "pipeline.entrypoints.run_job" in details["entrypoint"]
     rows = {r["id"]: r for r in metadata.read_all(str(small_archive / "out")).to_pylist()}
     assert sorted(rows) == ["bad", "g0", "g1"]
     assert (rows["bad"]["status"], rows["bad"]["error_type"]) == ("error", "CorruptImage")
@@ -173,7 +173,8 @@ def test_scan_then_run_entrypoint_on_the_cluster(ray_head, tmp_path, tiny_model_
     out = tmp_path / "out"
     settings = json.dumps({"out_uri": str(out), "op": "colorize", "model": tiny_model_path, "steps": 2,
                            "batch_size": 2, "device": "cpu"})  # fmt: skip
-    entrypoint = (f"python -m jobs.scan_then_run --prefix {tmp_path / 'in'} --manifest {tmp_path / 'm.parquet'} "
+    entrypoint = (f"python -m pipeline.entrypoints.scan_then_run --prefix {tmp_path / 'in'} "
+                  f"--manifest {tmp_path / 'm.parquet'} "
                   f"--settings {shlex.quote(settings)}")  # fmt: skip
     for attempt, expected_new in ((1, 2), (2, 0)):
         submission = f"scan-then-run-{os.getpid()}-{attempt}"
@@ -210,12 +211,12 @@ def test_scheduled_ids_are_deterministic_and_depend_on_slot_and_options(tmp_path
 
 
 def test_entrypoint_carries_absolute_settings_through_the_shell(tmp_path, monkeypatch):
-    from jobs.run_job import parse_args
+    from pipeline.entrypoints.run_job import parse_args
 
     monkeypatch.chdir(tmp_path)
     request = prepared(request_for(schedule_slot=SLOT))
     words = shlex.split(entrypoint_for(request))
-    assert words[:3] == ["python", "-m", "jobs.run_job"]
+    assert words[:3] == ["python", "-m", "pipeline.entrypoints.run_job"]
     settings = from_json(parse_args(words[3:]).settings)
     assert settings == request.job and settings.manifest_uri == str(tmp_path / "manifest.csv")
     assert settings.out_uri == "s3://bucket/out"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jobs import scan_then_run
+from pipeline.entrypoints import scan_then_run
 from pipeline import telemetry
 from pipeline.job_spec import from_json
 
@@ -73,7 +73,7 @@ def test_rayjob_runs_the_scan_then_run_entrypoint_on_the_cluster():
     assert (job["apiVersion"], job["kind"]) == ("ray.io/v1", "RayJob")
     assert job["spec"]["clusterSelector"] == {"ray.io/cluster": load("raycluster.yaml")["metadata"]["name"]}
     words = shlex.split(job["spec"]["entrypoint"])
-    assert words[:3] == ["python", "-m", "jobs.scan_then_run"] and callable(scan_then_run.cli)
+    assert words[:3] == ["python", "-m", "pipeline.entrypoints.scan_then_run"] and callable(scan_then_run.cli)
     settings = from_json(words[words.index("--settings") + 1], manifest_uri=words[words.index("--manifest") + 1])
     assert settings.device == "cuda" and settings.storage_options == {}
     (submitter,) = job["spec"]["submitterPodTemplate"]["spec"]["containers"]

@@ -11,7 +11,7 @@ import pytest
 from pipeline_helpers import grey_photo
 from typer.testing import CliRunner
 
-from jobs.scan_then_run import main as scan_then_run
+from pipeline.entrypoints.scan_then_run import main as scan_then_run
 from pipeline import io, metadata
 from pipeline.cli import app
 from pipeline.manifest import read_manifest

@@ -1,4 +1,4 @@
-"""Ray job entrypoint of ``ddnm-batch submit``: ``python -m jobs.run_job --settings JSON``.
+"""Ray job entrypoint of ``ddnm-batch submit``: ``python -m pipeline.entrypoints.run_job --settings JSON``.
 
 Runs on the cluster (Ray sets ``RAY_ADDRESS``, so :func:`pipeline.run.run_job` joins the cluster
 instead of starting one). Progress lines and a final JSON summary go to stdout, which is the job's
@@ -15,11 +15,11 @@ import json
 import sys
 import time
 
-from pipeline.interrupt import RunInterrupted
-from pipeline.job_spec import from_json
-from pipeline.run import JobSummary, run_job
-from pipeline.settings import JobSettings
-from pipeline.sink import EXIT_OUTPUT_LOST, OutputUnwritable, Progress
+from ..interrupt import RunInterrupted
+from ..job_spec import from_json
+from ..run import JobSummary, run_job
+from ..settings import JobSettings
+from ..sink import EXIT_OUTPUT_LOST, OutputUnwritable, Progress
 
 PROGRESS_EVERY_S = 30.0
 
@@ -44,7 +44,8 @@ def summary_json(summary: JobSummary) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m jobs.run_job", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.entrypoints.run_job",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--settings", required=True, help="JobSettings as JSON (pipeline.job_spec.to_json)")
     parser.add_argument("--fail-on-row-errors", action="store_true", help="exit 1 when any row failed")
     return parser.parse_args(argv)

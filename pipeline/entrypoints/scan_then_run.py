@@ -1,7 +1,8 @@
 """Ray job entrypoint: scan a prefix for unrestored images, write the manifest, restore them.
 
-``python -m jobs.scan_then_run --prefix s3://archive/incoming --manifest s3://archive/manifests/run.parquet
---settings '{"out_uri": "s3://archive/restored", "op": "colorize"}' [--since 2026-11-01]``
+``python -m pipeline.entrypoints.scan_then_run --prefix s3://archive/incoming
+--manifest s3://archive/manifests/run.parquet --settings '{"out_uri": "s3://archive/restored", "op": "colorize"}'
+[--since 2026-11-01]``
 
 The out folder's metadata is the ledger, so images restored by earlier runs are left out; with
 nothing new the job writes an empty manifest and ends successfully without starting Ray Data.
@@ -14,10 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobs.run_job import main as run_main
-from jobs.run_job import summary_json
-from pipeline.job_spec import from_json
-from pipeline.scan import ScanSettings, manifest_table, parse_since, scan, write_manifest
+from ..job_spec import from_json
+from ..scan import ScanSettings, manifest_table, parse_since, scan, write_manifest
+from .run_job import main as run_main
+from .run_job import summary_json
 
 
 def main(prefix_uri: str, manifest_uri: str, settings_json: str, since: str | None = None) -> int:
@@ -38,7 +39,8 @@ def main(prefix_uri: str, manifest_uri: str, settings_json: str, since: str | No
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.scan_then_run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.entrypoints.scan_then_run",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", required=True, help="folder or s3:// prefix to scan")
     parser.add_argument("--manifest", required=True, help="where to write the manifest (.parquet or .csv)")
     parser.add_argument("--settings", required=True, help="JobSettings as JSON; manifest_uri is taken from --manifest")
