@@ -26,11 +26,15 @@ from .initial import bicubic_upsample, check_prior_supports, initial_image, know
 from .metrics import colourfulness, consistency, psnr, ssim
 from .operators import make
 from .operators.base import LinearOperator
+from .operators.registry import cli_operators, spec
 from .restore import restore
 
 # A method maps (y, op, one seed per image) to x̂ (B, C, H, W); baselines ignore the seeds.
 Method = Callable[[torch.Tensor, LinearOperator, list[int]], torch.Tensor]
-TASK_OPERATORS = ("sr_avgpool", "sr_bicubic", "inpaint", "colorize", "deblur_gaussian", "denoise")
+# The operator parameters an EvalTask sets; the operators it can evaluate are the CLI's whose required parameters
+# are all among them (cs is library-only, and kernels or motion lengths have no standard value here).
+TASK_PARAMETERS = ("scale", "mask", "sigma", "threshold")
+TASK_OPERATORS = tuple(name for name, s in cli_operators().items() if set(s.required) <= set(TASK_PARAMETERS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,26 +69,20 @@ class EvalTask:
 
     @property
     def label(self) -> str:
-        labels = {
-            "sr_avgpool": f"SR ×{self.scale} (average pool)",
-            "sr_bicubic": f"SR ×{self.scale} (bicubic)",
-            "inpaint": f"inpaint {self.hole_fraction:.0%} box",
-            "colorize": "colorize",
-            "deblur_gaussian": f"deblur Gaussian σ={self.blur_sigma:g}",
-            "denoise": "denoise",
-        }
+        """The registry's title with this task's values, e.g. "SR ×4 (bicubic)", "inpaint 25% box, σ_y=0.05"."""
+        registered = spec(self.op)
+        title = registered.title.format(scale=self.scale, sigma=self.blur_sigma)
+        box = f" {self.hole_fraction:.0%} box" if registered.needs_mask else ""
         noise = f", σ_y={self.sigma_y:g}" if self.sigma_y else ""
-        return labels[self.op] + noise
+        return title + box + noise
 
     def operator(self, x_shape: tuple[int, int, int]) -> LinearOperator:
-        """The operator A for images of shape (C, H, W)."""
-        if self.op in ("sr_avgpool", "sr_bicubic"):
-            return make(self.op, x_shape, scale=self.scale)
-        if self.op == "inpaint":
-            return make(self.op, x_shape, mask=box_mask(x_shape[1], x_shape[2], self.hole_fraction))
-        if self.op == "deblur_gaussian":
-            return make(self.op, x_shape, sigma=self.blur_sigma, threshold=self.blur_threshold)
-        return make(self.op, x_shape)
+        """The operator A for images of shape (C, H, W), given the task's values of the parameters it takes."""
+        values = {"scale": self.scale, "sigma": self.blur_sigma, "threshold": self.blur_threshold}
+        params = {name: values[name] for name in spec(self.op).parameters if name in values}
+        if spec(self.op).needs_mask:
+            params["mask"] = box_mask(x_shape[1], x_shape[2], self.hole_fraction)
+        return make(self.op, x_shape, **params)
 
 
 def task_for(op_name: str, **overrides) -> EvalTask:
@@ -141,11 +139,13 @@ def biharmonic_baseline(y: torch.Tensor, op: LinearOperator, seeds: list[int]) -
 
 
 def baseline_methods(task: EvalTask) -> dict[str, Method]:
-    """Classical answers to compare DDNM with: A⁺y always, bicubic for SR, harmonic / biharmonic fills."""
+    """Classical answers to compare DDNM with: A⁺y always, and the operator's warm-start image (registry
+    ``warm_start``): bicubic for SR, harmonic (and scikit-image's biharmonic) fills for inpainting."""
     methods: dict[str, Method] = {"A⁺y": pinv_baseline}
-    if task.op in ("sr_avgpool", "sr_bicubic"):
+    warm_start = spec(task.op).warm_start
+    if warm_start == "bicubic":
         methods["bicubic"] = bicubic_baseline
-    if task.op == "inpaint":
+    if warm_start == "harmonic":
         methods["harmonic"] = harmonic_baseline
         if importlib.util.find_spec("skimage") is not None:
             methods["biharmonic"] = biharmonic_baseline
@@ -179,10 +179,10 @@ class EvalResult:
 
 
 def score(task: EvalTask, op: LinearOperator, x_hat: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> dict:
-    """Per-image metric tensors (N,): PSNR, SSIM, consistency; colourfulness of x̂ and x for colorize."""
+    """Per-image metric tensors (N,): PSNR, SSIM, consistency; colourfulness of x̂ and x where y has no colour."""
     x_hat = x_hat.to(x.dtype)
     metrics = {"psnr": psnr(x_hat, x), "ssim": ssim(x_hat, x), "consistency": consistency(op, x_hat, y)}
-    if task.op == "colorize":
+    if spec(task.op).removes_colour:
         metrics["colourfulness"] = colourfulness(x_hat)
         metrics["colourfulness_gt"] = colourfulness(x)
     return metrics

@@ -18,10 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .operators.base import LinearOperator
-
-SR_OPERATORS = ("sr_avgpool", "sr_bicubic")
-# Tasks whose answer is mostly null-space content a denoiser cannot invent (colour from grey).
-NEEDS_GENERATIVE_PRIOR = ("colorize", "old_photo")
+from .operators.registry import spec
 
 
 def bicubic_upsample(y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -86,20 +83,22 @@ def known_pixels(op: LinearOperator) -> torch.Tensor:
 def initial_image(op_name: str, y: torch.Tensor, op: LinearOperator) -> torch.Tensor:
     """A warm start's initial image x_init for operator ``op_name``: (B, C, H, W) in [-1, 1].
 
-    SR: bicubic upsampling of y (A⁺y of average pooling is blocky). Inpaint: A⁺y with the holes filled
-    harmonically (A⁺y leaves them at 0). Every other operator: A⁺y.
+    As the registry's ``warm_start`` says: ``"bicubic"`` (SR) upsamples y (A⁺y of average pooling is blocky),
+    ``"harmonic"`` (inpaint) fills the holes A⁺y leaves at 0, ``"pinv"`` (every other operator) is A⁺y.
     """
-    if op_name in SR_OPERATORS:
+    warm_start = spec(op_name).warm_start
+    if warm_start == "bicubic":
         return bicubic_upsample(y, op.x_shape[-2:])
     x_pinv = op.A_pinv(y)
-    if op_name == "inpaint":
+    if warm_start == "harmonic":
         return harmonic_fill(x_pinv, known_pixels(op).to(x_pinv.device))
     return x_pinv
 
 
 def check_prior_supports(model, op_name: str) -> None:
-    """Refuse, before sampling, a task that a non-generative prior (``info.generative`` False) cannot do."""
-    if not model.info.generative and op_name in NEEDS_GENERATIVE_PRIOR:
+    """Refuse, before sampling, a task that a non-generative prior (``info.generative`` False) cannot do: one whose
+    answer is mostly null-space content a denoiser cannot invent (colour from grey, the registry's ``removes_colour``)."""
+    if not model.info.generative and spec(op_name).removes_colour:
         raise ValueError(
             f"model {model.info.name!r} is a denoiser (info.generative is False) and cannot invent colour, so it "
             f"does not support {op_name!r}; use the bundled diffusion prior or a diffusion checkpoint"

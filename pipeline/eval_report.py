@@ -97,7 +97,7 @@ def measurement_picture(op_name: str, op, y: torch.Tensor) -> torch.Tensor:
     """How the degraded input looks, at the restored size: a smaller y (SR) centred on white, missing pixels
     black, a grey y as grey RGB; (N, 3, H, W) in [-1, 1]."""
     height, width = op.x_shape[-2:]
-    if op_name == "inpaint":
+    if getattr(op, "mask", None) is not None:  # inpainting: y is x-sized with the holes at 0
         shown = torch.where(op.mask > 0.5, y, torch.full_like(y, -1.0))
     elif tuple(y.shape[-2:]) != (height, width):
         top, left = (height - y.shape[-2]) // 2, (width - y.shape[-1]) // 2

@@ -26,7 +26,7 @@ from ddnm.evaluate import (
 )
 from ddnm.initial import bicubic_upsample, harmonic_fill, initial_image
 from ddnm.models.testing import GaussianPosteriorModel
-from ddnm.operators import make
+from ddnm.operators import OPERATORS, make
 from pipeline import eval_report
 from pipeline.commands import eval as eval_command
 
@@ -64,7 +64,7 @@ def test_rows_carry_every_metric_for_every_image_and_method(images, prior, op_na
     result = evaluate(images, task, methods, names=["a", "b", "c"], batch_size=2)
     assert len(result.rows) == 3 * len(methods)
     expected = {"image", "task", "op", "method", "psnr", "ssim", "consistency", "s_per_image"}
-    if op_name == "colorize":
+    if OPERATORS[op_name].removes_colour:
         expected |= {"colourfulness", "colourfulness_gt"}
     for row in result.rows:
         assert set(row) == expected

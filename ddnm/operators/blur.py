@@ -109,3 +109,8 @@ class KernelBlur(SVDOperator):
 def gaussian_blur(x_shape, sigma: float, size: int | None = None, threshold: float = 0.0) -> KernelBlur:
     """Circular Gaussian blur of std ``sigma`` pixels on a ``size``×``size`` support (default 2·ceil(3σ)+1)."""
     return KernelBlur(x_shape, Fn.gaussian_kernel(sigma, size), threshold)
+
+
+def motion_blur(x_shape, length: int, angle: float = 0.0, threshold: float = 0.0) -> KernelBlur:
+    """Circular blur by a straight motion kernel of ``length`` pixels at ``angle`` degrees."""
+    return KernelBlur(x_shape, Fn.motion_kernel(length, angle), threshold)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 
 from .base import LinearOperator, SVDOperator
+from .colorize import Colorize
+from .inpaint import Inpaint
 
 
 class Compose(SVDOperator):
@@ -81,3 +83,12 @@ class Compose(SVDOperator):
     def U_t(self, y):  # noqa: N802
         self._need_svd()
         return self.outer.U_t(y)
+
+
+def old_photo(x_shape: tuple[int, int, int], mask) -> Compose:
+    """Old photo: colorize a gray scan and fill its damaged pixels (mask 1 = intact), y of shape (B, 1, H, W).
+
+    ``mask`` is (H, W), (1, H, W) or per image (B, 1, H, W).
+    """
+    _, h, w = x_shape
+    return Compose(Inpaint((1, h, w), mask), Colorize(x_shape))

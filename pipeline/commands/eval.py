@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
 
 def evaluate(
     images_dir: Annotated[str, typer.Argument(metavar="IMAGES_DIR", help="Folder of clean (ground-truth) images.")],
-    op: Annotated[str, typer.Option(help="sr_avgpool, sr_bicubic, inpaint, colorize, deblur_gaussian, denoise.")],
+    op: Annotated[str, typer.Option(help="Operator (ddnm.evaluate.TASK_OPERATORS: those whose parameters eval sets; "
+                                         "another is refused with the list).")],
     out: Annotated[str, typer.Option(help="Folder for the Markdown table, the picture grid and results.jsonl.")],
     scale: Annotated[int, typer.Option(help="SR factor.")] = 4,
     sigma_y: Annotated[float | None, typer.Option(help="Noise std added to y, [-1, 1] units (denoise: 0.1).")] = None,
