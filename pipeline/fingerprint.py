@@ -25,6 +25,7 @@ from .preflight import ModelIdentity
 OPERATIONAL = frozenset({
     "manifest_uri", "out_uri", "op", "model", "eta", "batch_size", "fixed_batch", "num_actors", "device",
     "max_pixels", "storage_options", "preview", "actor_cpus", "num_cpus", "dashboard",
+    "max_worker_crashes",
 })  # fmt: skip
 # Fields added after archives were restored, with the value every earlier job implicitly had: left out of the
 # key at that value, so a resume after an upgrade still recognises the rows it restored before.

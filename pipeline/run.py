@@ -12,7 +12,9 @@ Ray: with ``RAY_ADDRESS`` set the job joins that cluster (workers must have ddnm
 installed); otherwise it starts a local Ray and stops it at the end. Actors keep Ray Data's
 defaults ``max_restarts=-1, max_task_retries=-1``, so a crashed worker is replaced and its
 batch re-run (tests/test_pipeline_faults.py SIGKILLs the restore worker mid-run and gets every row,
-byte-identical to an undisturbed run); tasks keep Ray's 3 retries for system failures.
+byte-identical to an undisturbed run); a row that kills its worker every time ends as a ``WorkerCrashed``
+error row after ``max_worker_crashes`` (:mod:`pipeline.worker_crashes`). Tasks keep Ray's 3 retries for
+system failures, and a block that still fails is dropped, its rows recorded as ``BlockFailed`` error rows.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ def _execute(items: list[dict], settings: JobSettings, sink: MetadataSink) -> No
         with stop_on_signals(), sink:  # the sink flushes on the way out, whatever the way
             for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
                 sink.add(batch)
+            sink.record_lost(items)
     finally:
         if started_ray:
             ray.shutdown()
@@ -180,22 +183,27 @@ def build_dataset(to_do: list[dict], settings: JobSettings, quiet: bool = True):
 
     from .decode import decode_batch
     from .encode import encode_batch
-    from .restore_stage import RestoreStage
+    from .worker_crashes import GuardedRestoreStage, start_journal, test_hook_env
 
     gpu = settings.device == "cuda"
     blocks = max(1, math.ceil(len(to_do) / settings.batch_size))
     dataset = ray.data.from_items(list(to_do), override_num_blocks=blocks)
     dataset = dataset.map_batches(decode_batch, fn_kwargs={"settings": settings}, batch_size=settings.batch_size)
+    hook = test_hook_env()
     dataset = dataset.map_batches(
-        RestoreStage,
-        fn_constructor_kwargs={"settings": settings},
+        GuardedRestoreStage,
+        fn_constructor_kwargs={"settings": settings, "journal": start_journal()},
         compute=ActorPoolStrategy(size=settings.num_actors),
         num_gpus=1 if gpu else 0,
         num_cpus=actor_cpus_for(settings),
         batch_size=settings.batch_size,
+        **({"runtime_env": {"env_vars": hook}} if hook else {}),
     )
     dataset = dataset.map_batches(encode_batch, fn_kwargs={"settings": settings}, batch_size=settings.batch_size)
     dataset.context.execution_no_progress_timeout_s = NO_PROGRESS_TIMEOUT_S
+    # A block whose task fails for good (after Ray's retries) is dropped instead of ending the run; the sink records
+    # its rows as BlockFailed error rows (MetadataSink.record_lost), so nothing is left unrecorded.
+    dataset.context.max_errored_blocks = -1
     if quiet:  # the CLI draws its own progress bar
         dataset.context.enable_progress_bars = False
         dataset.context.print_on_execution_start = False

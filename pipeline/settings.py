@@ -37,6 +37,8 @@ class JobSettings:
     (``ddnm.colour``: colour carried up to full size exactly); ``None`` takes the prior's window, 0 restores at
     full size in windows instead.
     ``latent_lambda`` is λ of latent DDNM, for latent (SD3) models only; ``None`` keeps the model's default.
+    ``max_worker_crashes``: a row whose restore worker died this many times (at least once with the row restored
+    alone) becomes a ``WorkerCrashed`` error row and the run goes on (:mod:`pipeline.worker_crashes`).
     """
 
     manifest_uri: str
@@ -65,6 +67,7 @@ class JobSettings:
     actor_cpus: float | None = None
     num_cpus: int | None = None
     dashboard: bool = False
+    max_worker_crashes: int = 3
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -115,6 +118,7 @@ def _problems(s: JobSettings) -> list[str]:
         (s.preview >= 0, f"preview must be >= 0, got {s.preview}"),
         (s.actor_cpus is None or s.actor_cpus > 0, f"actor_cpus must be > 0, got {s.actor_cpus}"),
         (s.num_cpus is None or s.num_cpus >= 1, f"num_cpus must be >= 1, got {s.num_cpus}"),
+        (s.max_worker_crashes >= 1, f"max_worker_crashes must be >= 1, got {s.max_worker_crashes}"),
     ]
     problems = [message for ok, message in checks if not ok]
     problems += _convention_problems(s)

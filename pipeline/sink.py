@@ -26,12 +26,13 @@ import numpy as np
 
 from . import metadata, preflight
 from .fingerprint import row_fingerprint
-from .rows import OUTPUT_WRITE_FAILED, STATUS_OK, STATUS_SKIPPED, to_rows
+from .rows import OUTPUT_WRITE_FAILED, ROW_COLUMNS, STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, from_rows, to_rows
 from .settings import JobSettings, guidance_params_json
 
 FLUSH_ROWS = 256
 FLUSH_SECONDS = 30.0
 FALLBACK_ENV = "DDNM_FALLBACK_DIR"  # where the ledger goes when OUT cannot take it (default: cwd, then tmp)
+BLOCK_FAILED = "BlockFailed"  # error_type of a row whose Ray Data block failed for good (pipeline.run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,7 @@ class MetadataSink:
         self.errors_by_type: Counter = Counter()
         self.parts: list[str] = []
         self.recorded = 0  # rows of this run now in OUT/metadata
+        self.seen: set[str] = set()  # ids of the rows that came back from the graph
         self.failure: OutputUnwritable | None = None
         self._buffer: list[dict] = []
         self._oldest = 0.0  # when the oldest buffered row arrived
@@ -126,6 +128,7 @@ class MetadataSink:
         rows = [self._complete(row) for row in to_rows(batch)]
         kept = [row for row in rows if row["status"] != STATUS_SKIPPED]
         with self._lock:
+            self.seen.update(row["id"] for row in rows)
             for row in rows:
                 if row["status"] == STATUS_SKIPPED:
                     self.skipped, self.to_do = self.skipped + 1, self.to_do - 1
@@ -142,6 +145,18 @@ class MetadataSink:
             self._check_output()
         if len(self._buffer) >= FLUSH_ROWS or (self._buffer and time.time() - self._oldest >= FLUSH_SECONDS):
             self.flush()
+
+    def record_lost(self, items: list[dict]) -> None:
+        """After the graph: every work item that never came back (its block failed for good) becomes an error row,
+        so it is counted, recorded and retried by the next run like any failed row."""
+        lost = [item for item in items if item["id"] not in self.seen]
+        if not lost:
+            return
+        message = "its Ray Data block failed after Ray's retries (the traceback is in Ray's log); re-run to retry it"
+        rows = [{"id": item["id"], "source_uri": item["uri"], "mask_uri": item["mask_uri"], "op": item["op"],
+                 "params": item["params"], "extra": item["extra"], "status": STATUS_ERROR, "error_type": BLOCK_FAILED,
+                 "error_message": message} for item in lost]  # fmt: skip
+        self.add(from_rows(rows, ROW_COLUMNS))
 
     def flush(self) -> None:
         """Write the buffered rows as one part; on failure keep them and raise :class:`OutputUnwritable`."""

@@ -36,6 +36,8 @@ def run(
     num_cpus: Annotated[int | None, typer.Option(help="CPUs for a local Ray (default: all).")] = None,
     dashboard: Annotated[bool, typer.Option(help="Start the Ray dashboard with a local Ray.")] = False,
     report: Annotated[bool, typer.Option(help="Build the review page OUT/report/index.html at the end.")] = True,
+    max_worker_crashes: Annotated[int, typer.Option(
+        help="A row whose restore worker died this many times becomes a WorkerCrashed error row.")] = 3,
     sampler: so.SamplerOptions = so.SamplerOptions(),
 ) -> None:
     """Restore every image MANIFEST lists; write PNGs under OUT/images and Parquet under OUT/metadata.
@@ -69,6 +71,7 @@ def run(
             preview=preview,
             num_cpus=num_cpus,
             dashboard=dashboard,
+            max_worker_crashes=max_worker_crashes,
         )
         with ray_output_to_log(settings.out_uri) as log:  # Ray's own output: the log, not the terminal
             with _progress_bar(Console(file=log.terminal)) as on_progress:

@@ -44,6 +44,8 @@ def submit(
         help='fsspec options as JSON, no credentials: {"endpoint_url": "..."}.')] = "{}",
     max_pixels: Annotated[int, typer.Option(help="Larger images become error rows (bombs).")] = DEFAULT_MAX_PIXELS,
     preview: Annotated[int, typer.Option(help="Write OUT/preview.png with the first N restored rows.")] = 0,
+    max_worker_crashes: Annotated[int, typer.Option(
+        help="A row whose restore worker died this many times becomes a WorkerCrashed error row.")] = 3,
     sampler: so.SamplerOptions = so.SamplerOptions(),
 ) -> None:
     """Submit a restoration run as a Ray job; print its id (stdout) and dashboard URL.
@@ -61,7 +63,7 @@ def submit(
         job = JobSettings(manifest_uri=manifest, out_uri=out, op=op, model=model, **sampler.job_fields(),
                           seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
                           max_pixels=max_pixels, storage_options=parse_storage_options(storage_options),
-                          preview=preview)  # fmt: skip
+                          preview=preview, max_worker_crashes=max_worker_crashes)  # fmt: skip
         request = SubmitRequest(job=job, schedule_slot=schedule_slot, working_dir=working_dir,
                                 pip=tuple(pip or ()), entrypoint_num_cpus=entrypoint_num_cpus)  # fmt: skip
         if check:
