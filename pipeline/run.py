@@ -138,14 +138,26 @@ def connect_ray(settings: JobSettings) -> bool:
     if ray.is_initialized():
         return False
     protect_token_file()  # ray.init may write a token to ~/.ray/auth_token, readable by all by default
+    address, started = os.environ.get("RAY_ADDRESS"), time.monotonic()
     try:
-        if os.environ.get("RAY_ADDRESS"):
+        if address:
             ray.init(logging_level=logging.WARNING)  # ray.init reads RAY_ADDRESS itself
             return False
         ray.init(num_cpus=settings.num_cpus, include_dashboard=settings.dashboard, logging_level=logging.WARNING)
         return True
+    except Exception as exc:  # noqa: BLE001 - Ray raises anything from a timeout to a missing folder here
+        raise RayUnavailable(address, time.monotonic() - started, exc) from exc
     finally:
         protect_token_file()
+
+
+class RayUnavailable(RuntimeError):
+    """``ray.init`` failed before any work (a local start timed out under load, a cluster did not answer)."""
+
+    def __init__(self, address: str | None, seconds: float, cause: BaseException):
+        what = f"join the Ray cluster at {address}" if address else "start a local Ray cluster"
+        reason = (str(cause).strip().splitlines() or [""])[0]
+        super().__init__(f"could not {what} in {seconds:.0f} s: {type(cause).__name__}: {reason}")
 
 
 def check_local_capacity(settings: JobSettings) -> None:

@@ -42,14 +42,14 @@ def run(
 ) -> None:
     """Restore every image MANIFEST lists; write PNGs under OUT/images and Parquet under OUT/metadata.
 
-    Exit status: 0 every row ok; 1 some rows failed (see the error_* columns); 2 refused before any work
-    (manifest, options, OUT not writable, model); 3 OUT stopped taking writes mid-run (the finished rows'
-    ledger is in a local fallback file, named in the message); 130/143 interrupted by SIGINT/SIGTERM
-    (finished rows recorded; re-run to resume).
+    Exit status: 0 every row ok; 1 some rows failed (see the error_* columns), or Ray could not be started or
+    joined (one line, nothing restored); 2 refused before any work (manifest, options, OUT not writable, model);
+    3 OUT stopped taking writes mid-run (the finished rows' ledger is in a local fallback file, named in the
+    message); 130/143 interrupted by SIGINT/SIGTERM (finished rows recorded; re-run to resume).
     """
     from ..interrupt import RunInterrupted
     from ..ray_log import ray_output_to_log
-    from ..run import run_job
+    from ..run import RayUnavailable, run_job
     from ..sink import EXIT_OUTPUT_LOST, OutputUnwritable
 
     console = Console(stderr=True)
@@ -86,6 +86,10 @@ def run(
         console.print(f"{exc}: stopped; {exc.recorded} finished row(s) recorded in {exc.out_uri}/metadata; "
                       "run the same command again to resume", highlight=False, soft_wrap=True)  # fmt: skip
         raise typer.Exit(exc.exit_code) from None
+    except RayUnavailable as exc:
+        console.print(f"[red]error:[/red] {exc}; nothing was restored (Ray's output: {log.path})", markup=True,
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        raise typer.Exit(1) from None
     except Exception as exc:  # noqa: BLE001 - one line here, the traceback in the log
         if log is None:
             raise

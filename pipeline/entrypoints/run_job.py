@@ -17,7 +17,7 @@ import time
 
 from ..interrupt import RunInterrupted
 from ..job_spec import from_json
-from ..run import JobSummary, run_job
+from ..run import JobSummary, RayUnavailable, run_job
 from ..settings import JobSettings
 from ..sink import EXIT_OUTPUT_LOST, OutputUnwritable, Progress
 
@@ -52,14 +52,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """Exit codes as ``ddnm-batch run``'s for a run that did not finish: 2 refused before any work, 3 OUT became
-    unwritable mid-run (the line names the fallback ledger), 130/143 interrupted; each with one line, no traceback."""
     args = parse_args(argv)
+    return run_to_exit_code(args.settings, args.fail_on_row_errors)
+
+
+def run_to_exit_code(settings_json: str, fail_on_row_errors: bool = False, **overrides) -> int:
+    """Run the job and print its summary line; a run that did not finish is one line, no traceback, with exit codes
+    as ``ddnm-batch run``'s: 2 refused before any work (settings, manifest, OUT, model), 1 Ray could not be started or
+    joined, 3 OUT became unwritable mid-run (the line names the fallback ledger), 130/143 interrupted."""
     try:
-        summary = main(from_json(args.settings))
-    except ValueError as exc:  # the manifest, OUT or the model (pipeline.preflight), before any work
+        summary = main(from_json(settings_json, **overrides))
+    except ValueError as exc:  # the settings, the manifest, OUT or the model (pipeline.preflight), before any work
         print(f"error: {exc}", flush=True)
         return 2
+    except RayUnavailable as exc:
+        print(f"error: {exc}; nothing was restored", flush=True)
+        return 1
     except OutputUnwritable as exc:
         print(f"error: {exc.describe()}", flush=True)
         return EXIT_OUTPUT_LOST
@@ -67,7 +75,7 @@ def cli(argv: list[str] | None = None) -> int:
         print(f"{exc}: stopped; {exc.recorded} finished row(s) recorded in {exc.out_uri}/metadata", flush=True)
         return exc.exit_code
     print("summary " + summary_json(summary), flush=True)
-    return 1 if (args.fail_on_row_errors and summary.errors) else 0
+    return 1 if (fail_on_row_errors and summary.errors) else 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 [--since 2026-11-01]``
 
 The out folder's metadata is the ledger, so images restored by earlier runs are left out; with
-nothing new the job writes an empty manifest and ends successfully without starting Ray Data.
+nothing new the job writes an empty manifest and ends successfully without starting Ray Data. A run that cannot
+start or finish is one line with ``run_job``'s exit codes (2 refused, 1 no Ray, 3 OUT lost, 130/143 interrupted).
 Used by ``infra/kuberay/rayjob.yaml``; the Kubernetes CronJob instead runs ``ddnm-batch scan`` and
 ``ddnm-batch submit`` (so each scheduled slot has a deterministic submission id).
 """
@@ -17,25 +18,28 @@ import sys
 
 from ..job_spec import from_json
 from ..scan import ScanSettings, manifest_table, parse_since, scan, write_manifest
-from .run_job import main as run_main
-from .run_job import summary_json
+from .run_job import run_to_exit_code
 
 
 def main(prefix_uri: str, manifest_uri: str, settings_json: str, since: str | None = None) -> int:
-    settings = from_json(settings_json, manifest_uri=manifest_uri)
-    found = scan(ScanSettings(
-        prefix_uri=prefix_uri,
-        since=parse_since(since) if since else None,
-        ledger_uri=settings.out_uri,
-        storage_options=settings.storage_options,
-    ))  # fmt: skip
-    write_manifest(manifest_table(found.new, settings.op), manifest_uri, settings.storage_options)
+    """Scan, write the manifest, run; exit codes and one-line errors as ``pipeline.entrypoints.run_job``'s."""
+    try:
+        settings = from_json(settings_json, manifest_uri=manifest_uri)
+        found = scan(ScanSettings(
+            prefix_uri=prefix_uri,
+            since=parse_since(since) if since else None,
+            ledger_uri=settings.out_uri,
+            storage_options=settings.storage_options,
+        ))  # fmt: skip
+        write_manifest(manifest_table(found.new, settings.op), manifest_uri, settings.storage_options)
+    except ValueError as exc:  # bad settings or --since, a prefix that cannot be listed
+        print(f"error: {exc}", flush=True)
+        return 2
     print(f"scan {prefix_uri}: {found.listed} images, {found.restored} already restored, "
           f"{found.older} older than --since, {len(found.new)} new -> {manifest_uri}", flush=True)  # fmt: skip
     if not found.new:
         return 0
-    print("summary " + summary_json(run_main(settings)), flush=True)
-    return 0
+    return run_to_exit_code(settings_json, manifest_uri=manifest_uri)
 
 
 def cli(argv: list[str] | None = None) -> int:
