@@ -69,16 +69,17 @@ def quantised(x: torch.Tensor) -> torch.Tensor:
 
 
 def colour_method(model, args):
-    """(y, op, seed) -> x̂ with ``ddnm.colour`` and the pipeline's sampler (windows, warm start) at ``args``."""
+    """(y, op, seed) -> x̂ with ``ddnm.colour`` and ``ddnm.restore``'s pass (windows, warm start) at ``args``."""
     from ddnm.colour import WorkingSize, restore_colour
-    from pipeline.restore_stage import restore_image
+    from ddnm.restore_pass import restore_pass
+    from ddnm.settings import RestoreSettings, SamplerSettings
 
     settings = WorkingSize(size=args.work_size, samples=args.samples, shrink=args.shrink, radius=args.radius,
                            eps=args.eps)  # fmt: skip
-    kwargs = {"steps": args.steps, "eta": args.eta}
+    restore = RestoreSettings(sampler=SamplerSettings(steps=args.steps, eta=args.eta)).for_model(model)
 
     def sample(y_work, op_work, seeds):
-        return restore_image(y_work, op_work, model, kwargs, seeds, "colorize")[0]
+        return restore_pass(y_work, op_work, model, restore, seeds).x
 
     def method(y, op, seed: int):
         return restore_colour(y, op, sample, [seed], settings)

@@ -61,3 +61,13 @@ def renoise(x_t: torch.Tensor, alpha_bar_t: float, alpha_bar_up: float, generato
     """Time-travel jump t → t' > t: sample q(x_t' | x_t) = N(sqrt(ᾱ_t'/ᾱ_t) x_t, (1 − ᾱ_t'/ᾱ_t) I)."""
     ratio = alpha_bar_up / alpha_bar_t
     return ratio**0.5 * x_t + (1 - ratio) ** 0.5 * randn_like(x_t, generator)
+
+
+def generators_for(seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
+    """One generator per image, so each result depends only on its own seed, never on its batch."""
+    gens = []
+    for seed in seeds:
+        g = torch.Generator(device=device)
+        g.manual_seed(int(seed))
+        gens.append(g)
+    return gens

@@ -44,4 +44,5 @@ def repeat_batch(op: LinearOperator, copies: int) -> LinearOperator:
 
 def repeat_rows(t: torch.Tensor | None, copies: int) -> torch.Tensor | None:
     """``copies`` stacked copies of a batch tensor (``None`` stays ``None``)."""
-    return None if t is None or copies == 1 else t.repeat(copies, *([1] * (t.dim() - 1)))
+    # copies == 1 is the tensor itself (it once returned None there, which dropped every caller's x_init)
+    return t if t is None or copies == 1 else t.repeat(copies, *([1] * (t.dim() - 1)))

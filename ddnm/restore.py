@@ -1,127 +1,91 @@
-"""The public one-call API: restore the user's own measurement y with DDNM / DDNM+ (or another guidance rule)."""
+"""The public one-call API, and the only façade: restore the user's own measurement y with DDNM / DDNM+.
+
+Everything that decides *how* an image is restored lives behind :func:`restore`: the prior's recommendations
+(``RestoreSettings.for_model``), latent vs pixel priors, a denoiser's warm start, windows for images that are not
+the model's size (``ddnm.restore_pass``), colour at a working size (``ddnm.colour``), K posterior samples and their
+packing (``ddnm.posterior``, ``ddnm.packing``). ``ddnm-batch restore`` and the batch pipeline call it as it is,
+so the library and the command line give the same bytes for the same image, model and seed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import dataclass
 
 import torch
 
-from .guidance import GUIDANCE
-from .latent_ddnm import latent_settings, sample_latent_ddnm
+from .ddim import generators_for  # noqa: F401 - long imported from here
+from .guidance_params import guidance_params_for  # noqa: F401 - long imported from here
 from .metrics import consistency
-from .models.wrapper import DiffusionModel
 from .operators.base import LinearOperator
+from .overrides import with_overrides
 from .packing import repeat_batch, repeat_rows, samples_per_call
-from .posterior import posterior_mean
-from .samplers import sample_ddnm
-from .settings import SamplerSettings, param_names
-
-_SETTING_NAMES = {f.name for f in fields(SamplerSettings)}
+from .posterior import posterior_mean, uncertainty
+from .restore_pass import restore_pass, task_name
+from .settings import DEFAULT_ETA, ETA_KEY, RestoreSettings  # noqa: F401 - DEFAULT_ETA, ETA_KEY: long here
 
 
-# η when neither the caller nor the prior gives one, per convention (docs/conventions.md). 0.85 is the authors'
-# number under their meaning (fresh noise 0.85·sqrt(1 − ᾱ′)); under "paper" it is kept as DDIM's η (fresh noise
-# σ_t(0.85)), the default before conventions existed, so runs without a prior's recommendation stay as they were.
-DEFAULT_ETA = {"paper": 0.85, "reference": 0.85}
-# The key of a prior's config ("sampling") that recommends η for each convention.
-ETA_KEY = {"paper": "eta", "reference": "eta_reference"}
+@dataclass(frozen=True, eq=False)
+class Restoration:
+    """What :func:`restore` returns; unpacks as ``x, residual = ddnm.restore(...)``.
+
+    x:           (B, C, H, W) in [-1, 1].
+    residual:    (B,) ‖A x − y‖ / ‖y‖ of x itself, the consistency certificate.
+    seam_ratio:  (B,) images restored in windows only (``ddnm.tiling.seam_ratio``; the samples' mean for K > 1).
+    tiles:       windows per image (1 when the image is the model's window).
+    uncertainty: (B,) K > 1 only: the mean per-pixel spread of the samples, in [0, 1] intensity units.
+    samples:     K, the posterior samples averaged.
+    work_size:   long side of the working image when colour went through ``ddnm.colour``, else None.
+    settings:    the settings in force, every recommendation resolved.
+    """
+
+    x: torch.Tensor
+    residual: torch.Tensor
+    seam_ratio: torch.Tensor | None = None
+    tiles: int = 1
+    uncertainty: torch.Tensor | None = None
+    samples: int = 1
+    work_size: int | None = None
+    settings: RestoreSettings | None = None
+
+    def __iter__(self):  # ``x, residual = ddnm.restore(...)``, as when it returned a pair
+        yield self.x
+        yield self.residual
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return (self.x, self.residual)[index]
+
+    def __len__(self) -> int:
+        return 2
 
 
 def effective_eta(model, eta: float | None, convention: str = "paper") -> float:
-    """``eta`` if given, else the prior's recommended η for the convention (``model.info.sampling``: "eta" for
-    "paper", "eta_reference" for "reference"), else ``DEFAULT_ETA[convention]``."""
-    if eta is not None:
-        return eta
-    if convention not in DEFAULT_ETA:
-        raise ValueError(f"unknown convention {convention!r}; valid: {sorted(DEFAULT_ETA)}")
-    info = getattr(model, "info", None)
-    return float(getattr(info, "sampling", {}).get(ETA_KEY[convention], DEFAULT_ETA[convention]))
+    """``eta`` if given, else the prior's recommended η for the convention, else ``DEFAULT_ETA[convention]``."""
+    from .settings import SamplerSettings
 
-
-def generators_for(seeds: list[int], device: torch.device) -> list[torch.Generator]:
-    """One generator per image, so each result depends only on its own seed, never on its batch."""
-    gens = []
-    for seed in seeds:
-        g = torch.Generator(device=device)
-        g.manual_seed(int(seed))
-        gens.append(g)
-    return gens
-
-
-def guidance_params_for(name: str, values: dict):
-    """The parameter dataclass of guidance ``name`` with ``values`` set (``None`` for a rule without parameters).
-
-    The one place a rule's parameters are checked, for the library and the command line alike:
-    ``guidance_params_for("ddpg", {"gamma": 6})`` -> ``DDPGParams(gamma=6, ...)``.
-    """
-    if name not in GUIDANCE:
-        raise ValueError(f"unknown guidance {name!r}; valid: {sorted(GUIDANCE)}")
-    rule = GUIDANCE[name]
-    names = param_names(rule.params_type)
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        takes = f"its parameters are {names}" if names else "it takes no parameters"
-        owners = sorted(g for g, r in GUIDANCE.items() if set(unknown) <= set(param_names(r.params_type)))
-        hint = f"; {unknown} belong to guidance {owners}" if owners else ""
-        raise ValueError(f"{unknown} {'is not a parameter' if len(unknown) == 1 else 'are not parameters'} "
-                         f"of guidance {name!r}: {takes}{hint}")
-    if rule.params_type is None:
-        return None
-    return replace(rule.default_params(), **values)
-
-
-def with_guidance_params(settings: dict) -> dict:
-    """Gather keyword arguments that belong to the guidance rule's parameter dataclass into ``guidance_params``."""
-    name = settings.get("guidance", "ddnm")
-    if name not in GUIDANCE:
-        raise ValueError(f"unknown guidance {name!r}; valid: {sorted(GUIDANCE)}")
-    rule_names = param_names(GUIDANCE[name].params_type)
-    unknown = set(settings) - _SETTING_NAMES - set(rule_names)
-    if unknown:
-        raise TypeError(
-            f"unknown sampler settings {sorted(unknown)}; valid: {sorted(_SETTING_NAMES)}"
-            + (f" and, for guidance {name!r}, {rule_names}" if rule_names else "")
-        )
-    params = {k: settings[k] for k in rule_names if k in settings}
-    if not params:
-        return settings
-    if settings.get("guidance_params") is not None:
-        raise TypeError(f"give either guidance_params or its fields {sorted(params)}, not both")
-    rest = {k: v for k, v in settings.items() if k not in params}
-    return {**rest, "guidance_params": guidance_params_for(name, params)}
+    return SamplerSettings(eta=eta, convention=convention).for_model(model).eta
 
 
 def restore(
     y: torch.Tensor,
     op: LinearOperator,
-    model: DiffusionModel | None = None,
-    steps: int = 100,
-    eta: float | None = None,
-    sigma_y: float = 0.0,
-    travel_length: int = 0,
-    travel_repeat: int = 1,
-    seed: int | list[int] = 0,
+    model=None,
+    settings: RestoreSettings | None = None,
     *,
-    samples: int = 1,
-    max_batch: int | None = None,
+    seed: int | list[int] = 0,
     x_init: torch.Tensor | None = None,
     callback=None,
-    **settings,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Restore x from y = A x (+ n). y is ``(B, *op.y_shape())`` in [-1, 1]; returns ``(x, residual)``.
+    on_windows=None,
+    **overrides,
+) -> Restoration:
+    """Restore x from y = A x (+ n). y is ``(B, *op.y_shape())`` in [-1, 1]; returns a :class:`Restoration`.
 
-    x is ``(B, C, H, W)`` in [-1, 1]; residual is ``(B,)``: ‖A x − y‖ / ‖y‖, the consistency certificate.
-    ``eta``'s meaning follows ``convention`` (``SamplerSettings``): "paper" (default), DDIM's η, the fresh-noise
-    std σ_t(η) = η·sqrt((1−ᾱ′)/(1−ᾱ_t)·(1−ᾱ_t/ᾱ′)); "reference", the authors' code's η, x′ = sqrt(ᾱ′)·x̂0 +
-    sqrt(1−ᾱ′)·(η·z + sqrt(1−η²)·ε_θ). ``None`` takes the prior's recommendation for the convention
-    (``model.info.sampling``), else ``DEFAULT_ETA[convention]`` (0.85 for both).
-    ``seed`` is one int for the batch (image i gets seed + i) or one int per image. ``samples`` > 1 returns
-    the mean of that many posterior samples (``ddnm.posterior``: higher PSNR, K times the cost); ``max_batch``
-    (images per network call) runs as many samples together as fit (``ddnm.packing``; None: one at a time). Extra keyword
-    arguments are fields of :class:`SamplerSettings` (``start_t``, ``clip_x0``, ``guidance``, ``convention``) or of the
-    guidance rule's parameters (``guidance="ddpg", gamma=8, zeta=0.5``; see ``ddnm.settings.DDPGParams``).
-    A latent model (``ddnm.models.load(folder, arch="sd3")``) runs latent DDNM instead
-    (``ddnm.latent_ddnm``: ``latent_lambda``, ``latent_eta``, ``project_output``).
+    ``settings`` (default ``RestoreSettings()``: every choice the model's recommendation) with ``overrides``, flat
+    names of ``SamplerSettings`` / ``RestoreSettings`` fields or of the guidance rule's parameters, set on it:
+    ``steps=20, sigma_y=0.05, guidance="ddpg", gamma=6, samples=4, work_size=0``. ``model`` None loads
+    ``settings.model`` (the bundled prior by default) on y's device. ``seed`` is one int for the batch (image i
+    gets seed + i) or one int per image. ``x_init`` is a warm start's initial image (``start_t``); a prior that
+    cannot start from noise (FFDNet) gets ``ddnm.initial.initial_image`` without it. ``callback`` hears of every
+    denoising step (``sample_ddnm``'s dict), ``on_windows(done, total)`` of every chunk of windows of a large image.
 
     >>> import torch, ddnm
     >>> from ddnm.models.testing import ZeroEpsModel
@@ -130,46 +94,67 @@ def restore(
     >>> x.shape, bool(res[0] < 1e-4)
     (torch.Size([1, 3, 8, 8]), True)
     """
+    settings = with_overrides(settings or RestoreSettings(), overrides)
     if model is None:
-        from .models import load
-
-        model = load(device=y.device)
+        model = settings.model.load(device=y.device)
     expected = (y.shape[0], *op.y_shape())
     if tuple(y.shape) != expected:
         raise ValueError(f"y has shape {tuple(y.shape)} but the operator measures {expected}")
-    seeds = [seed + i for i in range(y.shape[0])] if isinstance(seed, int) else list(seed)
+    seeds = [seed + i for i in range(y.shape[0])] if isinstance(seed, int) else [int(s) for s in seed]
     if len(seeds) != y.shape[0]:
         raise ValueError(f"got {len(seeds)} seeds for {y.shape[0]} images")
+    check_prior_supports(model, op)
     op = op.to(y.device)
-    per_call = samples_per_call(y.shape[0], samples, max_batch)
-    packed_ops = {1: op}
+    resolved = settings.for_model(model, op)
+    if resolved.work_size:
+        return _restore_colour(y, op, model, resolved, seeds, callback, on_windows)
+    return _restore_samples(y, op, model, resolved, seeds, x_init, callback, on_windows)
 
-    def packed(sample_seeds: list[int]):
-        """y, op and x_init for the len(sample_seeds) / B samples packed in this call."""
-        copies = len(sample_seeds) // y.shape[0]
+
+def check_prior_supports(model, op: LinearOperator) -> None:
+    """Refuse, before sampling, colour from a prior that cannot invent it (``info.generative`` False)."""
+    from .initial import check_prior_supports as check
+
+    check(model, task_name(op))
+
+
+def _restore_samples(y, op, model, settings: RestoreSettings, seeds, x_init, callback, on_windows) -> Restoration:
+    """K posterior samples (``settings.samples``), ``settings.max_batch`` images per network call, averaged."""
+    batch, samples = y.shape[0], settings.samples
+    per_call = samples_per_call(batch, samples, settings.max_batch)
+    packed_ops, seams, tiles = {1: op}, [], 1
+
+    def one_call(sample_seeds: list[int]) -> torch.Tensor:
+        nonlocal tiles
+        copies = len(sample_seeds) // batch
         if copies not in packed_ops:
             packed_ops[copies] = repeat_batch(op, copies)
-        return repeat_rows(y, copies) if copies > 1 else y, packed_ops[copies], repeat_rows(x_init, copies)
+        y_c = repeat_rows(y, copies) if copies > 1 else y
+        out = restore_pass(y_c, packed_ops[copies], model, settings, sample_seeds, repeat_rows(x_init, copies),
+                           callback, on_windows)  # fmt: skip
+        tiles = out.tiles
+        if out.seam_ratio is not None:
+            seams.extend(out.seam_ratio.view(copies, batch))
+        return out.x
 
-    if getattr(model, "is_latent", False):  # SD3-type latent flow models: ddnm.latent_ddnm
-        if x_init is not None:
-            raise ValueError("latent DDNM starts from noise; x_init is for the pixel samplers' warm start")
-        latent = latent_settings(steps, sigma_y, travel_length, settings)
+    x, std = posterior_mean(one_call, seeds, samples, per_call)
+    seam_ratio = torch.stack(seams).mean(0) if seams else None
+    return Restoration(x, consistency(op, x, y.float()), seam_ratio, tiles, uncertainty(std), samples, None, settings)
 
-        def one_sample(sample_seeds: list[int]) -> torch.Tensor:
-            y_c, op_c, _ = packed(sample_seeds)
-            return sample_latent_ddnm(model, op_c, y_c, latent, generators_for(sample_seeds, y.device))
 
-    else:
-        eta = effective_eta(model, eta, settings.get("convention", "paper"))
-        sampler_settings = SamplerSettings(steps=steps, eta=eta, sigma_y=sigma_y, travel_length=travel_length,
-                                           travel_repeat=travel_repeat, **with_guidance_params(settings))
+def _restore_colour(y, op, model, settings: RestoreSettings, seeds, callback, on_windows) -> Restoration:
+    """Colour estimated at the working size from K samples in one batch, carried up exactly (``ddnm.colour``)."""
+    from .colour import WorkingSize, restore_colour
 
-        def one_sample(sample_seeds: list[int]) -> torch.Tensor:
-            generator = generators_for(sample_seeds, y.device)
-            y_c, op_c, x_init_c = packed(sample_seeds)
-            return sample_ddnm(model, op_c, y_c, sampler_settings, generator=generator, x_init=x_init_c,
-                               callback=callback)
+    working = WorkingSize(size=settings.work_size, samples=settings.samples)
+    tiles = 1
 
-    x, _ = posterior_mean(one_sample, seeds, samples, per_call)
-    return x, consistency(op, x, y.float())
+    def sample(y_work: torch.Tensor, op_work, sample_seeds: list[int]) -> torch.Tensor:
+        nonlocal tiles
+        out = restore_pass(y_work, op_work, model, settings, sample_seeds, None, callback, on_windows)
+        tiles = out.tiles
+        return out.x
+
+    out = restore_colour(y, op, sample, seeds, working)
+    return Restoration(out.x, consistency(op, out.x, y.float()), None, tiles, out.uncertainty, working.samples,
+                       settings.work_size, settings)  # fmt: skip

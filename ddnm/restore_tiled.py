@@ -20,7 +20,7 @@ import torch
 from .metrics import consistency
 from .models.wrapper import DiffusionModel
 from .operators.base import LinearOperator
-from .restore import generators_for
+from .ddim import generators_for
 from .samplers import sample_ddnm
 from .settings import SamplerSettings
 from .tiled_model import TiledModel, model_device
@@ -160,6 +160,7 @@ def restore_tiled(
     (torch.Size([1, 3, 40, 100]), True)
     """
     y = y.float()
+    sampler = sampler.for_model(model)  # before TiledModel wraps it: the prior's recommended steps and η
     tiles = with_model_window(tiles, model)
     full_op, ops, plan, image = _problem(y, op, tiles)
     seeds = [seed + i for i in range(y.shape[0])] if isinstance(seed, int) else [int(s) for s in seed]

@@ -162,7 +162,9 @@ def sample_ddnm(
     (even inside a caller's ``inference_mode``); the others run under ``inference_mode``.
     ``noise_sampler(x)`` (k-diffusion style), if given, supplies every z ~ N(0, I) instead of ``generator``, in
     the order the loop uses them: x_T, then one per step (none at the last) and one per time-travel jump.
+    ``settings.steps`` / ``eta`` left None take the model's recommendation (``SamplerSettings.for_model``).
     """
+    settings = settings.for_model(model)
     if noise_sampler is not None:
         if generator is not None:
             raise ValueError("give either generator or noise_sampler, not both")

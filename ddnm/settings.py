@@ -1,81 +1,51 @@
-"""Frozen, validated settings for the samplers and their guidance rules."""
+"""Frozen, validated settings of a restoration, torch-free (the command line builds them before loading torch).
+
+``SamplerSettings`` says how DDNM samples; ``ModelSpec`` which prior and how it runs; ``RestoreSettings`` holds
+both plus the tiling, posterior samples and colour working size: the one object that travels from the command
+line (``pipeline.commands._settings_options`` makes the options from these fields and their ``help``) through
+``pipeline.settings.JobSettings`` to :func:`ddnm.restore`. A field left ``None`` means "the model's own
+recommendation"; :meth:`RestoreSettings.for_model` resolves it against a loaded model and runs the checks that
+need the resolved values (travel length < steps). Validation lives only in these ``__post_init__`` methods and
+that step, so a setting the sampler would refuse is refused the same way before any work starts.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, replace
 
-STEP_SIZE_MODES = ("auto", "fixed", "decaying", "decaying_ls")
+from .guidance_params import (  # noqa: F401 - these names are also ddnm.settings'
+    STEP_SIZE_MODES,
+    DDPGParams,
+    GradientParams,
+    GuidanceParams,
+    check_rule,
+    default_params,
+    param_names,
+)
+from .tile_settings import TileSettings
+
 CONVENTIONS = ("paper", "reference")
+# What a prior without a recommendation gets (``model.info.sampling`` overrides them: "steps", "eta" for the
+# "paper" convention, "eta_reference" for "reference", "samples"). η 0.85 is the authors' number under their
+# meaning (fresh noise 0.85·sqrt(1 − ᾱ′)); under "paper" it is kept as DDIM's η, the default before conventions.
+DEFAULT_STEPS = 100
+DEFAULT_ETA = {"paper": 0.85, "reference": 0.85}
+ETA_KEY = {"paper": "eta", "reference": "eta_reference"}
+DTYPES = ("float32", "bfloat16", "float16")
 
 
-@dataclass(frozen=True, slots=True)
-class DDPGParams:
-    """Parameters of DDPG / IDPG (Garber & Tirer, CVPR 2024, arXiv:2312.16519), named as in the paper's code.
-
-    gamma:          δ_t = ᾱ_next^γ sets the mix of back-projection (δ → 0) and least-squares (δ → 1) guidance
-                    when σ_y > 0; larger γ keeps BP longer. Without noise δ_t = 0 (pure BP).
-    zeta:           ζ, DDPG only: share of fresh noise in the injected noise; 1 − ζ is the estimated ε̂.
-    eta_tilde:      η = max(eta_min, η̃·σ_y²) regularises BP's (AAᵀ + ηI)⁻¹.
-    xi:             if set, η = eta_min + ξ·(255·σ_y)² instead (the paper code's alternative).
-    eta_min:        floor of η (the paper code's 1e-4); 0 makes noiseless BP exactly A⁺.
-    step_size_mode: "fixed" (μ_t = 1), "decaying" (μ_t = (1 − ᾱ_next)/(1 − ᾱ_t)), "decaying_ls"
-                    (only the LS part decays) or "auto": the paper's choice, fixed for IDPG and for DDPG with
-                    σ_y ≤ 0.02 (0.01 on [0, 1]), decaying above. A decaying step is 0 at the last step, so
-                    a noiseless run with it ends unprojected.
-    ls_scale:       c, the least-squares guidance scale (≲ 1/s_max² keeps the LS step stable).
-    """
-
-    gamma: float = 8.0
-    zeta: float = 0.5
-    eta_tilde: float = 0.7
-    xi: float | None = None
-    eta_min: float = 1e-4
-    step_size_mode: str = "auto"
-    ls_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.gamma < 0 or self.eta_tilde < 0 or self.eta_min < 0 or (self.xi is not None and self.xi < 0):
-            raise ValueError(
-                f"gamma, eta_tilde, eta_min and xi must be >= 0, got {self.gamma}, {self.eta_tilde}, "
-                f"{self.eta_min}, {self.xi}"
-            )
-        if not 0.0 <= self.zeta <= 1.0:
-            raise ValueError(f"zeta must be in [0, 1], got {self.zeta}")
-        if self.step_size_mode not in STEP_SIZE_MODES:
-            raise ValueError(f"step_size_mode {self.step_size_mode!r} is not one of {STEP_SIZE_MODES}")
-        if self.ls_scale <= 0:
-            raise ValueError(f"ls_scale (c) must be > 0, got {self.ls_scale}")
-
-
-@dataclass(frozen=True, slots=True)
-class GradientParams:
-    """Parameters of the gradient rules DPS (Chung et al., ICLR 2023) and MCG (Chung et al., NeurIPS 2022).
-
-    grad_step: ζ' of DPS Algorithm 1: the step is ζ'/‖y − A x̂0‖ · ∇_{x_t}‖y − A x̂0(x_t)‖². 0.5 equals the
-               DPS code's ``scale=1`` (it steps along ∇‖·‖, which is ∇‖·‖²/(2‖·‖)). 0 turns the gradient off.
-    """
-
-    grad_step: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.grad_step < 0:
-            raise ValueError(f"grad_step must be >= 0, got {self.grad_step}")
-
-
-GuidanceParams = DDPGParams | GradientParams
-
-
-def param_names(params_type: type | None) -> list[str]:
-    """Field names of a guidance rule's parameter dataclass (none for rules without parameters)."""
-    return [] if params_type is None else [f.name for f in fields(params_type)]
+def recommendations(model) -> dict:
+    """The prior's recommended sampler settings (its config's ``sampling`` block); {} for none."""
+    return dict(getattr(getattr(model, "info", None), "sampling", None) or {})
 
 
 @dataclass(frozen=True, slots=True)
 class SamplerSettings:
     """How to run DDNM / DDNM+ (arXiv:2212.00490) on a DDIM schedule (arXiv:2010.02502).
 
-    steps:          number of distinct timesteps visited on the way down (before time-travel).
-    eta:            η, whose meaning depends on ``convention`` (docs/conventions.md):
+    steps:          number of distinct timesteps visited on the way down (before time-travel); None: the prior's
+                    recommendation (``model.info.sampling``), else 100.
+    eta:            η (None: the prior's recommendation for the convention, else 0.85), whose meaning depends on ``convention`` (docs/conventions.md):
                     "paper": DDIM's η (Eq. 16), the fresh-noise std σ_t(η) = η·sqrt((1−ᾱ′)/(1−ᾱ_t)·(1−ᾱ_t/ᾱ′))
                     of the posterior step; 0 is deterministic DDIM, 1 the DDPM posterior.
                     "reference": the authors' code's (DDRM-style) η, the share of fresh noise in the step's whole
@@ -98,21 +68,27 @@ class SamplerSettings:
                     uncorrected x0|t, and their DDNM+ noise split. DDNM guidance only.
     """
 
-    steps: int = 100
-    eta: float = 0.85
-    sigma_y: float = 0.0
-    travel_length: int = 0
-    travel_repeat: int = 1
-    start_t: int | None = None
+    steps: int | None = field(default=None, metadata={"help": "Sampling steps (default: the prior's "
+                                                             "recommendation, 20 for the bundled prior; else 100)."})
+    eta: float | None = field(default=None, metadata={"help": "eta in [0, 1]; meaning per --convention: paper: DDIM's "
+        "eta, fresh-noise std sigma_t = eta*sqrt((1-a')/(1-a)*(1-a/a')); reference: x' = sqrt(a')x0 + "
+        "sqrt(1-a')(eta*z + sqrt(1-eta^2)*eps) (a = alpha-bar). Default: the prior's recommendation, else 0.85."})
+    sigma_y: float = field(default=0.0, metadata={"help": "Noise level of the scans (DDNM+), in [-1, 1] units."})
+    travel_length: int = field(default=0, metadata={"help": "Time-travel length L in steps (0 = off)."})
+    travel_repeat: int = field(default=1, metadata={"help": "Time-travel repeats r."})
+    start_t: int | None = field(default=None, metadata={"help": "Warm start at this timestep from A⁺y."})
     clip_x0: bool | None = None
-    guidance: str = "ddnm"
+    guidance: str = field(default="ddnm", metadata={"help": "Guidance rule: ddnm (DDNM/DDNM+), ddpg, idpg "
+                                                            "(noise-robust), mcg, dps (gradient through the model)."})
     guidance_params: GuidanceParams | None = None
-    convention: str = "paper"
+    convention: str = field(default="paper", metadata={"help": "paper: the DDNM/DDIM papers' equations; reference: "
+        "reproduce the authors' DDNM code (their eta, grid i*(T//steps), no x0 clamp, their time-travel and DDNM+), "
+        "docs/conventions.md."})
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
+        if self.steps is not None and self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if not 0.0 <= self.eta <= 1.0:
+        if self.eta is not None and not 0.0 <= self.eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {self.eta}")
         if self.sigma_y < 0:
             raise ValueError(f"sigma_y must be >= 0, got {self.sigma_y}")
@@ -120,7 +96,7 @@ class SamplerSettings:
             raise ValueError(
                 f"travel_length must be >= 0 and travel_repeat >= 1, got {self.travel_length}, {self.travel_repeat}"
             )
-        if self.travel_length and self.travel_length >= self.steps:
+        if self.travel_length and self.steps is not None and self.travel_length >= self.steps:
             raise ValueError(f"travel_length {self.travel_length} must be smaller than steps {self.steps}")
         if self.start_t is not None and self.start_t < 0:
             raise ValueError(f"start_t must be a timestep index >= 0, got {self.start_t}")
@@ -128,11 +104,7 @@ class SamplerSettings:
         self._check_convention()
 
     def _check_guidance(self) -> None:
-        from .guidance import GUIDANCE  # the registry imports this module; look it up only when validating
-
-        if self.guidance not in GUIDANCE:
-            raise ValueError(f"unknown guidance {self.guidance!r}; valid: {sorted(GUIDANCE)}")
-        params_type = GUIDANCE[self.guidance].params_type
+        params_type = check_rule(self.guidance)
         if self.guidance_params is not None and not isinstance(self.guidance_params, params_type or ()):
             expected = "no parameters" if params_type is None else params_type.__name__
             raise ValueError(
@@ -159,13 +131,157 @@ class SamplerSettings:
     @property
     def params(self) -> GuidanceParams | None:
         """The guidance rule's parameters: the given ones, else the rule's defaults."""
-        if self.guidance_params is not None:
-            return self.guidance_params
-        from .guidance import GUIDANCE
-
-        return GUIDANCE[self.guidance].default_params()
+        return self.guidance_params if self.guidance_params is not None else default_params(self.guidance)
 
     @property
     def is_noisy(self) -> bool:
         """DDNM+ (Eq. 17-19) is needed only when y carries noise."""
         return self.sigma_y > 0
+
+    def for_model(self, model=None) -> SamplerSettings:
+        """These settings with ``steps`` and ``eta`` filled in from ``model``'s recommendations (else 100, 0.85),
+        checked again with the values in force (time-travel shorter than the steps)."""
+        if self.steps is not None and self.eta is not None:
+            return self
+        sampling = recommendations(model)
+        steps = self.steps if self.steps is not None else int(sampling.get("steps", DEFAULT_STEPS))
+        eta = self.eta
+        if eta is None:
+            eta = float(sampling.get(ETA_KEY[self.convention], DEFAULT_ETA[self.convention]))
+        return replace(self, steps=steps, eta=eta)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """Which prior restores, and how its network runs (``ddnm.models.load``'s arguments; docs/models.md).
+
+    path None (or "bundled") is the prior shipped in ``ddnm/weights``; "ffdnet" the FFDNet denoiser; else a
+    checkpoint (``.safetensors`` with a sidecar ``.json``, or ``.pt`` with ``arch`` and ``preset``) or a diffusers
+    SD3 folder.
+    """
+
+    path: str | None = field(default=None, metadata={
+        "help": "'bundled', 'ffdnet', a checkpoint (.safetensors with its sidecar .json, or .pt with --arch and "
+                "--preset) or a diffusers SD3 folder.", "option": "model", "cli_default": "bundled"})  # fmt: skip
+    arch: str | None = field(default=None, metadata={"help": "Architecture of a .pt checkpoint without a sidecar "
+                                                             "JSON: adm or ddpm (sd3 for a diffusers folder)."})
+    preset: str | None = field(default=None, metadata={"help": "Hyper-parameters of --arch by name: "
+                                                               "imagenet256_uncond (adm) or celeba_hq (ddpm)."})
+    dtype: str = field(default="float32", metadata={"help": "Network precision: float32, bfloat16 or float16 "
+                                                            "(autocast; the sampler's maths stays float32)."})
+    channels_last: bool = field(default=False, metadata={"help": "Run the network in channels-last memory format "
+                                                                 "(adm/ddpm; faster on GPUs)."})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the network (adm/ddpm; falls back to "
+                                                           "eager with one warning)."})
+
+    def __post_init__(self) -> None:
+        if self.path == "bundled":
+            object.__setattr__(self, "path", None)
+        if self.path is not None and not str(self.path):
+            raise ValueError("model must be 'bundled', 'ffdnet' or a weights path")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
+        if self.preset is not None and self.path in (None, "ffdnet"):
+            raise ValueError(f"preset applies to a checkpoint file (--model my.pt --arch adm --preset ...), not to "
+                             f"the {'bundled prior' if self.path is None else 'ffdnet denoiser'}")
+
+    @property
+    def label(self) -> str:
+        """The model as the command line spells it."""
+        return "bundled" if self.path is None else self.path
+
+    def load(self, device="cpu"):
+        """The prior on ``device``, as ``ddnm.models.load`` builds it from these fields."""
+        from .models import load
+
+        extra = {} if self.preset is None else {"preset": self.preset}
+        return load(self.path, self.arch, device=device, dtype=self.dtype, channels_last=self.channels_last,
+                    compile=self.compile, **extra)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreSettings:
+    """Everything :func:`ddnm.restore` needs besides y, A, the model and the seeds (docs/CONTRACTS.md).
+
+    None means the model's recommendation: ``samples`` its config's "samples" (1 without one; 8 for colour at
+    the working size, ``ddnm.colour.WorkingSize``), ``work_size`` its window for colorize and old photo.
+    ``max_batch`` packs that many images (posterior samples of the batch) into one network call
+    (``ddnm.packing``; None: one sample at a time); ``tiles.max_batch`` bounds the windows per call instead.
+    ``latent_lambda``, ``latent_eta``, ``project_output`` are for latent (SD3) models only (``ddnm.latent_ddnm``).
+    """
+
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    tiles: TileSettings = field(default_factory=TileSettings)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    samples: int | None = field(default=None, metadata={"help": "Average this many posterior samples per image (K "
+        "times the time): higher PSNR, and the spread is recorded as 'uncertainty' (default: the prior's "
+        "recommendation, 1; 8 for colour at the working size)."})  # fmt: skip
+    work_size: int | None = field(default=None, metadata={"help": "colorize / old_photo: estimate colour on a copy "
+        "of the scan with this long side and carry it up to full size exactly (default: the prior's window, 64; "
+        "0 = restore at full size in windows)."})  # fmt: skip
+    max_batch: int | None = field(default=None, metadata={"help": "Images per network call when averaging "
+        "--samples: that many samples run together (default: one sample at a time)."})  # fmt: skip
+    latent_lambda: float | None = field(default=None, metadata={"help": "λ of latent DDNM in [0, 1] (latent SD3 "
+                                                                        "models only; default 0.8)."})
+    latent_eta: float | None = None
+    project_output: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.samples is not None and self.samples < 1:
+            raise ValueError(f"samples must be >= 1, got {self.samples}")
+        if self.work_size is not None and self.work_size != 0 and self.work_size < 8:
+            raise ValueError(f"work_size must be 0 (off) or >= 8 pixels, got {self.work_size}")
+        if self.max_batch is not None and self.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
+        for name in ("latent_lambda", "latent_eta"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+    @property
+    def latent_options(self) -> dict:
+        """The latent-only settings that are set, as ``ddnm.latent_ddnm.latent_settings`` takes them."""
+        names = ("latent_lambda", "latent_eta", "project_output")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def for_model(self, model, op=None) -> RestoreSettings:
+        """These settings with every None that ``model`` decides filled in, checked with the values in force.
+
+        Steps and η from the prior's recommendation, a denoiser's warm start (``start_t`` at most its ``max_t``,
+        FFDNet); with ``op``, also the colour working size (colorize and old
+        photo on a windowed pixel prior: the window, else 0 = full size) and the number of samples. A latent-only
+        setting on a pixel prior is refused, as are pixel-only settings on a latent one.
+        """
+        latent = getattr(model, "is_latent", False)
+        if self.latent_options and not latent:
+            raise ValueError(f"{sorted(self.latent_options)} are for latent (SD3) models; "
+                             f"{model.info.name!r} is a pixel-space prior")
+        if latent:
+            from .latent_ddnm import latent_settings  # checks what latent DDNM refuses
+
+            sampler = self.sampler if self.sampler.steps is not None else replace(self.sampler, steps=DEFAULT_STEPS)
+            latent_settings(sampler.steps, sampler.sigma_y, sampler.travel_length, self._latent_view(sampler))
+        else:
+            sampler = self.sampler.for_model(model)
+            max_t = getattr(model, "max_t", None)  # a denoiser (FFDNet) cannot start above its noise range
+            if max_t is not None:
+                sampler = replace(sampler, start_t=max_t if sampler.start_t is None else min(sampler.start_t, max_t))
+        resolved = replace(self, sampler=sampler)
+        if op is None:
+            return resolved
+        from .colour import WorkingSize, is_colour_task
+
+        work_size = self.work_size
+        if latent or not is_colour_task(op):
+            work_size = 0
+        elif work_size is None:
+            work_size = getattr(model.info, "image_size", None) or 0
+        samples = self.samples
+        if samples is None:
+            samples = WorkingSize().samples if work_size else int(recommendations(model).get("samples", 1))
+        return replace(resolved, work_size=work_size, samples=samples)
+
+    def _latent_view(self, sampler: SamplerSettings) -> dict:
+        refused = {"start_t": sampler.start_t, "clip_x0": sampler.clip_x0, "guidance_params": sampler.guidance_params}
+        return {"guidance": sampler.guidance, "convention": sampler.convention, **self.latent_options,
+                **{k: v for k, v in refused.items() if v is not None}}

@@ -2,7 +2,8 @@
 
 ``RestoreStage(settings)`` loads the prior once; ``stage(batch)`` groups the batch's rows by
 (operator, params, mask, shape) into batched ``ddnm.restore`` calls and returns a NEW dict of CPU
-NumPy columns. Without Ray it is an ordinary object: call it on a dict.
+NumPy columns. Without Ray it is an ordinary object: call it on a dict. How an image is restored (windows,
+warm start, colour at a working size, K samples) is ``ddnm.restore``'s business; this stage only moves rows.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from ddnm.restore import effective_eta
+import ddnm
 
 from . import measurement
-from .rows import RESTORED_COLUMNS, STATUS_OK, RowError, error_fields, from_rows, pack_array, to_rows, unpack_array
-from .sampling import restore_samples
+from .rows import RESTORED_COLUMNS, STATUS_OK, error_fields, from_rows, pack_array, to_rows, unpack_array
 from .settings import JobSettings
 from .telemetry import StageMetrics
 
@@ -40,64 +40,14 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def restore_image(y: torch.Tensor, op, model, sampler_kwargs: dict, seeds: list[int], op_name: str = "",
-                  progress=None):  # fmt: skip
-    """Restore a batch of same-shaped images: ``(x, residual, seam_ratio or None, tiles)``.
-
-    The one place the pipeline and ``ddnm-batch restore`` call the engine. An image that is not exactly the
-    model's window goes through ``ddnm.restore_tiled`` (windows of the model's size; smaller images sit on a
-    window-sized canvas). A prior that cannot start from noise (a denoiser with ``max_t``) warm starts from
-    ``ddnm.initial.initial_image``. A latent model (SD3) restores the whole image at once with latent DDNM.
-    ``progress`` (``pipeline.restore_progress.StepProgress``) hears of every denoising step and window chunk.
-    """
-    import ddnm
-    from ddnm.initial import check_prior_supports, initial_image
-    from ddnm.restore import with_guidance_params
-    from ddnm.restore_tiled import restore_tiled
-    from ddnm.settings import SamplerSettings
-    from ddnm.tiling import TileSettings
-
-    if op_name:
-        check_prior_supports(model, op_name)
-    kwargs, x_init = dict(sampler_kwargs), None
-    step, on_windows = (progress.step, progress.windows) if progress is not None else (None, None)
-    if getattr(model, "is_latent", False):
-        x, residual = ddnm.restore(y, op, model, seed=seeds, **kwargs)
-        return x, residual, None, 1
-    if kwargs.pop("latent_lambda", None) is not None:
-        raise ValueError(f"latent_lambda is for latent (SD3) models; {model.info.name!r} is a pixel-space prior")
-    kwargs["eta"] = effective_eta(model, kwargs.get("eta"), kwargs.get("convention", "paper"))
-    max_t = getattr(model, "max_t", None)
-    if max_t is not None:
-        kwargs["start_t"] = max_t if kwargs.get("start_t") is None else min(kwargs["start_t"], max_t)
-        x_init = initial_image(op_name, y, op)
-    window = model.info.image_size
-    _, h, w = op.x_shape
-    if window is None or (h, w) == (window, window):
-        x, residual = ddnm.restore(y, op, model, seed=seeds, x_init=x_init, callback=step, **kwargs)
-        return x, residual, None, 1
-    result = restore_tiled(y, op, model, TileSettings(), SamplerSettings(**with_guidance_params(kwargs)), seeds,
-                           callback=step, on_windows=on_windows)  # fmt: skip
-    tiles = len(plan_for(h, w, window).windows)
-    return result.x, result.residual, result.seam_ratio, tiles
-
-
-def plan_for(height: int, width: int, window: int):
-    """The default tile plan for an image (for the ``tiles`` count in the metadata)."""
-    from ddnm.tiling import TileSettings, plan_tiles
-
-    return plan_tiles(max(height, window), max(width, window), TileSettings(window=window))
-
-
 class RestoreStage:
     """Ray actor UDF: decoded rows in, restored rows out."""
 
     def __init__(self, settings: JobSettings):
-        import ddnm.models
-
         self.settings = settings
         self.device = resolve_device(settings.device)
-        self.model = ddnm.models.load(settings.model_path, device=self.device)
+        self.model = settings.restore.model.load(device=self.device)
+        self.resolved = settings.restore.for_model(self.model)  # steps and η in force, for the metadata
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.metrics = StageMetrics()
 
@@ -118,8 +68,8 @@ class RestoreStage:
         out.update(
             model_name=info.name,
             weights_sha256=info.weights_sha256,
-            steps=self.settings.steps,
-            eta=effective_eta(self.model, self.settings.eta, self.settings.convention),
+            steps=self.resolved.sampler.steps,
+            eta=self.resolved.sampler.eta,
             seed=row_seed(self.settings.seed, row["id"]),
             worker=self.worker,
         )
@@ -149,7 +99,7 @@ class RestoreStage:
 
     @torch.inference_mode()
     def _restore(self, group: list[dict]):
-        """(x, residual, seam ratios, tiles, uncertainties, the ``Restored`` itself) of one batch."""
+        """(x, residual, seam ratios, tiles, uncertainties, the ``ddnm.Restoration`` itself) of one batch."""
         first = group[0]
         samples = [r["_samples"] for r in group]
         op, y = measurement.build(first["op"], first["params"], samples, first["_mask"], self.model.in_channels)
@@ -162,8 +112,7 @@ class RestoreStage:
             y = torch.cat([y, y[-1:].expand(padding, *y.shape[1:])])
             seeds = seeds + [seeds[-1]] * padding
         y, op = y.to(self.device), op.to(self.device)
-        out = restore_samples(y, op, self.model, self.settings.sampler_kwargs, seeds, first["op"], self.settings.samples,
-                              self.settings.work_size)  # fmt: skip
+        out = ddnm.restore(y, op, self.model, self.settings.restore, seed=seeds)
         seams, spread = (_per_row(v, count) for v in (out.seam_ratio, out.uncertainty))
         x, residual = out.x[:count].float().cpu().numpy(), out.residual[:count].float().cpu().numpy()
         return x, residual, seams, out.tiles, spread, out

@@ -80,19 +80,16 @@ class JobSettings:
         return None if self.model == "bundled" else self.model
 
     @property
-    def sampler_kwargs(self) -> dict:
-        """Keyword arguments of ``ddnm.restore`` that come from the job."""
-        return {
-            "steps": self.steps,
-            "eta": self.eta,
-            "sigma_y": self.sigma_y,
-            "travel_length": self.travel_length,
-            "travel_repeat": self.travel_repeat,
-            "guidance": self.guidance,
-            "convention": self.convention,
-            **self.guidance_params,
-            **({} if self.latent_lambda is None else {"latent_lambda": self.latent_lambda}),
-        }
+    def restore(self):
+        """The job's ``ddnm.settings.RestoreSettings``: what ``ddnm.restore`` gets for every row."""
+        from ddnm.overrides import with_overrides
+        from ddnm.settings import ModelSpec, RestoreSettings
+
+        flat = dict(steps=self.steps, eta=self.eta, sigma_y=self.sigma_y, travel_length=self.travel_length,
+                    travel_repeat=self.travel_repeat, guidance=self.guidance, convention=self.convention,
+                    samples=self.samples, work_size=self.work_size, latent_lambda=self.latent_lambda,
+                    **self.guidance_params)  # fmt: skip
+        return with_overrides(RestoreSettings(model=ModelSpec(self.model_path)), flat)
 
 
 def _problems(s: JobSettings) -> list[str]:
@@ -141,7 +138,7 @@ def _convention_problems(s: JobSettings) -> list[str]:
 
 def _guidance_problems(guidance: str, params: dict) -> list[str]:
     # Imported here: the engine (and torch) loads only when a job is really being set up.
-    from ddnm.restore import guidance_params_for
+    from ddnm.guidance_params import guidance_params_for
 
     try:
         guidance_params_for(guidance, params)

@@ -115,8 +115,8 @@ def test_job_settings_carry_guidance_to_the_cluster_and_the_sampler():
     settings = JobSettings("s3://a/m.csv", "s3://a/out", guidance="idpg", guidance_params={"gamma": 4.0},
                            travel_length=2, travel_repeat=2)  # fmt: skip
     assert from_json(to_json(settings)) == settings
-    kwargs = settings.sampler_kwargs
-    assert kwargs["guidance"] == "idpg" and kwargs["gamma"] == 4.0 and kwargs["travel_length"] == 2
+    sampler = settings.restore.sampler
+    assert sampler.guidance == "idpg" and sampler.params.gamma == 4.0 and sampler.travel_length == 2
     with pytest.raises(ValueError, match="grad_step"):
         JobSettings("m.csv", "out", guidance="ddpg", guidance_params={"grad_step": 1.0})
 

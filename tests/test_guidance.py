@@ -108,6 +108,12 @@ def test_unknown_guidance_and_wrong_params_fail_at_construction():
         GradientParams(grad_step=-1)
 
 
+def test_the_settings_table_of_rule_parameters_is_the_rules_own():
+    from ddnm.guidance_params import RULE_PARAMS
+
+    assert RULE_PARAMS == {name: rule.params_type for name, rule in GUIDANCE.items()}
+
+
 def test_restore_routes_rule_parameters():
     op = make("sr_avgpool", SHAPE, scale=2)
     y = op.A(truth())

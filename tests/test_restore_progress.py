@@ -33,10 +33,10 @@ class Recorder(StepProgress):
 def restore(tiny_model_path: str, size: int, steps: int, samples: int, **sampler) -> Recorder:
     import torch
 
+    import ddnm
     import ddnm.models
     from pipeline import measurement
     from pipeline.decode import decode_image
-    from pipeline.sampling import restore_samples
 
     torch.manual_seed(0)
     model = ddnm.models.load(tiny_model_path)
@@ -44,7 +44,8 @@ def restore(tiny_model_path: str, size: int, steps: int, samples: int, **sampler
     op, y = measurement.build("colorize", "{}", [pixels], None, model.in_channels)
     recorder = Recorder(steps, samples)
     with recorder:
-        restore_samples(y, op, model, {"steps": steps, **sampler}, [0], "colorize", samples, 0, recorder)  # full size
+        ddnm.restore(y, op, model, steps=steps, samples=samples, work_size=0, seed=[0], callback=recorder.step,
+                     on_windows=recorder.windows, **sampler)  # work size 0: full size
     return recorder
 
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
 from ..ddim import Generators
 from ..operators.base import LinearOperator, SVDOperator
-from ..settings import GuidanceParams, SamplerSettings
+
+if TYPE_CHECKING:  # the settings check rules by ddnm.guidance_params, so they never import the rules
+    from ..guidance_params import GuidanceParams
+    from ..settings import SamplerSettings
 
 
 @dataclass(frozen=True)

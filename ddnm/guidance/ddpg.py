@@ -24,7 +24,7 @@ import torch
 
 from ..ddim import direction_coefficients
 from ..operators.base import SINGULAR_EPS, SVDOperator
-from ..settings import DDPGParams
+from ..guidance_params import DDPGParams
 from .base import GuidanceRule, StepInput, StepUpdate
 
 

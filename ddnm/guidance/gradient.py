@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..ddim import ddim_coefficients, randn_like
-from ..settings import GradientParams
+from ..guidance_params import GradientParams
 from .base import GuidanceRule, StepInput, StepUpdate
 
 

@@ -40,14 +40,16 @@ def restore(
 ) -> None:
     """Restore IN (the degraded measurement itself) and write OUT with provenance; print the residual."""
     # Imported here so that `ddnm-batch --help` and the other commands start without loading torch.
-    import ddnm.models
+    import ddnm
 
     from .. import decode, encode, io, measurement
     from ..ops import output_too_large
     from ..preflight import check_output_file, why
     from ..restore_progress import StepProgress
     from ..restore_stage import resolve_device
-    from ..sampling import colour_work_size, restore_samples
+    from ddnm.overrides import with_overrides
+
+    from ..settings import JobSettings
     from ..rows import RowError
 
     console = Console(stderr=True)
@@ -67,14 +69,15 @@ def restore(
         elif PLANS.get(op) and PLANS[op].needs_mask:
             raise RowError("MissingMask", f"operator {op!r} needs --mask MASK.png (white = known pixel)")
         target = resolve_device(device)
-        prior = ddnm.models.load(None if model == "bundled" else model, device=target)
+        settings = with_overrides(JobSettings("-", "-", model=model, **sampler.job_fields()).restore, {"start_t": start_t})
+        prior = settings.model.load(device=target)
         operator, y = measurement.build(op, json.dumps(op_params, sort_keys=True), [pixels], mask_array, prior.in_channels)
         started = time.time()
-        settings = {**sampler.engine_kwargs(), "start_t": start_t}
-        colour = colour_work_size(prior, operator, sampler.work_size) is not None  # K samples in one batch there
-        with StepProgress(console, sampler.steps, 1 if colour else sampler.samples or 1) as progress:
-            out = restore_samples(y.to(target), operator.to(target), prior, settings, [seed], op, sampler.samples,
-                                  sampler.work_size, progress)  # fmt: skip
+        resolved = settings.for_model(prior, operator)  # refuses what the sampler would, before any work
+        colour = bool(resolved.work_size)  # K samples in one batch there
+        with StepProgress(console, resolved.sampler.steps, 1 if colour else resolved.samples) as progress:
+            out = ddnm.restore(y.to(target), operator, prior, settings, seed=[seed], callback=progress.step,
+                               on_windows=progress.windows)  # fmt: skip
     except (RowError, ValueError, FileNotFoundError, NotImplementedError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc

@@ -1,0 +1,83 @@
+"""One posterior sample of a batch, the way the model needs it: how :func:`ddnm.restore` runs the sampler.
+
+* A latent (SD3-type) model: latent DDNM on the whole image (``ddnm.latent_ddnm``).
+* A pixel prior whose window is the image (or that has none, FFDNet): ``ddnm.samplers.sample_ddnm`` directly.
+* Any other size: windows of the model's size, denoised jointly (``ddnm.restore_tiled``; smaller images sit on a
+  window-sized canvas), with the seam ratio and the number of windows.
+* A prior that cannot start from pure noise (a denoiser with ``max_t``, FFDNet) warm starts (CCDF) from
+  ``ddnm.initial.initial_image``: bicubic for SR, harmonic fill for inpainting, A⁺y otherwise. The start index
+  itself is resolved with the other settings (``RestoreSettings.for_model``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import NamedTuple
+
+import torch
+
+from .ddim import generators_for
+from .initial import initial_image
+from .latent_ddnm import latent_settings, sample_latent_ddnm
+from .metrics import consistency
+from .operators import AvgPool, Bicubic, Colorize, Compose, Inpaint
+from .operators.base import LinearOperator
+from .restore_tiled import restore_tiled
+from .samplers import sample_ddnm
+from .settings import RestoreSettings
+from .tiling import plan_tiles
+
+
+class Pass(NamedTuple):
+    x: torch.Tensor  # (B, C, H, W) in [-1, 1]
+    residual: torch.Tensor  # (B,) ‖A x − y‖ / ‖y‖
+    seam_ratio: torch.Tensor | None  # (B,) windowed images only
+    tiles: int  # windows per image (1 unless windowed)
+
+
+def task_name(op: LinearOperator) -> str:
+    """The registered name of ``op``'s task where the warm start or the prior check depends on it."""
+    if isinstance(op, AvgPool):
+        return "sr_avgpool"
+    if isinstance(op, Bicubic):
+        return "sr_bicubic"
+    if isinstance(op, Inpaint):
+        return "inpaint"
+    if isinstance(op, Colorize):
+        return "colorize"
+    if isinstance(op, Compose) and isinstance(op.inner, Colorize):
+        return "old_photo"
+    return type(op).__name__
+
+
+def warm_start_image(model, y: torch.Tensor, op: LinearOperator) -> torch.Tensor | None:
+    """The initial image a prior that cannot start from noise (``model.max_t``) needs; None for the others."""
+    if getattr(model, "max_t", None) is None:
+        return None
+    return initial_image(task_name(op), y, op)
+
+
+def restore_pass(y: torch.Tensor, op: LinearOperator, model, settings: RestoreSettings, seeds: list[int],
+                 x_init: torch.Tensor | None = None, callback=None, on_windows=None) -> Pass:  # fmt: skip
+    """One sample per row of y with ``settings`` already resolved for ``model`` (``for_model``)."""
+    sampler = settings.sampler
+    if getattr(model, "is_latent", False):
+        if x_init is not None:
+            raise ValueError("latent DDNM starts from noise; x_init is for the pixel samplers' warm start")
+        latent = latent_settings(sampler.steps, sampler.sigma_y, sampler.travel_length, settings.latent_options)
+        x = sample_latent_ddnm(model, op, y, latent, generators_for(seeds, y.device))
+        return Pass(x, consistency(op, x, y.float()), None, 1)
+    window = model.info.image_size
+    _, h, w = op.x_shape
+    if window is None or (h, w) == (window, window):
+        if x_init is None:
+            x_init = warm_start_image(model, y, op)
+        x = sample_ddnm(model, op, y, sampler, generator=generators_for(seeds, y.device), x_init=x_init,
+                        callback=callback)  # fmt: skip
+        return Pass(x, consistency(op, x, y.float()), None, 1)
+    if x_init is not None:
+        raise ValueError(f"x_init (a warm start) needs the image to be the model's window ({window}x{window}); "
+                         f"a {h}x{w} image is restored in windows")
+    result = restore_tiled(y, op, model, settings.tiles, sampler, seeds, callback=callback, on_windows=on_windows)
+    count = len(plan_tiles(max(h, window), max(w, window), replace(settings.tiles, window=window)).windows)
+    return Pass(result.x, result.residual, result.seam_ratio, count)
