@@ -115,7 +115,8 @@ def check_prior_supports(model, op: LinearOperator) -> None:
     """Refuse, before sampling, colour from a prior that cannot invent it (``info.generative`` False)."""
     from .initial import check_prior_supports as check
 
-    check(model, task_name(op))
+    if (name := task_name(op)) is not None:
+        check(model, name)
 
 
 def _restore_samples(y, op, model, settings: RestoreSettings, seeds, x_init, callback, on_windows) -> Restoration:

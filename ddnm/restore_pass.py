@@ -20,8 +20,11 @@ from .ddim import generators_for
 from .initial import initial_image
 from .latent_ddnm import latent_settings, sample_latent_ddnm
 from .metrics import consistency
-from .operators import AvgPool, Bicubic, Colorize, Compose, Inpaint
 from .operators.base import LinearOperator
+from .operators.colorize import Colorize
+from .operators.compose import Compose
+from .operators.downsample import AvgPool, Bicubic
+from .operators.inpaint import Inpaint
 from .restore_tiled import restore_tiled
 from .samplers import sample_ddnm
 from .settings import RestoreSettings
@@ -35,8 +38,9 @@ class Pass(NamedTuple):
     tiles: int  # windows per image (1 unless windowed)
 
 
-def task_name(op: LinearOperator) -> str:
-    """The registered name of ``op``'s task where the warm start or the prior check depends on it."""
+def task_name(op: LinearOperator) -> str | None:
+    """The registered name of ``op``'s task where the warm start or the prior check depends on it, else None
+    (every other operator warm starts from A⁺y and suits any prior)."""
     if isinstance(op, AvgPool):
         return "sr_avgpool"
     if isinstance(op, Bicubic):
@@ -47,14 +51,15 @@ def task_name(op: LinearOperator) -> str:
         return "colorize"
     if isinstance(op, Compose) and isinstance(op.inner, Colorize):
         return "old_photo"
-    return type(op).__name__
+    return None
 
 
 def warm_start_image(model, y: torch.Tensor, op: LinearOperator) -> torch.Tensor | None:
     """The initial image a prior that cannot start from noise (``model.max_t``) needs; None for the others."""
     if getattr(model, "max_t", None) is None:
         return None
-    return initial_image(task_name(op), y, op)
+    name = task_name(op)
+    return op.A_pinv(y) if name is None else initial_image(name, y, op)
 
 
 def restore_pass(y: torch.Tensor, op: LinearOperator, model, settings: RestoreSettings, seeds: list[int],
