@@ -23,7 +23,8 @@ from PIL import Image, ImageDraw
 
 from benchmarks.common import Stopwatch, append_result, print_table
 from ddnm.metrics import psnr
-from ddnm.restore_tiled import OperatorFactory, measurement_scale, restore_tiled
+from ddnm.tiling.operators import OperatorFactory
+from ddnm.tiling.restore import measurement_scale, restore_tiled
 from ddnm.settings import SamplerSettings
 from ddnm.tiling import TileSettings, plan_tiles
 

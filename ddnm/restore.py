@@ -30,7 +30,7 @@ class Restoration:
 
     x:           (B, C, H, W) in [-1, 1].
     residual:    (B,) ‖A x − y‖ / ‖y‖ of x itself, the consistency certificate.
-    seam_ratio:  (B,) images restored in windows only (``ddnm.tiling.seam_ratio``; the samples' mean for K > 1).
+    seam_ratio:  (B,) images restored in windows only (``ddnm.tiling.blend.seam_ratio``; the samples' mean for K > 1).
     tiles:       windows per image (1 when the image is the model's window).
     uncertainty: (B,) K > 1 only: the mean per-pixel spread of the samples, in [0, 1] intensity units.
     samples:     K, the posterior samples averaged.

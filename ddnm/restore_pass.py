@@ -2,7 +2,7 @@
 
 * A latent (SD3-type) model: latent DDNM on the whole image (``ddnm.latent_ddnm``).
 * A pixel prior whose window is the image (or that has none, FFDNet): ``ddnm.samplers.sample_ddnm`` directly.
-* Any other size: windows of the model's size, denoised jointly (``ddnm.restore_tiled``; smaller images sit on a
+* Any other size: windows of the model's size, denoised jointly (``ddnm.tiling.restore``; smaller images sit on a
   window-sized canvas), with the seam ratio and the number of windows.
 * A prior that cannot start from pure noise (a denoiser with ``max_t``, FFDNet) warm starts (CCDF) from
   ``ddnm.initial.initial_image``: bicubic for SR, harmonic fill for inpainting, A⁺y otherwise. The start index
@@ -25,10 +25,10 @@ from .operators.colorize import Colorize
 from .operators.compose import Compose
 from .operators.downsample import AvgPool, Bicubic
 from .operators.inpaint import Inpaint
-from .restore_tiled import restore_tiled
 from .samplers import sample_ddnm
 from .settings import RestoreSettings
 from .tiling import plan_tiles
+from .tiling.restore import restore_tiled
 
 
 class Pass(NamedTuple):

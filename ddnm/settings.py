@@ -22,7 +22,7 @@ from .guidance_params import (  # noqa: F401 - these names are also ddnm.setting
     default_params,
     param_names,
 )
-from .tile_settings import TileSettings
+from .tiling.settings import TileSettings
 
 CONVENTIONS = ("paper", "reference")
 # What a prior without a recommendation gets (``model.info.sampling`` overrides them: "steps", "eta" for the

@@ -2,7 +2,7 @@
 windows of a large image (one step of a big scan can take minutes on a CPU).
 
 The engine only calls back (``ddnm.samplers.sample_ddnm``'s ``callback`` after each step, with the run's step
-count; ``ddnm.tiled_model.TiledModel``'s ``on_windows`` after each chunk of windows); drawing is done here.
+count; ``ddnm.tiling.model.TiledModel``'s ``on_windows`` after each chunk of windows); drawing is done here.
 """
 
 from __future__ import annotations

@@ -10,14 +10,13 @@ from ddnm.models.wrapper import ModelInfo, NetworkEpsModel
 from ddnm.models.testing_spatial import SharedOffsetModel
 from ddnm.operators import make
 from ddnm.restore import generators_for
-from ddnm.restore_tiled import OperatorFactory, restore_tiled
 from ddnm.samplers import sample_ddnm
 from ddnm.schedules import alphas_cumprod_from_betas, linear_betas
 from ddnm.settings import SamplerSettings
-from ddnm.tiled_operators import EmbedOperator, MaskShiftOperator
-from ddnm.tiling import (
-    Box, TileSettings, axis_starts, merge_tiles, min_overlap, plan_tiles, seam_ratio, split_tiles,
-)
+from ddnm.tiling import Box, TileSettings, axis_starts, min_overlap, plan_tiles
+from ddnm.tiling.blend import merge_tiles, seam_ratio, split_tiles
+from ddnm.tiling.operators import EmbedOperator, MaskShiftOperator, OperatorFactory
+from ddnm.tiling.restore import restore_tiled
 
 SHAPE = (3, 40, 100)
 TASKS = [("colorize", {}), ("sr_avgpool", {"scale": 4})]

@@ -1,6 +1,6 @@
 """Restore images larger than the model's window: one call per image (or batch of same-size images).
 
-Composes the window plan (``ddnm.tiling``) with the unchanged sampler (``ddnm.samplers.sample_ddnm``):
+Composes the window plan (``ddnm.tiling.plan``) with the unchanged sampler (``ddnm.samplers.sample_ddnm``):
 
 * ``joint``: ``sample_ddnm`` on the full image with the full-size operator and a :class:`TiledModel`.
 * ``mask_shift``: waves of windows (anti-diagonals), each wave one batched ``sample_ddnm`` call per chunk with a
@@ -17,21 +17,23 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .metrics import consistency
-from .models.wrapper import DiffusionModel
-from .operators.base import LinearOperator
-from .ddim import generators_for
-from .samplers import sample_ddnm
-from .settings import SamplerSettings
-from .tiled_model import TiledModel, model_device
-from .tiled_operators import EmbedOperator, MaskShiftOperator, OperatorFactory
-from .tiling import Box, TilePlan, TileSettings, Window, plan_tiles, seam_ratio
+from ..ddim import generators_for
+from ..metrics import consistency
+from ..models.wrapper import DiffusionModel
+from ..operators.base import LinearOperator
+from ..samplers import sample_ddnm
+from ..settings import SamplerSettings
+from .blend import seam_ratio
+from .model import TiledModel, model_device
+from .operators import EmbedOperator, MaskShiftOperator, OperatorFactory
+from .plan import Box, TilePlan, Window, plan_tiles
+from .settings import TileSettings
 
 
 class TiledRestoration(NamedTuple):
     x: torch.Tensor  # (B, C, H, W) in [-1, 1]
     residual: torch.Tensor  # (B,) ‖A x̂ − y‖ / ‖y‖ with the full-size operator
-    seam_ratio: torch.Tensor  # (B,) see ddnm.tiling.seam_ratio
+    seam_ratio: torch.Tensor  # (B,) see ddnm.tiling.blend.seam_ratio
 
 
 def measurement_scale(op: LinearOperator) -> int:
@@ -149,7 +151,7 @@ def restore_tiled(
     i gets seed + i) or one per image. ``callback`` gets
     ``sample_ddnm``'s per-step dict ("joint") or, per chunk of windows, ``{"wave", "items", "x_windows",
     "known"}`` ("mask_shift", "independent"). ``on_windows(done, total)`` reports the windows of each model call
-    ("joint" only: :class:`~ddnm.tiled_model.TiledModel`), for progress within a step on a large image.
+    ("joint" only: :class:`~ddnm.tiling.model.TiledModel`), for progress within a step on a large image.
 
     >>> import torch
     >>> from ddnm.models.testing import ZeroEpsModel

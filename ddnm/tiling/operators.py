@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .operators.base import LinearOperator, SVDOperator
-from .tiling import Box
+from ..operators import make
+from ..operators.base import LinearOperator, SVDOperator
+from ..operators.registry import spec
+from .plan import Box
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,10 +36,7 @@ class OperatorFactory:
     params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from .operators import OPERATORS
-
-        if self.name not in OPERATORS:
-            raise ValueError(f"unknown operator {self.name!r}; valid: {sorted(OPERATORS)}")
+        spec(self.name)  # an unknown name fails here, with the valid ones
 
     @property
     def spatial_params(self) -> tuple[str, ...]:
@@ -48,13 +47,9 @@ class OperatorFactory:
         )
 
     def full(self) -> LinearOperator:
-        from .operators import make
-
         return make(self.name, self.x_shape, **self.params)
 
     def window(self, box: Box) -> LinearOperator:
-        from .operators import make
-
         spatial = set(self.spatial_params)
         params = {k: box.crop(v) if k in spatial else v for k, v in self.params.items()}
         return make(self.name, (self.x_shape[0], box.height, box.width), **params)

@@ -13,8 +13,9 @@ from dataclasses import replace
 
 import torch
 
-from .models.wrapper import DiffusionModel
-from .tiling import TilePlan, accumulate_tiles, all_items, coverage, min_overlap, ramp_weight, split_tiles
+from ..models.wrapper import DiffusionModel
+from .blend import accumulate_tiles, coverage, ramp_weight, split_tiles
+from .plan import TilePlan, all_items, min_overlap
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

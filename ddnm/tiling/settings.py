@@ -1,7 +1,7 @@
-"""How to cover an image larger than the model's window (``ddnm.tiling`` plans it), torch-free.
+"""How to cover an image larger than the model's window (``ddnm.tiling.plan`` plans it), torch-free.
 
-Here rather than in ``ddnm.tiling`` so that ``ddnm.settings.RestoreSettings`` and the command line can hold and
-check it without loading torch; ``from ddnm.tiling import TileSettings`` keeps working.
+Torch-free so that ``ddnm.settings.RestoreSettings`` and the command line can hold and check it without loading
+torch (``ddnm.tiling``'s ``__init__`` imports only this and the plan).
 """
 
 from __future__ import annotations
