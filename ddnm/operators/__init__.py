@@ -1,6 +1,8 @@
 """Degradation operators y = A x, each with A, A⁺ and a factored SVD. ``make(name, x_shape, **params)``.
 
-The registered names and what each operator is are in ``registry.py`` (``OPERATORS``), the one list.
+The registered names and what each operator is are in ``registry.py`` (``OPERATORS``), the one list. Importing this
+package loads no torch (the command line reads the registry at start-up); ``make`` imports the operator it builds,
+and the classes below load when first asked for.
 
 >>> import torch
 >>> op = make("sr_avgpool", (3, 8, 8), scale=2)
@@ -11,11 +13,12 @@ torch.Size([1, 3, 4, 4])
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
 
-from .base import LinearOperator, SVDOperator
-from .compose import Compose
-from .functional import motion_kernel
 from .registry import OPERATORS, OperatorSpec, cli_operators, spec
+
+if TYPE_CHECKING:
+    from .base import LinearOperator
 
 
 def make(name: str, x_shape: tuple[int, int, int], **params) -> LinearOperator:
@@ -42,3 +45,20 @@ def make(name: str, x_shape: tuple[int, int, int], **params) -> LinearOperator:
 
 __all__ = ["OPERATORS", "Compose", "LinearOperator", "OperatorSpec", "SVDOperator", "cli_operators", "make",
            "motion_kernel", "spec"]
+
+
+def __getattr__(name: str):
+    # Torch-backed names, imported when first used (written out, so tests/test_import_cycles.py sees the edges).
+    if name in ("LinearOperator", "SVDOperator"):
+        from . import base
+
+        return getattr(base, name)
+    if name == "Compose":
+        from .compose import Compose
+
+        return Compose
+    if name == "motion_kernel":
+        from .functional import motion_kernel
+
+        return motion_kernel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
