@@ -1,11 +1,12 @@
-"""The model card's two training figures: the loss curve and a grid of unconditional samples of the bundled prior.
+"""The model card's two training figures: the loss curve and a grid of unconditional samples of a shipped prior.
 
     python -m benchmarks.prior_card                       # both, from the training log and the shipped weights
     python -m benchmarks.prior_card --log docs/data/ddnm-prior-64-loss.csv --skip-samples
+    python -m benchmarks.prior_card --prior ddnm-colour-32 --log /work/runs/ddnm-colour-32/train_prior.csv
 
 The training log (written by jobs/train_prior.py to its state folder outside the checkout, default
 ``TrainSettings().log_path``; pass ``--log`` for another) is merged into
-docs/data/ddnm-prior-64-loss.csv so the curve can be redrawn from a fresh clone: a session's runs/ holds only the
+docs/data/<prior>-loss.csv so the curve can be redrawn from a fresh clone: a session's runs/ holds only the
 steps trained on that machine, so the kept history is extended, never replaced. A row with no training loss (NaN)
 is the validation loss of a run's starting weights: it starts a new validation series (a fine-tune validates on its
 own hold-out and crop mix, not comparable with the earlier series). Unconditional samples are DDNM with
@@ -28,9 +29,15 @@ from jobs.train_settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_LOG = TrainSettings().log_path
-KEPT_LOG = ROOT / "docs" / "data" / "ddnm-prior-64-loss.csv"
-LOSS_PLOT = ROOT / "docs" / "img" / "prior_loss.png"
-SAMPLE_GRID = ROOT / "docs" / "img" / "prior_samples.png"
+DEFAULT_PRIOR = "ddnm-prior-64"
+
+
+def figure_paths(prior: str) -> tuple[Path, Path, Path]:
+    """(kept loss log, loss plot, sample grid) of a shipped prior; the bundled prior keeps its historical names."""
+    kept = ROOT / "docs" / "data" / f"{prior}-loss.csv"
+    if prior == DEFAULT_PRIOR:
+        return kept, ROOT / "docs" / "img" / "prior_loss.png", ROOT / "docs" / "img" / "prior_samples.png"
+    return kept, ROOT / "docs" / "img" / f"{prior}_loss.png", ROOT / "docs" / "img" / f"{prior}_samples.png"
 
 
 def read_log(path: Path) -> list[dict]:
@@ -54,7 +61,7 @@ def merge_logs(kept: Path, new: Path) -> list[dict]:
     return merged
 
 
-def loss_panels(rows: list[dict], window: int = 10) -> dict:
+def loss_panels(rows: list[dict], window: int = 10, prior: str = DEFAULT_PRIOR) -> dict:
     """log10 of the training loss (mean over ``window`` logged points) and of the EMA validation loss."""
     train = [(int(r["step"]), float(r["loss"])) for r in rows if not math.isnan(float(r["loss"]))]
     smooth = []
@@ -70,15 +77,16 @@ def loss_panels(rows: list[dict], window: int = 10) -> dict:
     series = {f"train (mean of {window} logs)": smooth}
     for i, val in enumerate(v for v in vals if v):
         series[f"validation {i + 1}, EMA weights" if len(vals) > 1 else "validation, EMA weights"] = val
-    return {"eps-MSE loss of ddnm-prior-64": series}
+    return {f"eps-MSE loss of {prior}": series}
 
 
 @torch.inference_mode()
-def unconditional_samples(count: int, steps: int, seed: int) -> tuple[torch.Tensor, dict]:
+def unconditional_samples(count: int, steps: int, seed: int,
+                          prior: str = DEFAULT_PRIOR) -> tuple[torch.Tensor, dict]:  # fmt: skip
     import ddnm
     from ddnm.operators import make
 
-    model = ddnm.models.load()
+    model = ddnm.models.load(prior)
     size = model.info.image_size
     nothing = make("inpaint", (3, size, size), mask=torch.zeros(1, size, size))
     y = nothing.A(torch.zeros(count, 3, size, size))
@@ -86,16 +94,17 @@ def unconditional_samples(count: int, steps: int, seed: int) -> tuple[torch.Tens
     return x, {"weights_sha256": model.info.weights_sha256, "steps": steps, "eta": 1.0, "seed": seed}
 
 
-def sample_grid(x: torch.Tensor, path: Path, per_column: int) -> None:
+def sample_grid(x: torch.Tensor, path: Path, per_column: int, zoom: int = 2) -> None:
     from pipeline.eval_report import picture_grid
 
     columns = [(f"samples {j * per_column}-{(j + 1) * per_column - 1}", x[j * per_column : (j + 1) * per_column])
                for j in range(x.shape[0] // per_column)]  # fmt: skip
-    picture_grid(columns, path, rows=per_column, zoom=2)
+    picture_grid(columns, path, rows=per_column, zoom=zoom)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--prior", default=DEFAULT_PRIOR, help="a registered prior (ddnm.models.PRIORS)")
     p.add_argument("--log", type=Path, default=RUN_LOG)
     p.add_argument("--samples", type=int, default=24)
     p.add_argument("--steps", type=int, default=100)
@@ -103,13 +112,15 @@ def main() -> None:
     p.add_argument("--skip-samples", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    rows = read_log(args.log) if args.log.resolve() == KEPT_LOG.resolve() else merge_logs(KEPT_LOG, args.log)
-    line_plot(loss_panels(rows), LOSS_PLOT, xlabel="training step", ylabel="log10 loss")
-    print(f"{LOSS_PLOT.relative_to(ROOT)}: {len(rows)} log rows up to step {rows[-1]['step']}")
+    kept_log, loss_plot, grid_path = figure_paths(args.prior)
+    rows = read_log(args.log) if args.log.resolve() == kept_log.resolve() else merge_logs(kept_log, args.log)
+    line_plot(loss_panels(rows, prior=args.prior), loss_plot, xlabel="training step", ylabel="log10 loss")
+    print(f"{loss_plot.relative_to(ROOT)}: {len(rows)} log rows up to step {rows[-1]['step']}")
     if not args.skip_samples:
-        x, info = unconditional_samples(args.samples, args.steps, args.seed)
-        sample_grid(x, SAMPLE_GRID, per_column=4)
-        print(f"{SAMPLE_GRID.relative_to(ROOT)}: {json.dumps(info)}")
+        x, info = unconditional_samples(args.samples, args.steps, args.seed, args.prior)
+        zoom = max(2, 128 // x.shape[-1])  # a 32-px prior's samples drawn as large as the 64-px prior's
+        sample_grid(x, grid_path, per_column=4, zoom=zoom)
+        print(f"{grid_path.relative_to(ROOT)}: {json.dumps(info)}")
 
 
 if __name__ == "__main__":
