@@ -75,7 +75,7 @@ def colour_method(model, args):
     from ddnm.settings import RestoreSettings, SamplerSettings
 
     settings = WorkingSize(size=args.work_size, samples=args.samples, shrink=args.shrink, radius=args.radius,
-                           eps=args.eps)  # fmt: skip
+                           eps=args.eps, saturation=args.saturation, stretch=args.stretch)  # fmt: skip
     restore = RestoreSettings(sampler=SamplerSettings(steps=args.steps, eta=args.eta)).for_model(model)
 
     def sample(y_work, op_work, seeds):
@@ -154,6 +154,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--shrink", type=float, default=1.0)
     p.add_argument("--radius", type=int, default=1)
     p.add_argument("--eps", type=float, default=1e-3)
+    p.add_argument("--saturation", type=float, default=1.0, help="posterior-mean chroma times this")
+    p.add_argument("--stretch", action="store_true", help="working image size × size whatever the photo's aspect")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--eta", type=float, default=None)
     p.add_argument("--model", default=None, help="weights path (default: the bundled prior)")
@@ -175,7 +177,8 @@ def main(argv=None) -> None:
     model = ddnm.models.load(args.model)
     method, settings = colour_method(model, args)
     config = {"work_size": args.work_size, "samples": args.samples, "shrink": args.shrink, "radius": args.radius,
-              "eps": args.eps, "steps": args.steps, "eta": args.eta, "long_side": args.long_side,
+              "eps": args.eps, "saturation": args.saturation, "stretch": args.stretch, "steps": args.steps,
+              "eta": args.eta, "long_side": args.long_side,
               "prior": model.info.name, "prior_sha256": model.info.weights_sha256[:12], "machine": args.machine}
     all_rows, pictures = [], {}
     for name in args.sets:

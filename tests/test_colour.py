@@ -117,6 +117,23 @@ def test_working_shape_keeps_the_aspect_and_never_enlarges():
     assert working_shape(40, 30, 64) == (40, 30)
 
 
+def test_a_stretched_working_image_fills_the_window_and_comes_back_at_the_photo_aspect():
+    assert working_shape(1200, 1600, 32, stretch=True) == (32, 32)
+    assert working_shape(20, 100, 32, stretch=True) == (20, 32)
+    y = _scan(90, 160)
+    op = make("colorize", (3, 90, 160))
+    seen = []
+
+    def sampler(y_work, op_work, seeds):
+        seen.append(tuple(y_work.shape[-2:]))
+        return _agreeing_sampler(y_work, op_work, seeds)
+
+    out = restore_colour(y, op, sampler, [0], WorkingSize(size=32, samples=2, stretch=True))
+    assert seen == [(32, 32)] and out.x.shape == (1, 3, 90, 160)
+    assert (op.A(out.x) - y).abs().max() < 1e-5
+    assert chroma(out.x).abs().max() > 0.05
+
+
 def test_working_gray_of_a_damaged_scan_averages_intact_pixels_only():
     y = torch.full((1, 1, 8, 8), 0.5)
     known = torch.ones(1, 1, 8, 8, dtype=torch.bool)
