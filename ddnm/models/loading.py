@@ -141,6 +141,7 @@ def load(path: str | Path | None = None, arch: str | None = None, *, device: str
         generative=prior.generative if prior else True,
         extra={"hparams": hparams, "schedule": schedule, "file": file.name},
         sampling=dict(config.get("sampling", {})),
+        colour=dict(config.get("colour", {})),
     )
     in_channels = getattr(net, "in_channels", 3)
     # Only the network takes ``dtype``; .to(device) keeps the float64 ᾱ buffer.

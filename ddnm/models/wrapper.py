@@ -32,6 +32,7 @@ class ModelInfo:
     generative: bool = True  # False for denoisers that cannot invent colour (FFDNet)
     extra: dict = field(default_factory=dict)
     sampling: dict = field(default_factory=dict)  # recommended sampler settings ({"eta": 1.0}), from the config
+    colour: dict = field(default_factory=dict)  # colour at the working size: {"prior": companion, "work_size": ...}
 
 
 class DiffusionModel(nn.Module):
