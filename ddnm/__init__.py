@@ -4,13 +4,13 @@ No Ray, no S3, no file I/O here beyond loading weights; ``pipeline/`` does the p
 """
 
 from . import metrics, operators
-from .restore import restore
+from .restore import restore, restoring_prior
 from .samplers import sample_ddnm
 from .settings import SamplerSettings
 
 __version__ = "0.1.0"
 
-__all__ = ["SamplerSettings", "metrics", "operators", "restore", "sample_ddnm", "__version__"]
+__all__ = ["SamplerSettings", "metrics", "operators", "restore", "restoring_prior", "sample_ddnm", "__version__"]
 
 
 def __getattr__(name: str):

@@ -22,6 +22,7 @@ from .packing import repeat_batch, repeat_rows, samples_per_call
 from .posterior import posterior_mean, uncertainty
 from .restore_pass import restore_pass, task_name
 from .settings import DEFAULT_ETA, ETA_KEY, RestoreSettings  # noqa: F401 - DEFAULT_ETA, ETA_KEY: long here
+from .settings import colour_recommendations
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,6 +37,8 @@ class Restoration:
     samples:     K, the posterior samples averaged.
     work_size:   long side of the working image when colour went through ``ddnm.colour``, else None.
     settings:    the settings in force, every recommendation resolved.
+    prior:       the ``ModelInfo`` of the prior that sampled: the main prior's colour companion for colour at the
+                 working size (``restoring_prior``), else the main prior. Provenance records it.
     """
 
     x: torch.Tensor
@@ -46,6 +49,7 @@ class Restoration:
     samples: int = 1
     work_size: int | None = None
     settings: RestoreSettings | None = None
+    prior: object | None = None  # ddnm.models.ModelInfo
 
     def __iter__(self):  # ``x, residual = ddnm.restore(...)``, as when it returned a pair
         yield self.x
@@ -105,10 +109,28 @@ def restore(
         raise ValueError(f"got {len(seeds)} seeds for {y.shape[0]} images")
     check_prior_supports(model, op)
     op = op.to(y.device)
+    model = restoring_prior(model, op, settings)
     resolved = settings.for_model(model, op)
     if resolved.work_size:
         return _restore_colour(y, op, model, resolved, seeds, callback, on_windows)
     return _restore_samples(y, op, model, resolved, seeds, x_init, callback, on_windows)
+
+
+def restoring_prior(model, op: LinearOperator, settings: RestoreSettings | None = None):
+    """The prior that samples ``op`` for ``model``: its colour companion (``ddnm.models.load_colour_companion``,
+    the prior its config's ``colour.prior`` names) for colour at a working size, else ``model`` itself.
+
+    Colour is decided at the scale of whole objects, so the bundled 64-px prior hands colorize and the old photo to
+    ``ddnm-colour-32``, trained on whole-photo thumbnails (docs/model_card.md, "Colour prior"). ``work_size=0``
+    (restore at full size in windows) keeps the main prior.
+    """
+    from .colour import is_colour_task
+    from .models.companion import load_colour_companion
+
+    work_size = None if settings is None else settings.work_size
+    if work_size == 0 or getattr(model, "is_latent", False) or not is_colour_task(op):
+        return model
+    return load_colour_companion(model)
 
 
 def check_prior_supports(model, op: LinearOperator) -> None:
@@ -140,14 +162,15 @@ def _restore_samples(y, op, model, settings: RestoreSettings, seeds, x_init, cal
 
     x, std = posterior_mean(one_call, seeds, samples, per_call)
     seam_ratio = torch.stack(seams).mean(0) if seams else None
-    return Restoration(x, consistency(op, x, y.float()), seam_ratio, tiles, uncertainty(std), samples, None, settings)
+    return Restoration(x, consistency(op, x, y.float()), seam_ratio, tiles, uncertainty(std), samples, None, settings,
+                       model.info)  # fmt: skip
 
 
 def _restore_colour(y, op, model, settings: RestoreSettings, seeds, callback, on_windows) -> Restoration:
     """Colour estimated at the working size from K samples in one batch, carried up exactly (``ddnm.colour``)."""
-    from .colour import WorkingSize, restore_colour
+    from .colour import restore_colour, working_size_for
 
-    working = WorkingSize(size=settings.work_size, samples=settings.samples)
+    working = working_size_for(colour_recommendations(model), settings.work_size, settings.samples)
     tiles = 1
 
     def sample(y_work: torch.Tensor, op_work, sample_seeds: list[int]) -> torch.Tensor:
@@ -158,4 +181,4 @@ def _restore_colour(y, op, model, settings: RestoreSettings, seeds, callback, on
 
     out = restore_colour(y, op, sample, seeds, working)
     return Restoration(out.x, consistency(op, out.x, y.float()), None, tiles, out.uncertainty, working.samples,
-                       settings.work_size, settings)  # fmt: skip
+                       settings.work_size, settings, model.info)  # fmt: skip

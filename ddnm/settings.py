@@ -39,6 +39,12 @@ def recommendations(model) -> dict:
     return dict(getattr(getattr(model, "info", None), "sampling", None) or {})
 
 
+def colour_recommendations(model) -> dict:
+    """How the prior colours at the working size (its config's ``colour`` block: ``prior``, a companion that colours
+    for it; ``work_size``, ``samples`` and ``ddnm.colour.WorkingSize``'s fields); {} for none."""
+    return dict(getattr(getattr(model, "info", None), "colour", None) or {})
+
+
 @dataclass(frozen=True, slots=True)
 class SamplerSettings:
     """How to run DDNM / DDNM+ (arXiv:2212.00490) on a DDIM schedule (arXiv:2010.02502).
@@ -248,9 +254,11 @@ class RestoreSettings:
         """These settings with every None that ``model`` decides filled in, checked with the values in force.
 
         Steps and η from the prior's recommendation, a denoiser's warm start (``start_t`` at most its ``max_t``,
-        FFDNet); with ``op``, also the colour working size (colorize and old
-        photo on a windowed pixel prior: the window, else 0 = full size) and the number of samples. A latent-only
-        setting on a pixel prior is refused, as are pixel-only settings on a latent one.
+        FFDNet); with ``op``, also the colour working size (colorize and old photo on a windowed pixel prior: its
+        config's ``colour.work_size``, else its window; 0 = full size) and the number of samples (there: its
+        ``colour.samples``, else ``WorkingSize().samples``). For colour, ``model`` is the prior that colours
+        (``ddnm.restore.restoring_prior``: the companion the main prior's config names). A latent-only setting on
+        a pixel prior is refused, as are pixel-only settings on a latent one.
         """
         latent = getattr(model, "is_latent", False)
         if self.latent_options and not latent:
@@ -275,10 +283,13 @@ class RestoreSettings:
         if latent or not is_colour_task(op):
             work_size = 0
         elif work_size is None:
-            work_size = getattr(model.info, "image_size", None) or 0
+            work_size = int(colour_recommendations(model).get("work_size") or getattr(model.info, "image_size", None)
+                            or 0)  # fmt: skip
         samples = self.samples
-        if samples is None:
-            samples = WorkingSize().samples if work_size else int(recommendations(model).get("samples", 1))
+        if samples is None and work_size:
+            samples = int(colour_recommendations(model).get("samples", WorkingSize().samples))
+        elif samples is None:
+            samples = int(recommendations(model).get("samples", 1))
         return replace(resolved, work_size=work_size, samples=samples)
 
     def _latent_view(self, sampler: SamplerSettings) -> dict:

@@ -77,6 +77,20 @@ class WorkingSize:
             raise ValueError(f"saturation must be in [0, 4] (1 keeps the posterior mean), got {self.saturation}")
 
 
+WORKING_OPTIONS = ("shrink", "radius", "eps", "saturation", "stretch")  # a prior's config may recommend these
+
+
+def working_size_for(recommended: dict, size: int, samples: int) -> WorkingSize:
+    """``WorkingSize(size, samples)`` with the options a prior's ``colour`` config block recommends.
+
+    The block's other keys (``prior``, ``work_size``, ``samples``) are resolved by ``ddnm.settings``.
+    """
+    known = {"prior", "work_size", "samples", *WORKING_OPTIONS}
+    if unknown := sorted(set(recommended) - known):
+        raise ValueError(f"unknown keys {unknown} in the prior's 'colour' config; expected some of {sorted(known)}")
+    return WorkingSize(size=size, samples=samples, **{k: recommended[k] for k in WORKING_OPTIONS if k in recommended})
+
+
 class ColourResult(NamedTuple):
     x: torch.Tensor  # (B, C, H, W) in [-1, 1]; A x = y exactly
     uncertainty: torch.Tensor | None  # (B,) mean per-pixel spread of the K working samples, [0, 1] units

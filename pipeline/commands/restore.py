@@ -73,7 +73,8 @@ def restore(
         prior = settings.model.load(device=target)
         operator, y = measurement.build(op, json.dumps(op_params, sort_keys=True), [pixels], mask_array, prior.in_channels)
         started = time.time()
-        resolved = settings.for_model(prior, operator)  # refuses what the sampler would, before any work
+        # refuses what the sampler would, before any work; colour: the prior that colours (its companion)
+        resolved = settings.for_model(ddnm.restoring_prior(prior, operator, settings), operator)
         colour = bool(resolved.work_size)  # K samples in one batch there
         with StepProgress(console, resolved.sampler.steps, 1 if colour else resolved.samples) as progress:
             out = ddnm.restore(y.to(target), operator, prior, settings, seed=[seed], callback=progress.step,
@@ -82,8 +83,8 @@ def restore(
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
     provenance = {
-        "operator": op, "params": json.dumps(op_params, sort_keys=True), "model": prior.info.name,
-        "weightsSha256": prior.info.weights_sha256, "seed": str(seed), "steps": str(sampler.steps),
+        "operator": op, "params": json.dumps(op_params, sort_keys=True), "model": out.prior.name,
+        "weightsSha256": out.prior.weights_sha256, "seed": str(seed), "steps": str(out.settings.sampler.steps),
         "samples": str(out.samples), "guidance": sampler.guidance, "guidanceParams": sampler.params_json(),
         "convention": sampler.convention,
         "residual": f"{float(out.residual[0]):.6g}", "sourceSha256": io.sha256_hex(source),
