@@ -21,7 +21,7 @@ import torch
 
 from benchmarks.common import append_result, print_table
 from ddnm.evaluate import evaluate, summarize, task_for
-from ddnm.restore import restore
+from ddnm.restoration import restore
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"

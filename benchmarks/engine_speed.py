@@ -27,7 +27,7 @@ from ddnm.models.registry import ADM_PRESETS
 from ddnm.models.runtime import configure_backend, parse_dtype
 from ddnm.models.wrapper import ModelInfo, NetworkEpsModel
 from ddnm.operators import make
-from ddnm.restore import generators_for
+from ddnm.ddim import generators_for
 from ddnm.samplers import sample_ddnm
 from ddnm.schedules import alphas_cumprod_from_betas, linear_betas
 from ddnm.settings import SamplerSettings

@@ -67,7 +67,7 @@ def pipeline(paths: list[Path], folder: Path, args) -> float:
 
     manifest = folder / "manifest.csv"
     manifest.write_text("id,uri\n" + "".join(f"{p.stem},{p.name}\n" for p in paths))
-    settings = JobSettings(
+    settings = JobSettings.of(
         manifest_uri=str(manifest), out_uri=str(folder / "out"), op="colorize", model="bundled",
         steps=args.steps, batch_size=args.batch_size, num_actors=1, device=args.device,
     )

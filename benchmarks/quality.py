@@ -26,7 +26,7 @@ import torch
 
 from benchmarks.common import append_result, machine, print_table
 from ddnm.evaluate import EvalResult, baseline_methods, ddnm_method, evaluate, summarize, task_for, task_params
-from ddnm.restore import effective_eta
+from ddnm.restoration import effective_eta
 from pipeline import eval_report
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from ddnm.models.adm import create_model
 from ddnm.models.loading import ADM_PRESETS
 from ddnm.models.wrapper import ModelInfo, NetworkEpsModel
 from ddnm.operators import make
-from ddnm.restore import generators_for
+from ddnm.ddim import generators_for
 from ddnm.samplers import sample_ddnm
 from ddnm.schedules import alphas_cumprod_from_betas, linear_betas
 from ddnm.settings import SamplerSettings

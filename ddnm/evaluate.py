@@ -27,7 +27,7 @@ from .metrics import colourfulness, consistency, psnr, ssim
 from .operators import make
 from .operators.base import LinearOperator
 from .operators.registry import cli_operators, spec
-from .restore import restore
+from .restoration import restore
 
 # A method maps (y, op, one seed per image) to x̂ (B, C, H, W); baselines ignore the seeds.
 Method = Callable[[torch.Tensor, LinearOperator, list[int]], torch.Tensor]

@@ -267,7 +267,7 @@ class RestoreSettings:
         if latent:
             from .latent_ddnm import latent_settings  # checks what latent DDNM refuses
 
-            sampler = self.sampler if self.sampler.steps is not None else replace(self.sampler, steps=DEFAULT_STEPS)
+            sampler = self.sampler.for_model(model)
             latent_settings(sampler.steps, sampler.sigma_y, sampler.travel_length, self._latent_view(sampler))
         else:
             sampler = self.sampler.for_model(model)

@@ -95,8 +95,9 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
     if row["status"] == STATUS_OK:
         try:
             x = unpack_array(row["restored_npy"])
-            provenance = {**provenance_for(row), "guidance": settings.guidance,
-                          "guidanceParams": guidance_params_json(settings), "convention": settings.convention}
+            sampler = settings.restore.sampler
+            provenance = {**provenance_for(row), "guidance": sampler.guidance,
+                          "guidanceParams": guidance_params_json(settings), "convention": sampler.convention}
             png = encode_png(x, provenance)
             uri = io.output_uri_for(settings.out_uri, row["id"])
             _write(uri, png, settings)

@@ -3,9 +3,8 @@
 A row is skipped on a re-run only when the same id was restored ``ok`` from the same input bytes
 (``input_sha256``), the same mask bytes (``mask_sha256``) and the same settings (``settings_sha256``,
 this module), and its image is still there; otherwise it is restored again and the ledger keeps both
-attempts. The fingerprint is derived from the settings object itself: every field counts except the
-operational ones named in :data:`OPERATIONAL` (where files are, how many actors, which device...), so a
-setting added later is part of the key without anyone remembering to list it. The model enters as its
+attempts. The fingerprint is derived from ``JobSettings.restore`` (``ddnm.settings.RestoreSettings``), hashed
+under the flat names jobs had before it, so earlier ledgers still match. The model enters as its
 weights hash and configuration (not its path), η as the value in force, and each row adds its operator
 and parameters. The job seed is included; each row's seed derives from it and the id.
 """
@@ -18,35 +17,50 @@ import json
 
 from .preflight import ModelIdentity
 
-# Fields that change how or where a job runs, not what a restored image looks like. ``op`` is the default
-# for rows without one (the row's own op is hashed instead); ``model`` is a path (its weights are hashed
-# instead); ``eta`` may be None (the value in force is hashed instead). ``batch_size``/``fixed_batch``
-# and ``device`` can move a few 8-bit values (float rounding), which is not worth redoing an archive for.
-OPERATIONAL = frozenset({
-    "manifest_uri", "out_uri", "op", "model", "eta", "batch_size", "fixed_batch", "num_actors", "device",
-    "max_pixels", "storage_options", "preview", "actor_cpus", "num_cpus", "dashboard",
-    "max_worker_crashes",
-})  # fmt: skip
+# What a restored image depends on, under the names the key has hashed since before ``RestoreSettings`` (a flat
+# ``JobSettings``), so the rows earlier jobs restored are still recognised. ``steps`` is the value in force (the
+# prior's recommendation when unset); η and the model enter through :class:`ModelIdentity`. Where files are, how
+# many actors, which device, batch sizes: operational, not hashed (a few 8-bit values may move with the batch).
 # Fields added after archives were restored, with the value every earlier job implicitly had: left out of the
 # key at that value, so a resume after an upgrade still recognises the rows it restored before.
-ADDED_LATER = {"convention": "paper", "work_size": None}
+ADDED_LATER = {"convention": "paper", "work_size": None, "start_t": None, "clip_x0": None, "latent_eta": None,
+               "project_output": None, "dtype": "float32", "channels_last": False, "compile": False}  # fmt: skip
+# Fields of the settings dataclasses the key does not hash under their own name: the model's path, arch and preset
+# (its weights and configuration are hashed instead), η (the value in force is, in ModelIdentity), the nested
+# objects themselves, and max_batch (how many samples share a network call; ddnm.packing keeps each sample's seeds).
+# tests/test_pipeline_metadata.py holds every other field to the key, so a field added later cannot be forgotten.
+NOT_HASHED = frozenset({"path", "arch", "preset", "eta", "sampler", "tiles", "model", "max_batch"})
 # Fields whose default changed spelling: ``samples`` None (since the colour working size: 1, or 8 for colour at the
 # working size) is hashed as the 1 earlier jobs wrote, so their keys still match.
 OLD_SPELLING = {"samples": (None, 1)}
 
 
-def restoration_fields(settings) -> dict:
-    """The settings' fields minus :data:`OPERATIONAL`, nested settings dataclasses included, as plain data."""
+def restoration_fields(settings, sampling: dict | None = None) -> dict:
+    """The job's restoration settings as the key hashes them: the flat names above, nested tiling when it is not
+    the default. ``sampling`` is the prior's recommendations (for ``steps`` left unset)."""
+    from ddnm.guidance_params import set_params
+    from ddnm.settings import DEFAULT_STEPS, TileSettings
+
+    restore, sampler = settings.restore, settings.restore.sampler
+    steps = sampler.steps if sampler.steps is not None else int((sampling or {}).get("steps", DEFAULT_STEPS))
+    flat = {
+        "steps": steps, "sigma_y": sampler.sigma_y, "travel_length": sampler.travel_length,
+        "travel_repeat": sampler.travel_repeat, "guidance": sampler.guidance,
+        "guidance_params": set_params(sampler.guidance_params), "convention": sampler.convention,
+        "start_t": sampler.start_t, "clip_x0": sampler.clip_x0, "latent_lambda": restore.latent_lambda,
+        "latent_eta": restore.latent_eta, "project_output": restore.project_output, "samples": restore.samples,
+        "work_size": restore.work_size, "dtype": restore.model.dtype, "channels_last": restore.model.channels_last,
+        "compile": restore.model.compile, "seed": settings.seed,
+    }  # fmt: skip
     out = {}
-    for f in dataclasses.fields(settings):
-        if f.name in OPERATIONAL:
+    for name, value in flat.items():
+        if name in ADDED_LATER and value == ADDED_LATER[name]:
             continue
-        if f.name in ADDED_LATER and getattr(settings, f.name) == ADDED_LATER[f.name]:
-            continue
-        value = getattr(settings, f.name)
-        if f.name in OLD_SPELLING and value == OLD_SPELLING[f.name][0]:
-            value = OLD_SPELLING[f.name][1]
-        out[f.name] = restoration_fields(value) if dataclasses.is_dataclass(value) else value
+        if name in OLD_SPELLING and value == OLD_SPELLING[name][0]:
+            value = OLD_SPELLING[name][1]
+        out[name] = value
+    if restore.tiles != TileSettings():
+        out["tiles"] = dataclasses.asdict(restore.tiles)
     return out
 
 
@@ -58,7 +72,7 @@ def canonical(value) -> str:
 def job_fingerprint(settings, model: ModelIdentity) -> str:
     """sha256 of the job's restoration settings, the model's weights and configuration, and η in force."""
     fields = {
-        **restoration_fields(settings),
+        **restoration_fields(settings, model.sampling),
         "model": {"weights_sha256": model.weights_sha256, "config": model.config},
         "eta": model.eta,
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from .settings import JobSettings
+from .settings import JobSettings, RestoreSettings
 
 # fsspec/s3fs/gcsfs/adlfs option names that carry a secret; any name containing one is refused.
 SECRET_WORDS = ("key", "secret", "token", "password", "credential", "sas", "signature")
@@ -23,18 +23,35 @@ def to_json(settings: JobSettings) -> str:
 
 
 def from_json(text: str, **overrides) -> JobSettings:
-    """Settings from JSON written by :func:`to_json` (or by hand: omitted fields keep defaults)."""
+    """Settings from JSON written by :func:`to_json` (or by hand: omitted fields keep defaults; the flat names of
+    jobs written before ``restore`` existed, such as ``steps`` or ``model``, still work)."""
     try:
         values = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"--settings must be a JSON object, got invalid JSON ({exc.msg} at char {exc.pos})") from exc
     if not isinstance(values, dict):
         raise ValueError(f"--settings must be a JSON object of JobSettings fields, got a {type(values).__name__}")
-    known = {f.name for f in dataclasses.fields(JobSettings)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown job setting(s) {unknown}; valid names are {sorted(known)}")
-    return JobSettings(**{**values, **overrides})
+    values = {**values, **overrides}
+    if isinstance(values.get("restore"), dict):
+        values["restore"] = restore_from_data(values["restore"])
+    try:
+        return JobSettings.of(**values)
+    except TypeError as exc:
+        raise ValueError(f"unknown job setting(s): {exc}") from exc
+
+
+def restore_from_data(data: dict) -> RestoreSettings:
+    """The ``RestoreSettings`` that ``dataclasses.asdict`` turned into ``data``, checked by its dataclasses."""
+    from ddnm.guidance_params import guidance_params_for
+    from ddnm.settings import ModelSpec, SamplerSettings, TileSettings
+
+    data = dict(data)
+    sampler = dict(data.pop("sampler", {}))
+    params = sampler.pop("guidance_params", None)
+    if params is not None:
+        sampler["guidance_params"] = guidance_params_for(sampler.get("guidance", "ddnm"), params)
+    return RestoreSettings(sampler=SamplerSettings(**sampler), tiles=TileSettings(**data.pop("tiles", {})),
+                           model=ModelSpec(**data.pop("model", {})), **data)  # fmt: skip
 
 
 def check_no_credentials(storage_options: dict, where: str = "storage options") -> None:

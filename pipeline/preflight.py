@@ -12,9 +12,13 @@ from __future__ import annotations
 import errno
 import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from . import io
+
+if TYPE_CHECKING:
+    from ddnm.settings import RestoreSettings
 
 # A probe retries a transient error only briefly: an endpoint unreachable at the start is most likely wrong.
 PROBE_RETRY_S = 5.0
@@ -34,6 +38,7 @@ class ModelIdentity:
     weights_sha256: str
     eta: float | None  # the η in force (the prior's recommendation when the job leaves it unset)
     config: dict = field(default_factory=dict)  # arch, window, schedule, hparams
+    sampling: dict = field(default_factory=dict)  # the prior's recommendations (steps in force when unset)
 
 
 def why(exc: BaseException) -> str:
@@ -87,21 +92,27 @@ def check_output_file(uri: str, storage_options: dict | None = None) -> None:
         raise PreflightError(f"cannot write {uri}: {why(exc)}; choose a writable output path") from exc
 
 
-def check_model(model: str, eta: float | None, convention: str = "paper") -> ModelIdentity:
-    """Load ``model`` ('bundled', 'ffdnet', a weights path or a diffusers folder) once on the CPU."""
-    import ddnm.models
+def check_model(restore: RestoreSettings) -> ModelIdentity:
+    """Load ``restore.model`` ('bundled', 'ffdnet', a weights path or a diffusers folder) once on the CPU and
+    resolve the settings against it (``RestoreSettings.for_model``): a setting that the prior's recommendations
+    make invalid (``--travel-length 30`` with the bundled prior's 20 steps) is refused here, before Ray starts,
+    by the check the sampler runs."""
     from ddnm.models.sd3 import is_diffusers_folder
-    from ddnm.restore import effective_eta
 
-    path = None if model == "bundled" else model
-    if path is not None and is_diffusers_folder(path):  # gigabytes: checked, not loaded, on the driver
-        return ModelIdentity(name=str(path), weights_sha256="", eta=eta, config={"folder": os.path.abspath(path)})
+    spec = restore.model
+    if spec.path is not None and is_diffusers_folder(spec.path):  # gigabytes: checked, not loaded, on the driver
+        return ModelIdentity(name=str(spec.path), weights_sha256="", eta=restore.sampler.eta,
+                             config={"folder": os.path.abspath(spec.path)})  # fmt: skip
     try:
-        prior = ddnm.models.load(path, device="cpu")
+        prior = replace(spec, compile=False, channels_last=False).load(device="cpu")  # identity only: no compile
     except MODEL_ERRORS as exc:
-        raise PreflightError(f"cannot use --model {model}: {(str(exc).splitlines() or [repr(exc)])[0]}") from exc
+        raise PreflightError(f"cannot use --model {spec.label}: {(str(exc).splitlines() or [repr(exc)])[0]}") from exc
+    try:
+        resolved = restore.for_model(prior)
+    except ValueError as exc:
+        raise PreflightError(f"invalid settings for {prior.info.name}: {exc}") from exc
     info = prior.info
     extra = {k: v for k, v in (info.extra or {}).items() if k != "file"}
     config = {"arch": info.arch, "image_size": info.image_size, **extra}
-    return ModelIdentity(name=info.name, weights_sha256=info.weights_sha256, eta=effective_eta(prior, eta, convention),
-                         config=config)
+    return ModelIdentity(name=info.name, weights_sha256=info.weights_sha256, eta=resolved.sampler.eta, config=config,
+                         sampling=dict(info.sampling or {}))  # fmt: skip

@@ -93,10 +93,10 @@ class MetadataSink:
         self._started = time.time()
         self._constants = {
             metadata.SOFTWARE_VERSION: metadata.software_version(),
-            metadata.SIGMA_Y: settings.sigma_y,
-            metadata.GUIDANCE: settings.guidance,
+            metadata.SIGMA_Y: settings.restore.sampler.sigma_y,
+            metadata.GUIDANCE: settings.restore.sampler.guidance,
             metadata.GUIDANCE_PARAMS: guidance_params_json(settings),
-            metadata.CONVENTION: settings.convention,
+            metadata.CONVENTION: settings.restore.sampler.convention,
             metadata.RUN_ID: run_id,
             metadata.PREMIS_EVENT_COLUMN: metadata.PREMIS_EVENT,
             metadata.DIGITAL_SOURCE_TYPE_COLUMN: metadata.DIGITAL_SOURCE_TYPE,

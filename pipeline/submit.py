@@ -88,7 +88,8 @@ def prepared(request: SubmitRequest) -> SubmitRequest:
     """Local paths (manifest, out, weights) made absolute: the job's working directory is not ours."""
     job = absolute_paths(request.job)
     if job.model not in NAMED_MODELS and io.is_local(job.model):
-        job = dataclasses.replace(job, model=io.resolve(job.model, os.getcwd()))
+        spec = dataclasses.replace(job.restore.model, path=io.resolve(job.model, os.getcwd()))
+        job = dataclasses.replace(job, restore=dataclasses.replace(job.restore, model=spec))
     return dataclasses.replace(request, job=job)
 
 

@@ -93,7 +93,7 @@ def test_restore_runs_a_gradient_rule(scan, tiny_model_path):
         (["--guidance", "ddpg", "--zeta", "2"], "zeta must be in [0, 1]"),
         (["--guidance", "ddpg", "--step-size-mode", "cosine"], "step_size_mode 'cosine'"),
         (["--guidance", "ddrm"], "unknown guidance 'ddrm'"),
-        (["--convention", "authors"], "convention must be one of ['paper', 'reference']"),
+        (["--convention", "authors"], "unknown convention 'authors'; valid: ['paper', 'reference']"),
         (["--convention", "reference", "--guidance", "dps"], "needs guidance 'ddnm'"),
     ],
 )
@@ -112,13 +112,13 @@ def test_run_refuses_a_wrong_parameter_before_ray_starts(scan):
 
 
 def test_job_settings_carry_guidance_to_the_cluster_and_the_sampler():
-    settings = JobSettings("s3://a/m.csv", "s3://a/out", guidance="idpg", guidance_params={"gamma": 4.0},
+    settings = JobSettings.of("s3://a/m.csv", "s3://a/out", guidance="idpg", guidance_params={"gamma": 4.0},
                            travel_length=2, travel_repeat=2)  # fmt: skip
     assert from_json(to_json(settings)) == settings
     sampler = settings.restore.sampler
     assert sampler.guidance == "idpg" and sampler.params.gamma == 4.0 and sampler.travel_length == 2
     with pytest.raises(ValueError, match="grad_step"):
-        JobSettings("m.csv", "out", guidance="ddpg", guidance_params={"grad_step": 1.0})
+        JobSettings.of("m.csv", "out", guidance="ddpg", guidance_params={"grad_step": 1.0})
 
 
 def test_restore_stage_runs_rules_inside_its_inference_mode(scan, tiny_model_path):
@@ -129,7 +129,7 @@ def test_restore_stage_runs_rules_inside_its_inference_mode(scan, tiny_model_pat
 
     residuals = {}
     for guidance, params in (("dps", {"grad_step": 0.5}), ("mcg", {}), ("idpg", {"gamma": 2.0})):
-        settings = JobSettings(str(scan / "m.csv"), str(scan / "out"), op="colorize", model=tiny_model_path,
+        settings = JobSettings.of(str(scan / "m.csv"), str(scan / "out"), op="colorize", model=tiny_model_path,
                                steps=2, batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS,
                                guidance=guidance, guidance_params=params)  # fmt: skip
         rows = by_id(RestoreStage(settings)(decoded(settings, good_rows()[:2])))

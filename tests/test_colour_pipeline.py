@@ -36,7 +36,7 @@ def folder(tmp_path_factory):
 
 
 def test_stage_colours_at_the_working_size_and_records_it(folder, tiny_model_path):
-    settings = JobSettings(str(folder / "m.csv"), str(folder / "out"), op="colorize", model=tiny_model_path, steps=2,
+    settings = JobSettings.of(str(folder / "m.csv"), str(folder / "out"), op="colorize", model=tiny_model_path, steps=2,
                            batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS)  # fmt: skip
     records = [{"id": "wide", "uri": "wide.png", "op": "", "mask_uri": "", "params": ""},
                {"id": "old", "uri": "grey0.png", "op": "old_photo", "mask_uri": "mask.png", "params": ""}]
@@ -48,7 +48,7 @@ def test_stage_colours_at_the_working_size_and_records_it(folder, tiny_model_pat
         assert row["consistency_residual"] < 1e-5  # exact at full size
     table = table_from_rows(list(rows.values()))
     assert table.column("work_size").to_pylist() == [32, 32]
-    off = JobSettings(str(folder / "m.csv"), str(folder / "out2"), op="colorize", model=tiny_model_path, steps=2,
+    off = JobSettings.of(str(folder / "m.csv"), str(folder / "out2"), op="colorize", model=tiny_model_path, steps=2,
                       device="cpu", max_pixels=TEST_MAX_PIXELS, work_size=0)  # fmt: skip
     row = by_id(RestoreStage(off)(decoded(off, records[:1])))["wide"]
     assert row["work_size"] == -1 and row["tiles"] > 1  # off: full size in windows, as before

@@ -116,7 +116,7 @@ def test_options_are_checked():
 def test_eta_zero_draws_only_the_initial_noise():
     """At η = 0 the step's noise is multiplied by σ_t = 0; none is drawn, so each stream has moved by x_T alone."""
     from ddnm.models.testing import ZeroEpsModel
-    from ddnm.restore import generators_for
+    from ddnm.ddim import generators_for
     from ddnm.samplers import sample_ddnm
     from ddnm.settings import SamplerSettings
 
@@ -130,7 +130,7 @@ def test_eta_zero_draws_only_the_initial_noise():
 
 def test_batched_noise_rows_are_each_images_own_stream():
     from ddnm.ddim import randn_like
-    from ddnm.restore import generators_for
+    from ddnm.ddim import generators_for
 
     batch = randn_like(torch.empty(3, 3, 5, 7), generators_for([1, 2, 3], torch.device("cpu")))
     alone = randn_like(torch.empty(1, 3, 5, 7), generators_for([2], torch.device("cpu")))

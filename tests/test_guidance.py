@@ -15,7 +15,7 @@ from ddnm.models.testing import GaussianPosteriorModel
 from ddnm.models.wrapper import ModelInfo, NetworkEpsModel
 from ddnm.operators import OPERATORS, make
 from ddnm.operators.base import LinearOperator, SVDOperator
-from ddnm.restore import generators_for
+from ddnm.ddim import generators_for
 from ddnm.samplers import sample_ddnm
 from ddnm.schedules import alphas_cumprod_from_betas, linear_betas
 from ddnm.settings import DDPGParams, GradientParams, SamplerSettings

@@ -20,7 +20,7 @@ from ddnm.models import load  # noqa: E402
 from ddnm.models.sd3 import LatentFlowModel, folder_sha256  # noqa: E402
 from ddnm.models.wrapper import ModelInfo  # noqa: E402
 from ddnm.operators import make  # noqa: E402
-from ddnm.restore import generators_for  # noqa: E402
+from ddnm.ddim import generators_for  # noqa: E402
 
 SIZE = 16  # pixels; the tiny VAE halves it, the transformer's patches are 2: sides must divide by 4
 
@@ -165,7 +165,7 @@ def test_restore_stage_runs_a_latent_model(folder, tmp_path):
     from pipeline.settings import JobSettings
 
     write_files(tmp_path, good_files())
-    settings = JobSettings(str(tmp_path / "m.csv"), str(tmp_path / "out"), op="colorize", model=str(folder),
+    settings = JobSettings.of(str(tmp_path / "m.csv"), str(tmp_path / "out"), op="colorize", model=str(folder),
                            steps=2, batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS, latent_lambda=0.8)
     rows = by_id(RestoreStage(settings)(decoded(settings, good_rows()[:2])))
     assert {r["status"] for r in rows.values()} == {"ok"}, [r["error_message"] for r in rows.values()]

@@ -57,7 +57,7 @@ def archive(tmp_path_factory):
 
 
 def job(folder, out: str, model: str) -> JobSettings:
-    return JobSettings(manifest_uri=str(folder / "m.csv"), out_uri=str(folder / out), op="colorize", model=model,
+    return JobSettings.of(manifest_uri=str(folder / "m.csv"), out_uri=str(folder / out), op="colorize", model=model,
                        steps=2, batch_size=2, num_actors=2, device="cpu")  # fmt: skip
 
 

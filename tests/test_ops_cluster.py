@@ -192,7 +192,7 @@ def test_scan_then_run_entrypoint_on_the_cluster(ray_head, tmp_path, tiny_model_
 
 
 def request_for(**overrides) -> SubmitRequest:
-    job = JobSettings(manifest_uri="manifest.csv", out_uri="s3://bucket/out", op="colorize",
+    job = JobSettings.of(manifest_uri="manifest.csv", out_uri="s3://bucket/out", op="colorize",
                       storage_options={"endpoint_url": "http://127.0.0.1:9000"})  # fmt: skip
     return SubmitRequest(job=job, **overrides)
 
@@ -204,7 +204,10 @@ def test_scheduled_ids_are_deterministic_and_depend_on_slot_and_options(tmp_path
     assert base == submission_id_for(prepared(request_for(schedule_slot="2026-11-23T03:00+01:00")))
     assert base != submission_id_for(prepared(request_for(schedule_slot="2026-11-23T03")))
     other_steps = request_for(schedule_slot="2026-11-23T02")
-    other_steps = dataclasses.replace(other_steps, job=dataclasses.replace(other_steps.job, steps=50))
+    job = other_steps.job
+    job = dataclasses.replace(job, restore=dataclasses.replace(job.restore, sampler=dataclasses.replace(
+        job.restore.sampler, steps=50)))  # fmt: skip
+    other_steps = dataclasses.replace(other_steps, job=job)
     assert base != submission_id_for(prepared(other_steps))
     assert submission_id_for(prepared(request_for())) is None  # unscheduled: Ray picks an id
     assert base.startswith("ddnm-20261123T020000-") and base.replace("-", "").isalnum()
@@ -223,10 +226,10 @@ def test_entrypoint_carries_absolute_settings_through_the_shell(tmp_path, monkey
 
 
 def test_credentials_never_reach_the_entrypoint():
-    job = JobSettings(manifest_uri="m.csv", out_uri="o", storage_options={"key": "AKIA", "secret": "s"})
+    job = JobSettings.of(manifest_uri="m.csv", out_uri="o", storage_options={"key": "AKIA", "secret": "s"})
     with pytest.raises(ValueError, match=r"\['key', 'secret'\] look like credentials"):
         SubmitRequest(job=job)
-    nested = JobSettings(manifest_uri="m.csv", out_uri="o",
+    nested = JobSettings.of(manifest_uri="m.csv", out_uri="o",
                          storage_options={"client_kwargs": {"aws_secret_access_key": "s", "region_name": "x"}})
     with pytest.raises(ValueError, match="client_kwargs.aws_secret_access_key"):
         SubmitRequest(job=nested)

@@ -143,7 +143,7 @@ def test_mask_white_is_known_and_size_must_match():
 
 
 def settings_for(tmp_path) -> JobSettings:
-    return JobSettings(manifest_uri=str(tmp_path / "m.csv"), out_uri=str(tmp_path / "out"), op="inpaint")
+    return JobSettings.of(manifest_uri=str(tmp_path / "m.csv"), out_uri=str(tmp_path / "out"), op="inpaint")
 
 
 def row_for(uri: str, mask_uri: str = "") -> dict:
@@ -174,7 +174,7 @@ def test_decode_row_turns_failures_into_error_rows(tmp_path):
 def test_a_scale_that_would_make_the_output_too_large_is_an_error_row_quoting_the_limit(tmp_path):
     path = tmp_path / "small.png"
     path.write_bytes(encoded(Image.new("L", (10, 8))))
-    settings = JobSettings(manifest_uri=str(tmp_path / "m.csv"), out_uri=str(tmp_path / "out"), max_pixels=5000)
+    settings = JobSettings.of(manifest_uri=str(tmp_path / "m.csv"), out_uri=str(tmp_path / "out"), max_pixels=5000)
 
     def decoded(scale):
         row = {"id": "r", "uri": str(path), "op": "sr_bicubic", "mask_uri": "", "params": f'{{"scale": {scale}}}',

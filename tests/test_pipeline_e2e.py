@@ -24,7 +24,7 @@ STEPS = 3
 
 def job(manifest: str, out: str, model: str, **overrides) -> JobSettings:
     options = dict(op="colorize", model=model, steps=STEPS, batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS)
-    return JobSettings(manifest_uri=manifest, out_uri=out, **{**options, **overrides})
+    return JobSettings.of(manifest_uri=manifest, out_uri=out, **{**options, **overrides})
 
 
 def manifest_rows() -> list[dict]:

@@ -96,22 +96,66 @@ def test_ledger_hands_the_decode_stage_the_hashes_a_skipped_row_must_still_have(
                       "changed": ("", ""), "old": ("a" * 64, "*")}  # fmt: skip
 
 
-def test_row_fingerprint_follows_every_restoration_setting_and_no_operational_one():
+FLAT = dict(manifest_uri="m.csv", out_uri="out", steps=100)
+# Job keys computed before JobSettings held a RestoreSettings (flat fields, steps defaulting to 100): a resume after
+# the upgrade must still recognise the rows these jobs restored.
+PINNED_KEYS = [
+    ({}, "04929a4dc829b4335ec359f0c2a00aeb3c693305e58975a741aa40b2445680c9"),
+    ({"steps": 20}, "79ee9978d9ec726fcd44eaa0dd6b5a859f89802b845871ca6a7a242c97b13e16"),
+    ({"steps": 20, "seed": 1, "sigma_y": 0.1, "samples": 2, "travel_length": 2, "travel_repeat": 2},
+     "8d385ce2ebd9b130af99a52e8aa63a55acd77ef9be630ead8d2a5fa14c01332b"),
+    ({"guidance": "ddpg", "guidance_params": {"gamma": 6.0}},
+     "9023f5bbde4881b0889a3c7415c2d65e736232fb35cbf86bd36406a0f848a257"),
+    ({"convention": "reference"}, "1320bd96b81b391f96daa8c04dbab21cc31321f2bc6462bba590f4e63e3fc547"),
+    ({"work_size": 0, "latent_lambda": 0.5}, "ece92b1d488f856f6bd2f0541051d4221e9f454ff3a5dda5a58f3008a2550c81"),
+    ({"samples": 1}, "04929a4dc829b4335ec359f0c2a00aeb3c693305e58975a741aa40b2445680c9"),
+]
+
+
+@pytest.mark.parametrize("flat, key", PINNED_KEYS)
+def test_resume_keys_of_earlier_jobs_are_unchanged(flat, key):
     from pipeline.fingerprint import job_fingerprint
     from pipeline.preflight import ModelIdentity
     from pipeline.settings import JobSettings
 
     model = ModelIdentity("tiny", "b" * 64, 1.0, {"arch": "adm"})
-    base = JobSettings(manifest_uri="m.csv", out_uri="out")
-    same = [dict(out_uri="elsewhere", batch_size=8, num_actors=3, device="cpu", preview=2, model="other/path")]
+    assert job_fingerprint(JobSettings.of(**{**FLAT, **flat}), model) == key
+    # steps left unset is the prior's recommendation in force: 100 without one
+    if "steps" not in flat:
+        unset = {k: v for k, v in FLAT.items() if k != "steps"}
+        assert job_fingerprint(JobSettings.of(**{**unset, **flat}), model) == key
+
+
+def test_every_restoration_setting_is_in_the_key_or_named_as_not_hashed():
+    from ddnm.settings import ModelSpec, RestoreSettings, SamplerSettings
+    from pipeline.fingerprint import ADDED_LATER, NOT_HASHED, restoration_fields
+    from pipeline.settings import JobSettings
+
+    hashed = set(restoration_fields(JobSettings.of(**FLAT))) | set(ADDED_LATER)
+    for owner in (SamplerSettings, RestoreSettings, ModelSpec):
+        for f in dataclasses.fields(owner):
+            assert f.name in hashed or f.name in NOT_HASHED, f"{owner.__name__}.{f.name} is not in the resume key"
+
+
+def test_row_fingerprint_follows_every_restoration_setting_and_no_operational_one():
+    from pipeline.fingerprint import job_fingerprint
+    from pipeline.preflight import ModelIdentity
+    from ddnm.tiling import TileSettings
+    from pipeline.settings import JobSettings
+
+    model = ModelIdentity("tiny", "b" * 64, 1.0, {"arch": "adm"})
+    base = JobSettings.of(manifest_uri="m.csv", out_uri="out", steps=100)  # explicit, as every earlier job had
+    same = [dict(out_uri="elsewhere", batch_size=8, num_actors=3, device="cpu", preview=2, model="other/path",
+                 max_batch=4)]
     changed = [dict(steps=20), dict(seed=1), dict(sigma_y=0.1), dict(samples=2), dict(travel_length=2),
                dict(guidance="ddpg"), dict(guidance="ddpg", guidance_params={"gamma": 6.0}),
-               dict(convention="reference")]  # fmt: skip
+               dict(convention="reference"), dict(dtype="bfloat16"), dict(start_t=500),
+               dict(tiles=TileSettings(overlap=8))]  # fmt: skip
     reference = job_fingerprint(base, model)
     for overrides in same:
-        assert job_fingerprint(dataclasses.replace(base, **overrides), model) == reference, overrides
+        assert job_fingerprint(JobSettings.of(**{**FLAT, **overrides}), model) == reference, overrides
     for overrides in changed:
-        assert job_fingerprint(dataclasses.replace(base, **overrides), model) != reference, overrides
+        assert job_fingerprint(JobSettings.of(**{**FLAT, **overrides}), model) != reference, overrides
     assert job_fingerprint(base, dataclasses.replace(model, weights_sha256="c" * 64)) != reference
     assert job_fingerprint(base, dataclasses.replace(model, eta=0.85)) != reference
     # convention came later: at its default ("paper") it stays out of the key, so earlier ledgers still match

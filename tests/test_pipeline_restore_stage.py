@@ -17,7 +17,7 @@ from pipeline.settings import JobSettings
 def settings(tiny_model_path, tmp_path_factory) -> JobSettings:
     folder = tmp_path_factory.mktemp("stage")
     write_files(folder, {**good_files(), **bad_files()})
-    return JobSettings(
+    return JobSettings.of(
         manifest_uri=str(folder / "m.csv"), out_uri=str(folder / "out"), op="colorize", model=tiny_model_path,
         steps=2, batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS,
         work_size=0,  # colorize at full size in windows: these tests check tiling (working size: test_colour_pipeline)

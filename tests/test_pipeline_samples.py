@@ -27,7 +27,7 @@ def folder(tmp_path_factory):
 def stage_rows(folder, model, samples: int, records: list[dict], work_size: int | None = 0) -> dict[str, dict]:
     """Colorize rows through the stage; ``work_size`` 0 (default here) restores at full size in windows, the path
     whose K-sample averaging these tests check (colour at a working size: tests/test_colour_pipeline.py)."""
-    settings = JobSettings(str(folder / "m.csv"), str(folder / "out"), op="colorize", model=model, steps=2,
+    settings = JobSettings.of(str(folder / "m.csv"), str(folder / "out"), op="colorize", model=model, steps=2,
                            batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS, samples=samples,
                            work_size=work_size)  # fmt: skip
     return by_id(RestoreStage(settings)(decoded(settings, records)))

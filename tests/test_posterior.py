@@ -14,7 +14,7 @@ import ddnm
 from ddnm.models.testing import GaussianPosteriorModel
 from ddnm.operators import make
 from ddnm.posterior import posterior_mean, sample_seed, uncertainty
-from ddnm.restore import generators_for
+from ddnm.ddim import generators_for
 from ddnm.samplers import sample_ddnm
 from ddnm.settings import SamplerSettings
 

@@ -33,7 +33,7 @@ def batch(*ids: str, error_type: str = "") -> dict:
 
 
 def sink_for(out: str, options: dict | None = None) -> MetadataSink:
-    settings = JobSettings(manifest_uri="m.csv", out_uri=out, storage_options=options or {})
+    settings = JobSettings.of(manifest_uri="m.csv", out_uri=out, storage_options=options or {})
     return MetadataSink(settings, "run1", total=10, skipped=0, job_fingerprint="f" * 64)
 
 

@@ -9,7 +9,7 @@ from ddnm.models.testing import GaussianPosteriorModel, ZeroEpsModel
 from ddnm.models.wrapper import ModelInfo, NetworkEpsModel
 from ddnm.models.testing_spatial import SharedOffsetModel
 from ddnm.operators import make
-from ddnm.restore import generators_for
+from ddnm.ddim import generators_for
 from ddnm.samplers import sample_ddnm
 from ddnm.schedules import alphas_cumprod_from_betas, linear_betas
 from ddnm.settings import SamplerSettings

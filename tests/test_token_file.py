@@ -38,7 +38,7 @@ def test_the_folder_is_made_owner_only_before_any_token_exists(tmp_path):
 def test_the_token_a_local_run_generates_is_owner_only(tmp_path):
     """A real local Ray in a fresh HOME (token auth on by default, Ray generates the token)."""
     script = ("from pipeline.run import connect_ray\nfrom pipeline.settings import JobSettings\nimport ray\n"
-              "connect_ray(JobSettings(manifest_uri='m.csv', out_uri='out', num_cpus=1))\nray.shutdown()\n")
+              "connect_ray(JobSettings.of(manifest_uri='m.csv', out_uri='out', num_cpus=1))\nray.shutdown()\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env.update(HOME=str(tmp_path), PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0")
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=300, capture_output=True)

@@ -28,7 +28,7 @@ def archive(tmp_path_factory):
 
 
 def job(folder, out: str, model: str) -> JobSettings:
-    return JobSettings(manifest_uri=str(folder / "m.csv"), out_uri=str(folder / out), op="colorize", model=model,
+    return JobSettings.of(manifest_uri=str(folder / "m.csv"), out_uri=str(folder / out), op="colorize", model=model,
                        steps=2, batch_size=3, device="cpu", max_pixels=TEST_MAX_PIXELS,
                        max_worker_crashes=3)  # fmt: skip
 

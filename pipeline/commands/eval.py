@@ -45,7 +45,7 @@ def evaluate(
     """Degrade centre crops of IMAGES_DIR, restore with DDNM and baselines, report PSNR / SSIM / consistency."""
     # Imported here so the CLI starts without torch (the engine, eval_report and restore_stage all load it).
     import ddnm.models
-    from ddnm.restore import effective_eta
+    from ddnm.restoration import effective_eta
 
     from .. import eval_report
     from ..restore_stage import resolve_device

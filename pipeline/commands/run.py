@@ -10,8 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..manifest import ManifestError
-from ..settings import DEFAULT_MAX_PIXELS, JobSettings
-from . import _sampler_options as so
+from ..settings import DEFAULT_MAX_PIXELS, JobSettings, RestoreSettings
+from ._settings_options import with_restore_options
 from ._json_options import parse_json_object, parse_storage_options  # noqa: F401 - restore.py imports the first
 
 
@@ -19,12 +19,11 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run)
 
 
-@so.with_sampler_options
+@with_restore_options
 def run(
     manifest: Annotated[str, typer.Argument(help="CSV or Parquet manifest (path, file:// or s3:// URI).")],
     out: Annotated[str, typer.Option("--out", help="Output folder or s3:// prefix.")],
     op: Annotated[str | None, typer.Option(help="Default operator for rows without an 'op' value.")] = None,
-    model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path.")] = "bundled",
     seed: Annotated[int, typer.Option(help="Job seed; each row's seed derives from it and the row id.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 4,
     fixed_batch: Annotated[bool, typer.Option(help="Pad model calls to --batch-size (byte-identical re-runs).")] = True,
@@ -38,7 +37,7 @@ def run(
     report: Annotated[bool, typer.Option(help="Build the review page OUT/report/index.html at the end.")] = True,
     max_worker_crashes: Annotated[int, typer.Option(
         help="A row whose restore worker died this many times becomes a WorkerCrashed error row.")] = 3,
-    sampler: so.SamplerOptions = so.SamplerOptions(),
+    restore: RestoreSettings | None = None,
 ) -> None:
     """Restore every image MANIFEST lists; write PNGs under OUT/images and Parquet under OUT/metadata.
 
@@ -59,8 +58,7 @@ def run(
             manifest_uri=manifest,
             out_uri=out,
             op=op,
-            model=model,
-            **sampler.job_fields(),
+            restore=restore,
             seed=seed,
             batch_size=batch_size,
             fixed_batch=fixed_batch,

@@ -8,9 +8,9 @@ import typer
 from rich.console import Console
 
 from ..manifest import ManifestError
-from ..settings import DEFAULT_MAX_PIXELS, JobSettings
+from ..settings import DEFAULT_MAX_PIXELS, JobSettings, RestoreSettings
 from ._cluster_options import Address, cluster_errors, fail
-from . import _sampler_options as so
+from ._settings_options import with_restore_options
 from ._json_options import parse_storage_options
 
 
@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
     app.command("submit")(submit)
 
 
-@so.with_sampler_options
+@with_restore_options
 def submit(
     manifest: Annotated[str, typer.Argument(
         help="CSV or Parquet manifest the cluster can read (s3:// or a shared path).")],
@@ -35,7 +35,6 @@ def submit(
     entrypoint_num_cpus: Annotated[float, typer.Option(help="CPUs reserved for the job's driver.")] = 0.0,
     check: Annotated[bool, typer.Option(help="Read and validate the manifest here before submitting.")] = True,
     op: Annotated[str | None, typer.Option(help="Default operator for rows without an 'op' value.")] = None,
-    model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path on the cluster.")] = "bundled",
     seed: Annotated[int, typer.Option(help="Job seed; each row's seed derives from it and the row id.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 4,
     num_actors: Annotated[int, typer.Option(help="Restore actors (one GPU each on CUDA).")] = 1,
@@ -46,7 +45,7 @@ def submit(
     preview: Annotated[int, typer.Option(help="Write OUT/preview.png with the first N restored rows.")] = 0,
     max_worker_crashes: Annotated[int, typer.Option(
         help="A row whose restore worker died this many times becomes a WorkerCrashed error row.")] = 3,
-    sampler: so.SamplerOptions = so.SamplerOptions(),
+    restore: RestoreSettings | None = None,
 ) -> None:
     """Submit a restoration run as a Ray job; print its id (stdout) and dashboard URL.
 
@@ -60,7 +59,7 @@ def submit(
 
     console = Console(stderr=True)
     try:
-        job = JobSettings(manifest_uri=manifest, out_uri=out, op=op, model=model, **sampler.job_fields(),
+        job = JobSettings(manifest_uri=manifest, out_uri=out, op=op, restore=restore,
                           seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
                           max_pixels=max_pixels, storage_options=parse_storage_options(storage_options),
                           preview=preview, max_worker_crashes=max_worker_crashes)  # fmt: skip
