@@ -13,46 +13,13 @@ Operators whose measurements are not images (``cs``) are not offered by the batc
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
-if TYPE_CHECKING:
-    from ddnm.operators.registry import OperatorSpec
+from ddnm.operators.registry import OPERATORS, OperatorSpec, cli_operators  # torch-free: the CLI reads it at start-up
 
-# The CLI's operator names, for --help, which starts without torch; ``import ddnm`` still loads torch (until issue
-# 17's settings work makes the package import lazily), so this copy stands in for the names only and
-# tests/test_operator_registry.py holds it equal to ``ddnm.operators.registry.cli_operators()``. Everything else
-# about an operator is read from the registry.
-CLI_OPERATOR_NAMES = ("colorize", "sr_avgpool", "sr_bicubic", "inpaint", "deblur_gaussian", "deblur_kernel",
-                      "deblur_motion", "denoise", "old_photo")
-
-
-def plan(op_name: str) -> OperatorSpec:
-    """The registry's entry for an operator the pipeline takes (KeyError for any other)."""
-    from ddnm.operators.registry import cli_operators
-
-    return cli_operators()[op_name]
-
-
-class _CliOperators(Mapping):
-    """``PLANS[name]``: the registry entry of each operator the pipeline takes; iterating needs no torch."""
-
-    def __getitem__(self, name: str) -> OperatorSpec:
-        if name not in CLI_OPERATOR_NAMES:
-            raise KeyError(name)
-        return plan(name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in CLI_OPERATOR_NAMES
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(CLI_OPERATOR_NAMES)
-
-    def __len__(self) -> int:
-        return len(CLI_OPERATOR_NAMES)
-
-
-PLANS: Mapping[str, OperatorSpec] = _CliOperators()
+# The operators the pipeline takes, by name (the registry's ``cli``): how each scan is recorded (``observed``), its
+# scale parameter, whether it needs a mask.
+PLANS: Mapping[str, OperatorSpec] = cli_operators()
 
 
 def output_size(op_name: str, params: dict, height: int, width: int) -> tuple[int, int]:
@@ -77,15 +44,11 @@ def output_too_large(op_name: str, params: dict, height: int, width: int, max_pi
 
 def engine_operator_names() -> set[str]:
     """Operator names the engine registers (``ddnm.operators.registry.OPERATORS``)."""
-    from ddnm.operators.registry import OPERATORS
-
     return set(OPERATORS)
 
 
 def check_op(name: str, engine_names: set[str]) -> str | None:
     """``None`` if the pipeline can run ``name``, else the reason it cannot (the registry's ``cli``)."""
-    from ddnm.operators.registry import OPERATORS
-
     if name in engine_names and OPERATORS[name].cli:
         return None
     if name in engine_names:

@@ -1,7 +1,8 @@
 """`ddnm-batch --help`, `status`, `logs` must start fast: the CLI module may not import torch (or the engine).
 
 It reads the torch-free settings dataclasses (``ddnm.settings`` and what it imports) to make its options from
-their fields; nothing else of ``ddnm`` may load.
+their fields, and the operator registry (``ddnm.operators.registry``) for the operators it takes; nothing else of
+``ddnm`` may load.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-TORCH_FREE = {"ddnm", "ddnm.settings", "ddnm.guidance_params", "ddnm.tiling", "ddnm.tiling.settings", "ddnm.tiling.plan"}
+TORCH_FREE = {"ddnm", "ddnm.settings", "ddnm.guidance_params", "ddnm.tiling", "ddnm.tiling.settings", "ddnm.tiling.plan",
+              "ddnm.operators", "ddnm.operators.registry"}
 
 
 def test_cli_starts_without_torch():

@@ -29,7 +29,8 @@ PACKAGES = ("ddnm", "pipeline", "jobs", "benchmarks")
 # Modules the command line reads before it may load torch (settings and names it checks at start-up): importing
 # them imports torch nowhere, directly or through first-party modules (imports inside functions run later and do not
 # count here). Their parent packages' ``__init__`` are checked at run time by tests/test_cli_startup.py.
-TORCH_FREE = ("ddnm.operators", "ddnm.operators.registry", "ddnm.tiling", "ddnm.tiling.plan", "ddnm.tiling.settings")
+TORCH_FREE = ("ddnm", "ddnm.settings", "ddnm.guidance_params", "ddnm.operators", "ddnm.operators.registry", "ddnm.tiling",
+              "ddnm.tiling.plan", "ddnm.tiling.settings")
 
 
 def module_files() -> dict[str, Path]:

@@ -85,9 +85,10 @@ def test_manifest_validation_asks_for_the_mask_the_registry_requires(tmp_path, n
         read_manifest(str(manifest), default_op=name)
 
 
-def test_the_clis_torch_free_copy_of_the_names_is_the_registrys():
-    assert ops.CLI_OPERATOR_NAMES == tuple(cli_operators())
-    assert list(ops.PLANS) == list(cli_operators()) and ops.PLANS["inpaint"] is OPERATORS["inpaint"]
+def test_the_pipeline_offers_the_registrys_cli_operators():
+    assert list(ops.PLANS) == [name for name, spec in OPERATORS.items() if spec.cli]
+    assert ops.check_op("cs", ops.engine_operator_names()) == (
+        "operator 'cs' is not supported by the batch pipeline (its measurement is not an image)")
 
 
 def test_readme_operator_table_lists_the_cli_operators():
