@@ -17,10 +17,11 @@ from .ddim import generators_for  # noqa: F401 - long imported from here
 from .guidance_params import guidance_params_for  # noqa: F401 - long imported from here
 from .metrics import consistency
 from .operators.base import LinearOperator
+from .operators.registry import name_of
 from .overrides import with_overrides
 from .packing import repeat_batch, repeat_rows, samples_per_call
 from .posterior import posterior_mean, uncertainty
-from .restore_pass import restore_pass, task_name
+from .restore_pass import restore_pass
 from .settings import DEFAULT_ETA, ETA_KEY, RestoreSettings  # noqa: F401 - DEFAULT_ETA, ETA_KEY: long here
 from .settings import colour_recommendations
 
@@ -137,7 +138,7 @@ def check_prior_supports(model, op: LinearOperator) -> None:
     """Refuse, before sampling, colour from a prior that cannot invent it (``info.generative`` False)."""
     from .initial import check_prior_supports as check
 
-    if (name := task_name(op)) is not None:
+    if (name := name_of(op)) is not None:
         check(model, name)
 
 

@@ -21,10 +21,7 @@ from .initial import initial_image
 from .latent_ddnm import latent_settings, sample_latent_ddnm
 from .metrics import consistency
 from .operators.base import LinearOperator
-from .operators.colorize import Colorize
-from .operators.compose import Compose
-from .operators.downsample import AvgPool, Bicubic
-from .operators.inpaint import Inpaint
+from .operators.registry import name_of
 from .samplers import sample_ddnm
 from .settings import RestoreSettings
 from .tiling import plan_tiles
@@ -38,27 +35,11 @@ class Pass(NamedTuple):
     tiles: int  # windows per image (1 unless windowed)
 
 
-def task_name(op: LinearOperator) -> str | None:
-    """The registered name of ``op``'s task where the warm start or the prior check depends on it, else None
-    (every other operator warm starts from A⁺y and suits any prior)."""
-    if isinstance(op, AvgPool):
-        return "sr_avgpool"
-    if isinstance(op, Bicubic):
-        return "sr_bicubic"
-    if isinstance(op, Inpaint):
-        return "inpaint"
-    if isinstance(op, Colorize):
-        return "colorize"
-    if isinstance(op, Compose) and isinstance(op.inner, Colorize):
-        return "old_photo"
-    return None
-
-
 def warm_start_image(model, y: torch.Tensor, op: LinearOperator) -> torch.Tensor | None:
     """The initial image a prior that cannot start from noise (``model.max_t``) needs; None for the others."""
     if getattr(model, "max_t", None) is None:
         return None
-    name = task_name(op)
+    name = name_of(op)  # the registry's warm_start for it (ddnm.initial)
     return op.A_pinv(y) if name is None else initial_image(name, y, op)
 
 

@@ -16,8 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from ddnm.operators import make
-from ddnm.operators.registry import OPERATORS, cli_operators
+from ddnm.operators import Compose, make
+from ddnm.operators.colorize import Colorize
+from ddnm.operators.downsample import Bicubic
+from ddnm.operators.inpaint import Inpaint
+from ddnm.operators.registry import OPERATORS, cli_operators, name_of
 from pipeline import measurement, ops
 from pipeline.manifest import ManifestError, read_manifest
 
@@ -96,3 +99,13 @@ def test_readme_operator_table_lists_the_cli_operators():
     table = text[text.index("| op | measurement y |"):].split("\n\n")[0]
     listed = {name for line in table.splitlines()[2:] for name in re.findall(r"`([a-z_]+)`", line.split("|")[1])}
     assert listed == set(cli_operators())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_name_of_an_operator_is_the_name_it_was_made_under(name):
+    assert name_of(make(name, SHAPE, **example_params(name))) == name
+
+
+def test_name_of_an_operator_built_by_hand():
+    assert name_of(Bicubic(SHAPE, 2)) == "sr_bicubic"  # a registered class, exactly
+    assert name_of(Compose(Inpaint((1, 16, 16), torch.ones(16, 16)), Colorize(SHAPE))) is None  # not made: no name

@@ -40,7 +40,9 @@ def make(name: str, x_shape: tuple[int, int, int], **params) -> LinearOperator:
         raise ValueError(
             f"operator {name!r} got bad parameters {shown}: {err}; it takes {', '.join(registered.parameters) or 'no parameters'}"
         ) from err
-    return factory(tuple(x_shape), **params)
+    op = factory(tuple(x_shape), **params)
+    op.registered_name = name  # what ``registry.name_of`` answers for it (old_photo's Compose has no class of its own)
+    return op
 
 
 __all__ = ["OPERATORS", "Compose", "LinearOperator", "OperatorSpec", "SVDOperator", "cli_operators", "make",

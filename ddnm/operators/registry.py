@@ -98,6 +98,20 @@ def spec(name: str) -> OperatorSpec:
     return OPERATORS[name]
 
 
+def name_of(op) -> str | None:
+    """The registered name of an operator object: the one ``make`` built it under, else that of the registered
+    class it is exactly (``Bicubic(...)`` is "sr_bicubic"); None for any other (a hand-built ``Compose``, a window's
+    operator), which warm starts from A⁺y and suits any prior."""
+    name = getattr(op, "registered_name", None)
+    if name in OPERATORS:
+        return name
+    for registered in OPERATORS.values():
+        factory = registered.load()
+        if isinstance(factory, type) and type(op) is factory:
+            return registered.name
+    return None
+
+
 def cli_operators() -> dict[str, OperatorSpec]:
     """The operators the command line and the batch pipeline take (their measurements are images)."""
     return {name: s for name, s in OPERATORS.items() if s.cli}
