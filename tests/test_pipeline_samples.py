@@ -1,4 +1,4 @@
-"""K posterior samples per image through the pipeline (pipeline/sampling.py) and `ddnm-batch restore --samples`."""
+"""K posterior samples per image through the pipeline (ddnm.restore, called by RestoreStage) and `ddnm-batch restore --samples`."""
 
 from __future__ import annotations
 
