@@ -2,7 +2,9 @@
 
 ``RestoreStage(settings)`` loads the prior once; ``stage(batch)`` groups the batch's rows by
 (operator, params, mask, shape) into batched ``ddnm.restore`` calls and returns a NEW dict of CPU
-NumPy columns. Without Ray it is an ordinary object: call it on a dict. How an image is restored (windows,
+NumPy columns. Without Ray it is an ordinary object: call it on a dict. Ray Data calls
+``restore_in_parts`` instead (through :class:`pipeline.worker_crashes.GuardedRestoreStage`), a generator that
+hands on each call's rows as soon as they are done, smallest images first (:mod:`pipeline.batch_plan`). How an image is restored (windows,
 warm start, colour at a working size, K samples) is ``ddnm.restore``'s business; this stage only moves rows.
 """
 
@@ -13,6 +15,7 @@ import os
 import socket
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -20,6 +23,7 @@ import torch
 import ddnm
 
 from . import measurement
+from .batch_plan import exceeds_window, plan_calls
 from .rows import RESTORED_COLUMNS, STATUS_OK, error_fields, from_rows, pack_array, to_rows, unpack_array
 from .settings import JobSettings
 from .telemetry import StageMetrics
@@ -52,15 +56,34 @@ class RestoreStage:
         self.metrics = StageMetrics()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every row of the batch, in its order (for callers without Ray)."""
         rows = [self._start(row) for row in to_rows(batch)]
+        for _ in self._restore_calls(rows):
+            pass
+        self.metrics.record(rows)
+        return from_rows(rows, RESTORED_COLUMNS)
+
+    def restore_in_parts(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+        """The batch's rows in parts, each as soon as it is done (:mod:`pipeline.batch_plan`): rows that failed
+        before this stage, then each model call's rows, smallest images first."""
+        rows = [self._start(row) for row in to_rows(batch)]
+        for done in self._restore_calls(rows):
+            part = [rows[i] for i in done]
+            self.metrics.record(part)
+            yield from_rows(part, RESTORED_COLUMNS)
+
+    def _restore_calls(self, rows: list[dict]) -> Iterator[list[int]]:
+        """Restore ``rows`` in place, one model call at a time; yields the indices each call finished."""
+        failed = [index for index, row in enumerate(rows) if row["status"] != STATUS_OK]
+        if failed:
+            yield failed
         groups = defaultdict(list)
         for index, row in enumerate(rows):
             if row["status"] == STATUS_OK:
                 groups[_group_key(row)].append(index)
-        for indices in groups.values():
-            self._restore_group(rows, indices)
-        self.metrics.record(rows)
-        return from_rows(rows, RESTORED_COLUMNS)
+        for call in plan_calls(rows, list(groups.values()), self.model.info.image_size):
+            self._restore_group(rows, call)
+            yield call
 
     def _start(self, row: dict) -> dict:
         info = self.model.info
@@ -108,7 +131,8 @@ class RestoreStage:
         op, y = measurement.build(first["op"], first["params"], samples, first["_mask"], self.model.in_channels)
         seeds = [r["seed"] for r in group]
         count = len(group)
-        if self.settings.fixed_batch and count < self.settings.batch_size:
+        alone = exceeds_window(first, self.model.info.image_size)  # always restored alone: no batch-mates to match
+        if self.settings.fixed_batch and count < self.settings.batch_size and not alone:
             # Pad with copies of the last image so the network always sees the same batch size
             # (see JobSettings.fixed_batch); the copies' results are dropped.
             padding = self.settings.batch_size - count

@@ -120,7 +120,8 @@ def _execute(items: list[dict], settings: JobSettings, sink: MetadataSink) -> No
         dataset = build_dataset(items, settings, quiet=sink.on_progress is not None)
         # After ray.init, which sets its own SIGTERM handler (sys.exit without a word).
         with stop_on_signals(), sink:  # the sink flushes on the way out, whatever the way
-            for batch in dataset.iter_batches(batch_format="numpy", batch_size=None):
+            # No prefetching: a block is handed on when it arrives, not when the next one has (pipeline.batch_plan).
+            for batch in dataset.iter_batches(batch_format="numpy", batch_size=None, prefetch_batches=0):
                 sink.add(batch)
             sink.record_lost(items)
     finally:
@@ -210,7 +211,11 @@ def build_dataset(to_do: list[dict], settings: JobSettings, quiet: bool = True):
         batch_size=settings.batch_size,
         **({"runtime_env": {"env_vars": hook}} if hook else {}),
     )
-    dataset = dataset.map_batches(encode_batch, fn_kwargs={"settings": settings}, batch_size=settings.batch_size)
+    # Encode whatever the restore stage hands on (batch_size None: no waiting for batch_size rows), and make each
+    # part it yields a block of its own (a target block size of 1 byte), so a small image's row reaches OUT while a
+    # large batch-mate is still being restored (pipeline.batch_plan).
+    dataset = dataset.map_batches(encode_batch, fn_kwargs={"settings": settings}, batch_size=None)
+    dataset.context.target_max_block_size = 1
     dataset.context.execution_no_progress_timeout_s = NO_PROGRESS_TIMEOUT_S
     # A block whose task fails for good (after Ray's retries) is dropped instead of ending the run; the sink records
     # its rows as BlockFailed error rows (MetadataSink.record_lost), so nothing is left unrecorded.

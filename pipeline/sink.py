@@ -125,10 +125,12 @@ class MetadataSink:
     def add(self, batch: dict[str, np.ndarray]) -> None:
         """Count and buffer a batch of finished rows; raises :class:`OutputUnwritable` once OUT is gone."""
         self._raise_if_failed()
-        rows = [self._complete(row) for row in to_rows(batch)]
-        kept = [row for row in rows if row["status"] != STATUS_SKIPPED]
         with self._lock:
+            # Delivery is at least once: a restore worker that dies after handing on part of its batch gets the whole
+            # batch again (pipeline.batch_plan); the first arrival of a row is kept, a repeat (same bytes) dropped.
+            rows = [self._complete(row) for row in to_rows(batch) if row["id"] not in self.seen]
             self.seen.update(row["id"] for row in rows)
+            kept = [row for row in rows if row["status"] != STATUS_SKIPPED]
             for row in rows:
                 if row["status"] == STATUS_SKIPPED:
                     self.skipped, self.to_do = self.skipped + 1, self.to_do - 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -87,19 +88,21 @@ class GuardedRestoreStage(RestoreStage):
         self.worker = worker_name(self.worker)
         self._crashes: dict[str, tuple[int, int]] = {}
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+        """Ray Data's entry: the batch's rows in parts as they are done (``RestoreStage.restore_in_parts``)."""
         if self.journal is None:
-            return super().__call__(batch)
+            yield from self.restore_in_parts(batch)
+            return
         import ray
 
         ids = [str(i) for i in batch["id"]]
         self._crashes = ray.get(self.journal.arrived.remote(ids))
         batch = self._give_up_on_poison(batch, ids)
         if not any(self._crashes[i][0] for i in ids):
-            return super().__call__(batch)
-        parts = [super(GuardedRestoreStage, self).__call__({k: v[j : j + 1] for k, v in batch.items()})
-                 for j in range(len(ids))]  # fmt: skip
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            yield from self.restore_in_parts(batch)
+            return
+        for j in range(len(ids)):  # back from a dead worker: every row alone, so the next crash names its row
+            yield from self.restore_in_parts({k: v[j : j + 1] for k, v in batch.items()})
 
     def _give_up_on_poison(self, batch: dict[str, np.ndarray], ids: list[str]) -> dict[str, np.ndarray]:
         limit = self.settings.max_worker_crashes
