@@ -4,8 +4,9 @@
 (operator, params, mask, shape) into batched ``ddnm.restore`` calls and returns a NEW dict of CPU
 NumPy columns. Without Ray it is an ordinary object: call it on a dict. Ray Data calls
 ``restore_in_parts`` instead (through :class:`pipeline.worker_crashes.GuardedRestoreStage`), a generator that
-hands on each call's rows as soon as they are done, smallest images first (:mod:`pipeline.batch_plan`). How an image is restored (windows,
-warm start, colour at a working size, K samples) is ``ddnm.restore``'s business; this stage only moves rows.
+hands on each call's rows as soon as they are done, smallest images first (:mod:`pipeline.batch_plan`). How an
+image is restored (windows, warm start, colour at a working size, K samples) is ``ddnm.restore``'s business; this
+stage only moves rows.
 """
 
 from __future__ import annotations
