@@ -14,7 +14,8 @@ defaults ``max_restarts=-1, max_task_retries=-1``, so a crashed worker is replac
 batch re-run (tests/test_pipeline_faults.py SIGKILLs the restore worker mid-run and gets every row,
 byte-identical to an undisturbed run); a row that kills its worker every time ends as a ``WorkerCrashed``
 error row after ``max_worker_crashes`` (:mod:`pipeline.worker_crashes`). Tasks keep Ray's 3 retries for
-system failures, and a block that still fails is dropped, its rows recorded as ``BlockFailed`` error rows.
+system failures, and a block that still fails is dropped: its rows go through the graph once more, then are recorded
+as ``BlockFailed`` error rows.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from .sink import MetadataSink, OutputUnwritable, Progress
 # cluster waiting for GPUs, can legitimately take longer. Six hours still catches real hangs.
 NO_PROGRESS_TIMEOUT_S = 6 * 3600
 GPU_ACTOR_CPUS = 0.5  # leaves cores free for the decode/encode tasks that feed a GPU actor
+# Rows whose Ray Data block failed for good (a node lost at the wrong moment can take an actor's streamed output with
+# it: ActorUnavailableError) go through the graph once more before they are recorded as BlockFailed error rows.
+LOST_ROW_PASSES = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +121,16 @@ def _execute(items: list[dict], settings: JobSettings, sink: MetadataSink) -> No
         settings = with_device(settings)
         if started_ray:
             check_local_capacity(settings)
-        dataset = build_dataset(items, settings, quiet=sink.on_progress is not None)
         # After ray.init, which sets its own SIGTERM handler (sys.exit without a word).
         with stop_on_signals(), sink:  # the sink flushes on the way out, whatever the way
-            # No prefetching: a block is handed on when it arrives, not when the next one has (pipeline.batch_plan).
-            for batch in dataset.iter_batches(batch_format="numpy", batch_size=None, prefetch_batches=0):
-                sink.add(batch)
+            for attempt in range(1 + LOST_ROW_PASSES):
+                to_do = sink.missing(items) if attempt else items
+                if not to_do:
+                    break
+                dataset = build_dataset(to_do, settings, quiet=sink.on_progress is not None)
+                # No prefetching: a block is handed on when it arrives, not when the next one has (pipeline.batch_plan).
+                for batch in dataset.iter_batches(batch_format="numpy", batch_size=None, prefetch_batches=0):
+                    sink.add(batch)
             sink.record_lost(items)
     finally:
         if started_ray:

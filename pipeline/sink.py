@@ -148,10 +148,15 @@ class MetadataSink:
         if len(self._buffer) >= FLUSH_ROWS or (self._buffer and time.time() - self._oldest >= FLUSH_SECONDS):
             self.flush()
 
+    def missing(self, items: list[dict]) -> list[dict]:
+        """The work items that have not come back from the graph."""
+        with self._lock:
+            return [item for item in items if item["id"] not in self.seen]
+
     def record_lost(self, items: list[dict]) -> None:
         """After the graph: every work item that never came back (its block failed for good) becomes an error row,
         so it is counted, recorded and retried by the next run like any failed row."""
-        lost = [item for item in items if item["id"] not in self.seen]
+        lost = self.missing(items)
         if not lost:
             return
         message = "its Ray Data block failed after Ray's retries (the traceback is in Ray's log); re-run to retry it"

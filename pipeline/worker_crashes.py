@@ -2,7 +2,7 @@
 
 Ray Data restarts a crashed restore actor and runs its batch again (``max_restarts=-1, max_task_retries=-1``), with
 no limit: a row that kills its worker every time (out of memory, a crash in native code) would loop forever. So the
-restore actors keep a journal, a small actor on the driver's node (:class:`CrashJournal`, one per run): before a
+restore actors keep a journal, a small actor on the head node (:class:`CrashJournal`, one per run): before a
 group of rows goes to the model the worker notes them in flight, afterwards it clears them. A batch that arrives with
 rows still in flight has come back from a dead worker: each of those rows is charged one crash, and the batch is
 restored row by row (every row alone), so the next crash names its row. A row charged
@@ -31,6 +31,7 @@ from .settings import JobSettings
 
 WORKER_CRASHED = "WorkerCrashed"
 CRASH_ON_ID_ENV = "DDNM_TEST_CRASH_ON_ID"
+JOURNAL_TIMEOUT_S = 60.0
 
 
 class CrashJournal:
@@ -59,13 +60,16 @@ class CrashJournal:
             self._in_flight.pop(row_id, None)
 
 
-def start_journal():
-    """A new journal actor on this (the driver's) node, which outlives any worker node; no CPU reserved."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+HEAD_NODE = "node:__internal_head__"  # a resource only Ray's head node has
 
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
-    return ray.remote(CrashJournal).options(num_cpus=0, scheduling_strategy=here, max_restarts=-1).remote()
+
+def start_journal():
+    """A new journal actor on the head node, which outlives any worker node (no CPU reserved). Without a head (a
+    cluster that does not name one), anywhere: restarted if its node goes, having forgotten its crash counts."""
+    import ray
+
+    head = {HEAD_NODE: 0.001} if ray.cluster_resources().get(HEAD_NODE) else {}
+    return ray.remote(CrashJournal).options(num_cpus=0, resources=head, max_restarts=-1).remote()
 
 
 def test_hook_env() -> dict[str, str]:
@@ -93,10 +97,8 @@ class GuardedRestoreStage(RestoreStage):
         if self.journal is None:
             yield from self.restore_in_parts(batch)
             return
-        import ray
-
         ids = [str(i) for i in batch["id"]]
-        self._crashes = ray.get(self.journal.arrived.remote(ids))
+        self._crashes = self._note("arrived", ids) or {i: (0, 0) for i in ids}
         batch = self._give_up_on_poison(batch, ids)
         if not any(self._crashes[i][0] for i in ids):
             yield from self.restore_in_parts(batch)
@@ -124,13 +126,20 @@ class GuardedRestoreStage(RestoreStage):
     def _restore_group(self, rows: list[dict], indices: list[int]) -> None:
         if self.journal is None:
             return super()._restore_group(rows, indices)
-        import ray
-
         ids = [rows[i]["id"] for i in indices]
-        ray.get(self.journal.started.remote(ids))  # noted before the model runs: a crash now is charged to them
+        self._note("started", ids)  # noted before the model runs: a crash now is charged to them
         _crash_if_asked(ids, self._crashes)
         super()._restore_group(rows, indices)
-        ray.get(self.journal.finished.remote(ids))
+        self._note("finished", ids)
+
+    def _note(self, method: str, ids: list[str]):
+        """Call the journal; a journal that cannot be reached (its node just went) costs the guard, not the rows."""
+        import ray
+
+        try:
+            return ray.get(getattr(self.journal, method).remote(ids), timeout=JOURNAL_TIMEOUT_S)
+        except (ray.exceptions.RayError, TimeoutError):
+            return None
 
 
 def worker_name(host_pid: str) -> str:

@@ -98,8 +98,8 @@ def test_actors_spread_over_both_nodes_and_a_node_lost_mid_run_loses_nothing(tin
     lost_s = time.time() - started
     assert removed, f"the run ended before the worker node could be removed (done {done[0]} of {ROWS})"
     assert not runner.is_alive() and "summary" in result, "the run did not finish after its worker node was removed"
-    assert (result["summary"].ok, result["summary"].errors) == (ROWS, 0)
     lost_rows = recorded(archive / "out-lost")
+    assert (result["summary"].ok, result["summary"].errors) == (ROWS, 0), [(r["error_type"], r["error_message"]) for r in lost_rows if r["status"] != "ok"]
     assert sorted(r["id"] for r in lost_rows) == sorted(r["id"] for r in clean_rows), "each row exactly once"
     assert {r["status"] for r in lost_rows} == {"ok"}
     clean_png = {r["id"]: io.read_bytes(r["output_uri"]) for r in clean_rows}
