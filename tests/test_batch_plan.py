@@ -26,7 +26,7 @@ def settings(tiny_model_path, tmp_path_factory) -> JobSettings:
     folder = tmp_path_factory.mktemp("batch-plan")
     write_files(folder, {"large.png": grey_photo(7, size=LARGE), "small.png": grey_photo(8)})
     write_manifest(folder / "m.csv", [{"id": "large", "uri": "large.png"}, {"id": "small", "uri": "small.png"}])
-    return JobSettings(manifest_uri=str(folder / "m.csv"), out_uri=str(folder / "out"), op="colorize",
+    return JobSettings.of(manifest_uri=str(folder / "m.csv"), out_uri=str(folder / "out"), op="colorize",
                        model=tiny_model_path, steps=3, batch_size=2, device="cpu", max_pixels=100_000,
                        work_size=0)  # fmt: skip  # full size in windows: the large image costs what its size says
 
@@ -63,4 +63,5 @@ def test_through_ray_the_small_row_reaches_out_while_the_large_one_is_restored(s
     large, small = rows["large"], rows["small"]
     # Held back, the small row would be encoded after the large one's restoration ended (finished_at - encode_s).
     large_restore_end = large["finished_at"].timestamp() - large["encode_s"]
-    assert small["finished_at"].timestamp() < large_restore_end - 0.5 * large["restore_s"], (small, large)
+    # (Not by a fixed margin: the small row's encode task may first have to start a worker, seconds on a loaded CPU.)
+    assert small["finished_at"].timestamp() < large_restore_end, (small, large)
