@@ -14,7 +14,9 @@ def ray_local():
     """One real local Ray for the whole session (2 CPUs: one restore actor + one task)."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+        # address="local": always a fresh cluster of our own; with None, Ray 2.60 joins any cluster already
+        # running on the machine (another checkout's tests, a `ray start`) and then refuses num_cpus.
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     yield ray
     ray.shutdown()
 

@@ -45,7 +45,7 @@ def cluster():
         ray.shutdown()
         cluster.shutdown()
         if had_session:
-            ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
 
 
 @pytest.fixture(scope="module")
