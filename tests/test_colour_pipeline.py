@@ -66,8 +66,9 @@ def test_cli_restores_a_1600_px_scan_quickly_with_the_default_colour_settings(tm
     assert rgb.shape == (1200, 1600, 3)
     assert np.abs(rgb.mean(axis=2) - gray).max() <= 1.5  # the scan's gray levels, after 8-bit encoding
     record = provenance(out)
-    assert record["workSize"] == "64" and record["samples"] == "8" and float(record["residual"]) < 1e-5
-    assert "working size 64" in result.output
+    assert record["workSize"] == "32" and record["samples"] == "16" and float(record["residual"]) < 1e-5
+    assert record["model"] == "ddnm-colour-32"  # the bundled prior's colour companion made the colour
+    assert "working size 32" in result.output
 
 
 def test_bad_work_size_is_one_line_and_exit_2(tmp_path):
@@ -76,3 +77,15 @@ def test_bad_work_size_is_one_line_and_exit_2(tmp_path):
     result = CliRunner().invoke(app, ["restore", str(scan), str(tmp_path / "o.png"), "--op", "colorize",
                                       "--work-size", "3"])  # fmt: skip
     assert result.exit_code == 2 and "work_size must be 0 (off) or >= 8" in result.output
+
+
+def test_the_ledger_names_the_colour_prior_that_coloured_with_the_bundled_prior(folder):
+    settings = JobSettings(str(folder / "m.csv"), str(folder / "out3"), op="colorize", steps=2, device="cpu",
+                           max_pixels=TEST_MAX_PIXELS)  # fmt: skip  (the bundled prior)
+    records = [{"id": "wide", "uri": "wide.png", "op": "", "mask_uri": "", "params": ""}]
+    row = by_id(RestoreStage(settings)(decoded(settings, records)))["wide"]
+    assert row["status"] == "ok", row["error_message"]
+    assert row["model_name"] == "ddnm-colour-32" and row["work_size"] == 32 and row["steps"] == 2
+    from ddnm.models import load
+
+    assert row["weights_sha256"] == load("ddnm-colour-32").info.weights_sha256
