@@ -5,10 +5,12 @@
     python -m benchmarks.colour --historical 15 --ratio           # + the 15 old photos' grid, the 1600-px cost ratio
 
 Per photo (resized so its long side is ``--long-side``; 0 = full size): the gray scan y = A x (channel mean), its
-colouring by ``ddnm.colour.restore_colour`` at the user's defaults unless overridden, and the gray A⁺y, scored
-against the truth: PSNR, colourfulness (Hasler & Süsstrunk) as a fraction of the truth's, CIEDE2000 ΔE, the largest
-gray-level error after 8-bit encoding, seconds per megapixel. Sets: the corpus hold-out (``jobs/holdout.txt``),
-Kodak24, Set14 (../shared/eval/classic). Writes docs/img/colour_<set>.png (gray / result / truth thumbnails) and
+colouring by ``ddnm.colour.restore_colour`` at the user's defaults unless overridden (the prior ``ddnm.restore``
+colours with, the bundled prior's colour companion ``ddnm-colour-32``, and its config's settings), and the gray
+A⁺y, scored against the truth: PSNR, colourfulness (Hasler & Süsstrunk) as a fraction of the truth's, CIEDE2000
+ΔE, the largest gray-level error after 8-bit encoding, seconds per megapixel. Sets: the corpus hold-out
+(``jobs/holdout.txt``), Kodak24, Set14 (../shared/eval/classic). Writes docs/img/colour_<set>.jpg (gray / result /
+truth thumbnails) and
 with ``--historical N`` docs/img/colour_historical.png; appends to benchmarks/results.jsonl; ``--update-docs``
 rewrites the ``colour`` section of docs/model_card.md. ``--ratio`` times one 1600-px scan against one 64×64 scan
 at the same settings, in the same run.
@@ -69,22 +71,35 @@ def quantised(x: torch.Tensor) -> torch.Tensor:
 
 
 def colour_method(model, args):
-    """(y, op, seed) -> x̂ with ``ddnm.colour`` and ``ddnm.restore``'s pass (windows, warm start) at ``args``."""
-    from ddnm.colour import WorkingSize, restore_colour
-    from ddnm.restore_pass import restore_pass
-    from ddnm.settings import RestoreSettings, SamplerSettings
+    """(y, op, seed) -> x̂ as ``ddnm.restore`` colours by default for ``model``, with the options given in ``args``.
 
-    settings = WorkingSize(size=args.work_size, samples=args.samples, shrink=args.shrink, radius=args.radius,
-                           eps=args.eps, saturation=args.saturation, stretch=args.stretch)  # fmt: skip
-    restore = RestoreSettings(sampler=SamplerSettings(steps=args.steps, eta=args.eta)).for_model(model)
+    The prior that colours is ``ddnm.restoring_prior`` (the bundled prior's colour companion); the working size, K,
+    steps, η and ``WorkingSize``'s options come from its config unless ``args`` sets them. Returns the method, the
+    colouring prior, the resolved ``RestoreSettings`` and the ``WorkingSize`` in force.
+    """
+    from dataclasses import replace
+
+    import ddnm
+    from ddnm.colour import WORKING_OPTIONS, restore_colour, working_size_for
+    from ddnm.operators import make
+    from ddnm.restore_pass import restore_pass
+    from ddnm.settings import RestoreSettings, SamplerSettings, colour_recommendations
+
+    asked = RestoreSettings(sampler=SamplerSettings(steps=args.steps, eta=args.eta), samples=args.samples,
+                            work_size=args.work_size)  # fmt: skip
+    probe = make("colorize", (3, 64, 64))
+    colouring = ddnm.restoring_prior(model, probe, asked)
+    restore = asked.for_model(colouring, probe)
+    working = working_size_for(colour_recommendations(colouring), restore.work_size, restore.samples)
+    working = replace(working, **{k: getattr(args, k) for k in WORKING_OPTIONS if getattr(args, k) is not None})
 
     def sample(y_work, op_work, seeds):
-        return restore_pass(y_work, op_work, model, restore, seeds).x
+        return restore_pass(y_work, op_work, colouring, restore, seeds).x
 
     def method(y, op, seed: int):
-        return restore_colour(y, op, sample, [seed], settings)
+        return restore_colour(y, op, sample, [seed], working)
 
-    return method, settings
+    return method, colouring, restore, working
 
 
 def score(x_hat: torch.Tensor, x: torch.Tensor) -> dict:
@@ -149,16 +164,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sets", nargs="+", default=["holdout", "kodak24", "set14"], choices=sorted(SETS))
     p.add_argument("--limit", type=int, default=4, help="photos per set (0 = all)")
     p.add_argument("--long-side", type=int, default=384, help="resize photos to this long side (0 = full size)")
-    p.add_argument("--work-size", type=int, default=64)
-    p.add_argument("--samples", type=int, default=8)
-    p.add_argument("--shrink", type=float, default=1.0)
-    p.add_argument("--radius", type=int, default=1)
-    p.add_argument("--eps", type=float, default=1e-3)
-    p.add_argument("--saturation", type=float, default=1.0, help="posterior-mean chroma times this")
-    p.add_argument("--stretch", action="store_true", help="working image size × size whatever the photo's aspect")
-    p.add_argument("--steps", type=int, default=20)
+    # None: what the user's defaults use (the colouring prior's config), as ddnm.restore resolves it
+    p.add_argument("--work-size", type=int, default=None)
+    p.add_argument("--samples", type=int, default=None)
+    p.add_argument("--shrink", type=float, default=None)
+    p.add_argument("--radius", type=int, default=None)
+    p.add_argument("--eps", type=float, default=None)
+    p.add_argument("--saturation", type=float, default=None, help="posterior-mean chroma times this")
+    p.add_argument("--stretch", type=int, choices=(0, 1), default=None,
+                   help="1: working image size × size whatever the photo's aspect; 0: keep the aspect")
+    p.add_argument("--steps", type=int, default=None)
     p.add_argument("--eta", type=float, default=None)
-    p.add_argument("--model", default=None, help="weights path (default: the bundled prior)")
+    p.add_argument("--model", default=None, help="weights path or name (default: the bundled prior, which colours "
+                                                 "with its colour companion)")
     p.add_argument("--historical", type=int, default=0, help="also colour this many of ../shared/eval/historical")
     p.add_argument("--ratio", action="store_true", help="also time a 1600-px scan against a 64×64 one")
     p.add_argument("--threads", type=int, default=1)
@@ -175,11 +193,14 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     model = ddnm.models.load(args.model)
-    method, settings = colour_method(model, args)
-    config = {"work_size": args.work_size, "samples": args.samples, "shrink": args.shrink, "radius": args.radius,
-              "eps": args.eps, "saturation": args.saturation, "stretch": args.stretch, "steps": args.steps,
-              "eta": args.eta, "long_side": args.long_side,
-              "prior": model.info.name, "prior_sha256": model.info.weights_sha256[:12], "machine": args.machine}
+    if args.stretch is not None:
+        args.stretch = bool(args.stretch)
+    method, colouring, restore, working = colour_method(model, args)
+    config = {"work_size": working.size, "samples": working.samples, "shrink": working.shrink,
+              "radius": working.radius, "eps": working.eps, "saturation": working.saturation,
+              "stretch": working.stretch, "steps": restore.sampler.steps, "eta": restore.sampler.eta,
+              "long_side": args.long_side, "prior": colouring.info.name,
+              "prior_sha256": colouring.info.weights_sha256[:12], "machine": args.machine}  # fmt: skip
     all_rows, pictures = [], {}
     for name in args.sets:
         rows, pictures[name] = run_set(name, method, args)

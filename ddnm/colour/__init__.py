@@ -7,7 +7,15 @@
 
 from .guided_filter import box_filter, guided_filter, guided_upsample
 from .lift import chroma, fit_gamut
-from .working import ColourResult, WorkingSize, is_colour_task, restore_colour, working_shape, working_size_for
+from .working import (
+    WORKING_OPTIONS,
+    ColourResult,
+    WorkingSize,
+    is_colour_task,
+    restore_colour,
+    working_shape,
+    working_size_for,
+)
 
-__all__ = ["ColourResult", "WorkingSize", "box_filter", "chroma", "fit_gamut", "guided_filter", "guided_upsample",
-           "is_colour_task", "restore_colour", "working_shape", "working_size_for"]
+__all__ = ["WORKING_OPTIONS", "ColourResult", "WorkingSize", "box_filter", "chroma", "fit_gamut", "guided_filter",
+           "guided_upsample", "is_colour_task", "restore_colour", "working_shape", "working_size_for"]
