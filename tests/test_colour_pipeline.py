@@ -80,8 +80,8 @@ def test_bad_work_size_is_one_line_and_exit_2(tmp_path):
 
 
 def test_the_ledger_names_the_colour_prior_that_coloured_with_the_bundled_prior(folder):
-    settings = JobSettings(str(folder / "m.csv"), str(folder / "out3"), op="colorize", steps=2, device="cpu",
-                           max_pixels=TEST_MAX_PIXELS)  # fmt: skip  (the bundled prior)
+    settings = JobSettings.of(str(folder / "m.csv"), str(folder / "out3"), op="colorize", steps=2, device="cpu",
+                              max_pixels=TEST_MAX_PIXELS)  # fmt: skip  (the bundled prior)
     records = [{"id": "wide", "uri": "wide.png", "op": "", "mask_uri": "", "params": ""}]
     row = by_id(RestoreStage(settings)(decoded(settings, records)))["wide"]
     assert row["status"] == "ok", row["error_message"]
