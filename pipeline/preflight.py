@@ -39,6 +39,9 @@ class ModelIdentity:
     eta: float | None  # the η in force (the prior's recommendation when the job leaves it unset)
     config: dict = field(default_factory=dict)  # arch, window, schedule, hparams
     sampling: dict = field(default_factory=dict)  # the prior's recommendations (steps in force when unset)
+    # The prior that colours colorize / old_photo at the working size when it is not this one (the bundled prior's
+    # companion ddnm-colour-32): its weights and recommendations; {} when colour stays with this prior.
+    colour: dict = field(default_factory=dict)
 
 
 def why(exc: BaseException) -> str:
@@ -115,4 +118,18 @@ def check_model(restore: RestoreSettings) -> ModelIdentity:
     extra = {k: v for k, v in (info.extra or {}).items() if k != "file"}
     config = {"arch": info.arch, "image_size": info.image_size, **extra}
     return ModelIdentity(name=info.name, weights_sha256=info.weights_sha256, eta=resolved.sampler.eta, config=config,
-                         sampling=dict(info.sampling or {}))  # fmt: skip
+                         sampling=dict(info.sampling or {}), colour=colour_identity(prior, restore))  # fmt: skip
+
+
+def colour_identity(prior, restore: RestoreSettings) -> dict:
+    """The colour companion's weights hash and recommendations, if colour tasks go to one ({} otherwise)."""
+    from ddnm.models.companion import load_colour_companion
+
+    if restore.work_size == 0:  # colour restored at full size by the main prior itself
+        return {}
+    companion = load_colour_companion(prior)
+    if companion is prior:
+        return {}
+    info = companion.info
+    return {"name": info.name, "weights_sha256": info.weights_sha256, "sampling": dict(info.sampling or {}),
+            "colour": dict(getattr(info, "colour", None) or {})}

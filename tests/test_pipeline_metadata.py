@@ -226,3 +226,26 @@ def test_png_bytes_are_deterministic(restored_row):
 def test_to_uint8_rounds_and_clips():
     x = np.array([[[-2.0, -1.0, 0.0, 1.0, 3.0]]], dtype=np.float32)
     np.testing.assert_array_equal(to_uint8(x), [[0, 0, 128, 255, 255]])
+
+
+def test_only_colour_rows_follow_the_colour_prior_in_the_key():
+    """New colour weights redo colorize / old_photo rows; every other row, and jobs without a colour companion,
+    keep the key they had."""
+    from pipeline.fingerprint import job_fingerprint
+    from pipeline.preflight import ModelIdentity
+    from pipeline.settings import JobSettings
+
+    plain = ModelIdentity("tiny", "b" * 64, 1.0, {"arch": "adm"})
+    colour = {"name": "ddnm-colour-32", "weights_sha256": "c" * 64, "sampling": {"steps": 20}}
+    with_companion = dataclasses.replace(plain, colour=colour)
+    retrained = dataclasses.replace(plain, colour={**colour, "weights_sha256": "d" * 64})
+    settings = JobSettings.of(**FLAT)
+    keys = [job_fingerprint(settings, m) for m in (plain, with_companion, retrained)]
+    assert keys[0] == keys[1] == keys[2]  # the job's own key (stored as text) does not move
+    sr = ManifestRow("a", "/in/a", "sr_avgpool", params='{"scale":2}')
+    gray = ManifestRow("b", "/in/b", "colorize")
+    old = ManifestRow("c", "/in/c", "old_photo", mask_uri="/m.png")
+    assert len({row_fingerprint(k, sr) for k in keys}) == 1
+    for row in (gray, old):
+        assert row_fingerprint(keys[0], row) == row_fingerprint(str(keys[0]), row)  # no companion: as before
+        assert len({row_fingerprint(k, row) for k in keys}) == 3
