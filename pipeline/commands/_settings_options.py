@@ -19,17 +19,17 @@ from typing import Annotated
 
 import typer
 
-from ddnm.guidance_params import DDPGParams, GradientParams
+from ddnm.guidance_params import RULE_PARAMS as PARAMS_OF_RULE
 from ddnm.settings import ModelSpec, RestoreSettings, SamplerSettings
 
+# The rules' parameter dataclasses, from the one rule -> parameters table (a new rule's parameters become options).
+RULE_PARAMS = tuple(dict.fromkeys(p for p in PARAMS_OF_RULE.values() if p is not None))
 PANELS = {
     SamplerSettings: "Sampling",
     RestoreSettings: "Sampling",
     ModelSpec: "Model",
-    DDPGParams: "Guidance rule parameters (unset: the rule's defaults, docs/guidance.md)",
-    GradientParams: "Guidance rule parameters (unset: the rule's defaults, docs/guidance.md)",
+    **dict.fromkeys(RULE_PARAMS, "Guidance rule parameters (unset: the rule's defaults, docs/guidance.md)"),
 }
-RULE_PARAMS = (DDPGParams, GradientParams)
 
 
 def _annotation(owner: type, name: str):
