@@ -69,12 +69,6 @@ def canonical(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-class JobFingerprint(str):
-    """The job's fingerprint (a str, as stored) that also carries the colour companion's: colour rows add it."""
-
-    colour: str = ""
-
-
 def job_fingerprint(settings, model: ModelIdentity) -> str:
     """sha256 of the job's restoration settings, the model's weights and configuration, and η in force."""
     fields = {
@@ -82,11 +76,16 @@ def job_fingerprint(settings, model: ModelIdentity) -> str:
         "model": {"weights_sha256": model.weights_sha256, "config": model.config},
         "eta": model.eta,
     }
-    key = JobFingerprint(hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest())
-    # Only colorize / old_photo rows depend on the colour prior, so only their keys change with its weights;
-    # every other row (and every job without a colour companion) keeps the key it had.
-    key.colour = hashlib.sha256(canonical(model.colour).encode("utf-8")).hexdigest() if model.colour else ""
-    return key
+    return hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest()
+
+
+def colour_fingerprint(model: ModelIdentity) -> str:
+    """sha256 of the colour companion's weights and recommendations (``ModelIdentity.colour``); "" without one.
+
+    Only colorize / old_photo rows depend on the colour prior, so only their keys add it (:func:`row_fingerprint`):
+    new colour weights redo exactly those rows, and every other row keeps the key it had.
+    """
+    return hashlib.sha256(canonical(model.colour).encode("utf-8")).hexdigest() if model.colour else ""
 
 
 def _removes_colour(op: str | None) -> bool:
@@ -95,13 +94,14 @@ def _removes_colour(op: str | None) -> bool:
     return bool(op in OPERATORS and OPERATORS[op].removes_colour)
 
 
-def row_fingerprint(job: str, row) -> str:
+def row_fingerprint(job: str, row, colour: str = "") -> str:
     """A row's ``settings_sha256``: the job's fingerprint with the row's operator, params (canonical JSON) and
-    whether it has a mask (the mask's bytes are compared separately, as ``mask_sha256``). ``row`` is a
+    whether it has a mask (the mask's bytes are compared separately, as ``mask_sha256``), and for a colour row
+    the colour prior's ``colour`` (:func:`colour_fingerprint`). ``row`` is a
     :class:`pipeline.manifest.ManifestRow` or a dict with those keys."""
     get = row.get if isinstance(row, dict) else lambda key: getattr(row, key)
     parts = [job, get("op"), get("params"), bool(get("mask_uri"))]
-    if getattr(job, "colour", "") and _removes_colour(get("op")):
-        parts.append(job.colour)  # the colour prior that coloured this row (ModelIdentity.colour)
+    if colour and _removes_colour(get("op")):
+        parts.append(colour)  # the colour prior that coloured this row
     text = canonical(parts)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -71,11 +71,13 @@ def run_job(settings: JobSettings, on_progress: Callable[[Progress], None] | Non
     rows = read_manifest(settings.manifest_uri, settings.op, settings.storage_options)
     check_outputs_do_not_overwrite_inputs(rows, settings.out_uri, lambda i: io.output_uri_for(settings.out_uri, i))
     preflight.check_output(settings.out_uri, settings.storage_options)
-    job_fingerprint = fingerprint.job_fingerprint(settings, preflight.check_model(settings.restore))
+    model = preflight.check_model(settings.restore)
+    job_fingerprint = fingerprint.job_fingerprint(settings, model)
+    colour_fingerprint = fingerprint.colour_fingerprint(model)  # colour rows' keys add it
     items = ledger.work_items(rows, ledger.previous_restorations(settings.out_uri, settings.storage_options),
-                              job_fingerprint)  # fmt: skip
+                              job_fingerprint, colour_fingerprint)  # fmt: skip
     sink = MetadataSink(settings, metadata.new_run_id(), total=len(rows), skipped=0, on_progress=on_progress,
-                        job_fingerprint=job_fingerprint)  # fmt: skip
+                        job_fingerprint=job_fingerprint, colour_fingerprint=colour_fingerprint)  # fmt: skip
     try:
         _execute(items, settings, sink)
     except OutputUnwritable as exc:

@@ -231,7 +231,7 @@ def test_to_uint8_rounds_and_clips():
 def test_only_colour_rows_follow_the_colour_prior_in_the_key():
     """New colour weights redo colorize / old_photo rows; every other row, and jobs without a colour companion,
     keep the key they had."""
-    from pipeline.fingerprint import job_fingerprint
+    from pipeline.fingerprint import colour_fingerprint, job_fingerprint
     from pipeline.preflight import ModelIdentity
     from pipeline.settings import JobSettings
 
@@ -240,12 +240,16 @@ def test_only_colour_rows_follow_the_colour_prior_in_the_key():
     with_companion = dataclasses.replace(plain, colour=colour)
     retrained = dataclasses.replace(plain, colour={**colour, "weights_sha256": "d" * 64})
     settings = JobSettings.of(**FLAT)
-    keys = [job_fingerprint(settings, m) for m in (plain, with_companion, retrained)]
-    assert keys[0] == keys[1] == keys[2]  # the job's own key (stored as text) does not move
+    models = (plain, with_companion, retrained)
+    jobs = {job_fingerprint(settings, m) for m in models}
+    assert len(jobs) == 1  # the job's own key does not move
+    job = jobs.pop()
+    colours = [colour_fingerprint(m) for m in models]
+    assert colours[0] == "" and len(set(colours)) == 3
     sr = ManifestRow("a", "/in/a", "sr_avgpool", params='{"scale":2}')
     gray = ManifestRow("b", "/in/b", "colorize")
     old = ManifestRow("c", "/in/c", "old_photo", mask_uri="/m.png")
-    assert len({row_fingerprint(k, sr) for k in keys}) == 1
+    assert len({row_fingerprint(job, sr, c) for c in colours}) == 1
     for row in (gray, old):
-        assert row_fingerprint(keys[0], row) == row_fingerprint(str(keys[0]), row)  # no companion: as before
-        assert len({row_fingerprint(k, row) for k in keys}) == 3
+        assert row_fingerprint(job, row, colours[0]) == row_fingerprint(job, row)  # no companion: as before
+        assert len({row_fingerprint(job, row, c) for c in colours}) == 3
