@@ -5,6 +5,10 @@ network call, ``samples_per_call`` of them run together as one batch of c·B row
 image i, with that sample's own seed). Every row keeps its own noise stream (``ddnm.ddim.randn_like``) and the
 sampler treats rows independently, so a row's result does not depend on what it was packed with, beyond the float
 rounding of a batched convolution.
+
+A batch of more than ``max_batch`` images is split into parts (``row_parts``) restored one after another. Per-image
+parameters (an inpainting mask per image) follow their rows through ``LinearOperator.rows``, so images with
+different masks share one network batch and each comes out as it would alone.
 """
 
 from __future__ import annotations
@@ -12,8 +16,16 @@ from __future__ import annotations
 import torch
 
 from .operators.base import LinearOperator
-from .operators.compose import Compose
-from .operators.inpaint import Inpaint
+
+
+def row_parts(batch: int, max_batch: int | None) -> list[slice]:
+    """The batch's rows in parts of at most ``max_batch`` (one part, the whole batch, for None): a batch larger
+    than a network call is restored part after part, each part with its own rows' operator (``op.rows(part)``)."""
+    if max_batch is None or batch <= max_batch:
+        return [slice(0, batch)]
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be >= 1 images per network call, got {max_batch}")
+    return [slice(start, min(start + max_batch, batch)) for start in range(0, batch, max_batch)]
 
 
 def samples_per_call(batch: int, samples: int, max_batch: int | None) -> int:
@@ -26,20 +38,13 @@ def samples_per_call(batch: int, samples: int, max_batch: int | None) -> int:
     return max(1, min(samples, max_batch // batch))
 
 
-def repeat_batch(op: LinearOperator, copies: int) -> LinearOperator:
-    """The operator for ``copies`` stacked copies of its batch (rows j·B + i measure like row i).
+def repeat_batch(op: LinearOperator, batch: int, copies: int) -> LinearOperator:
+    """The operator for ``copies`` stacked copies of its ``batch`` rows (rows j·B + i measure like row i).
 
-    Per-image parameters (inpainting masks with a batch dimension, also inside ``old_photo``'s composition) are
-    repeated; every other registered operator has parameters shared by the whole batch and is returned as is.
+    ``op.rows`` repeats per-image parameters (inpainting masks, also inside ``old_photo``'s composition); an
+    operator whose parameters the batch shares is returned as is.
     """
-    if copies == 1:
-        return op
-    if isinstance(op, Inpaint):
-        return op if op.mask.shape[0] == 1 else Inpaint(op.x_shape, op.mask.repeat(copies, 1, 1, 1))
-    if isinstance(op, Compose):
-        outer, inner = repeat_batch(op.outer, copies), repeat_batch(op.inner, copies)
-        return op if (outer is op.outer and inner is op.inner) else Compose(outer, inner)
-    return op
+    return op if copies == 1 else op.rows(list(range(batch)) * copies)
 
 
 def repeat_rows(t: torch.Tensor | None, copies: int) -> torch.Tensor | None:

@@ -9,7 +9,7 @@ so the library and the command line give the same bytes for the same image, mode
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -19,7 +19,7 @@ from .metrics import consistency
 from .operators.base import LinearOperator
 from .operators.registry import name_of
 from .overrides import with_overrides
-from .packing import repeat_batch, repeat_rows, samples_per_call
+from .packing import repeat_batch, repeat_rows, row_parts, samples_per_call
 from .posterior import posterior_mean, uncertainty
 from .restore_pass import restore_pass
 from .settings import DEFAULT_ETA, ETA_KEY, RestoreSettings  # noqa: F401 - DEFAULT_ETA, ETA_KEY: long here
@@ -143,7 +143,15 @@ def check_prior_supports(model, op: LinearOperator) -> None:
 
 
 def _restore_samples(y, op, model, settings: RestoreSettings, seeds, x_init, callback, on_windows) -> Restoration:
-    """K posterior samples (``settings.samples``), ``settings.max_batch`` images per network call, averaged."""
+    """K posterior samples (``settings.samples``), ``settings.max_batch`` images per network call, averaged.
+
+    A batch larger than ``max_batch`` runs in parts (``ddnm.packing.row_parts``), each with its rows' operator
+    (``op.rows``: a mask per image follows its image); a row's seeds are its own, so parts change no row.
+    """
+    parts = row_parts(y.shape[0], settings.max_batch)
+    if len(parts) > 1:
+        return _joined([_restore_samples(y[p], op.rows(p), model, settings, seeds[p], _part(x_init, p), callback,
+                                         on_windows) for p in parts])  # fmt: skip
     batch, samples = y.shape[0], settings.samples
     per_call = samples_per_call(batch, samples, settings.max_batch)
     packed_ops, seams, tiles = {1: op}, [], 1
@@ -152,7 +160,7 @@ def _restore_samples(y, op, model, settings: RestoreSettings, seeds, x_init, cal
         nonlocal tiles
         copies = len(sample_seeds) // batch
         if copies not in packed_ops:
-            packed_ops[copies] = repeat_batch(op, copies)
+            packed_ops[copies] = repeat_batch(op, batch, copies)
         y_c = repeat_rows(y, copies) if copies > 1 else y
         out = restore_pass(y_c, packed_ops[copies], model, settings, sample_seeds, repeat_rows(x_init, copies),
                            callback, on_windows)  # fmt: skip
@@ -167,8 +175,23 @@ def _restore_samples(y, op, model, settings: RestoreSettings, seeds, x_init, cal
                        model.info)  # fmt: skip
 
 
+def _part(t: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
+    return None if t is None else t[rows]
+
+
+def _joined(parts: list[Restoration]) -> Restoration:
+    """The restorations of consecutive parts of a batch as one (per-image fields concatenated in order)."""
+
+    def cat(name: str) -> torch.Tensor | None:
+        values = [getattr(p, name) for p in parts]
+        return None if values[0] is None else torch.cat(values)
+
+    return replace(parts[0], **{name: cat(name) for name in ("x", "residual", "seam_ratio", "uncertainty")})
+
+
 def _restore_colour(y, op, model, settings: RestoreSettings, seeds, callback, on_windows) -> Restoration:
-    """Colour estimated at the working size from K samples in one batch, carried up exactly (``ddnm.colour``)."""
+    """Colour estimated at the working size from K samples in one batch (parts of ``max_batch`` rows when set),
+    carried up exactly (``ddnm.colour``)."""
     from .colour import restore_colour, working_size_for
 
     working = working_size_for(colour_recommendations(model), settings.work_size, settings.samples)
@@ -176,9 +199,14 @@ def _restore_colour(y, op, model, settings: RestoreSettings, seeds, callback, on
 
     def sample(y_work: torch.Tensor, op_work, sample_seeds: list[int]) -> torch.Tensor:
         nonlocal tiles
-        out = restore_pass(y_work, op_work, model, settings, sample_seeds, None, callback, on_windows)
-        tiles = out.tiles
-        return out.x
+        parts = row_parts(y_work.shape[0], settings.max_batch)  # B·K rows, at most max_batch per network call
+        xs = []
+        for p in parts:
+            rows_op = op_work if len(parts) == 1 else op_work.rows(p)  # a working-size mask per row follows it
+            out = restore_pass(y_work[p], rows_op, model, settings, sample_seeds[p], None, callback, on_windows)
+            tiles = out.tiles
+            xs.append(out.x)
+        return torch.cat(xs) if len(xs) > 1 else xs[0]
 
     out = restore_colour(y, op, sample, seeds, working)
     return Restoration(out.x, consistency(op, out.x, y.float()), None, tiles, out.uncertainty, working.samples,

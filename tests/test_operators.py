@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import doctest
 import importlib
+from functools import partial
 
 import numpy
 import pytest
 import torch
 import torch.nn.functional as F
 
-from ddnm.operators import OPERATORS, Compose, make
+from ddnm.operators import OPERATORS, Compose, make, registry
 from ddnm.operators.base import SVDOperator
 from ddnm.operators.colorize import Colorize
 from ddnm.operators.downsample import Bicubic
@@ -164,6 +165,37 @@ def test_per_image_masks_keep_batch_items_independent(name, gen):
     check_factored_svd(op, x, y)
     with pytest.raises(ValueError, match="2 .*batch has 3 images"):
         SVDOperator.A(op, x[:1].repeat(3, 1, 1, 1))
+
+
+@pytest.mark.parametrize("name", ["inpaint", "old_photo"])
+def test_per_image_masks_satisfy_the_pseudo_inverse_identities(name, gen):
+    """A A⁺ A = A, A⁺ A A⁺ = A⁺ and ⟨Ax, v⟩ = ⟨x, Aᵀv⟩ row by row when every image has its own mask."""
+    masks = (torch.rand(3, 1, *SHAPE[1:], generator=gen) > 0.5).double()
+    op = make(name, SHAPE, mask=masks)
+    x = torch.randn(3, *SHAPE, generator=gen, dtype=torch.float64)
+    y = torch.randn(3, *op.y_shape(), generator=gen, dtype=torch.float64)
+    for A, A_pinv in ((op.A, op.A_pinv), (partial(SVDOperator.A, op), partial(SVDOperator.A_pinv, op))):
+        torch.testing.assert_close(A(A_pinv(A(x))), A(x), rtol=0, atol=1e-10)
+        torch.testing.assert_close(A_pinv(A(A_pinv(y))), A_pinv(y), rtol=0, atol=1e-10)
+    per_row = lambda t: t.flatten(1).sum(1)  # noqa: E731
+    torch.testing.assert_close(per_row(op.A(x) * y), per_row(x * op.A_adjoint(y)), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["inpaint", "old_photo"])
+def test_rows_select_repeat_and_pad_per_image_masks(name, gen):
+    """``op.rows(index)`` is the operator of ``x[index]``: the one built from those images' masks, by name too."""
+    masks = (torch.rand(3, 1, *SHAPE[1:], generator=gen) > 0.5).double()
+    op = make(name, SHAPE, mask=masks)
+    x = torch.randn(3, *SHAPE, generator=gen, dtype=torch.float64)
+    for index in ([2, 0], slice(1, 3), [0, 1, 2, 0, 1, 2], [0, 1, 2, 2, 2], torch.tensor([1])):
+        part = op.rows(index)
+        assert torch.equal(part.A(x[index]), make(name, SHAPE, mask=masks[index]).A(x[index]))
+        assert torch.equal(part.A_pinv(op.A(x)[index]), op.A_pinv(op.A(x))[index])
+        assert registry.name_of(part) == name
+    shared, scaled = make(name, SHAPE, mask=masks[0, 0]), make("sr_avgpool", SHAPE, scale=3)
+    assert shared.rows([0, 0, 0]) is shared and scaled.rows(slice(0, 1)) is scaled  # the batch shares them
+    with pytest.raises(IndexError):
+        op.rows([3])
 
 
 def test_per_channel_inpaint_mask(gen):

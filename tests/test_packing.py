@@ -57,11 +57,11 @@ def test_repeat_batch_repeats_per_image_masks_only():
     masks = torch.ones(2, 1, 4, 4)
     masks[1, :, :2] = 0
     op = make("old_photo", (3, 4, 4), mask=masks)
-    twice = repeat_batch(op, 2)
+    twice = repeat_batch(op, 2, 2)
     x = torch.rand(2, 3, 4, 4)
     torch.testing.assert_close(twice.A(torch.cat([x, x])), torch.cat([op.A(x), op.A(x)]))
     shared = make("sr_avgpool", (3, 4, 4), scale=2)
-    assert repeat_batch(shared, 3) is shared
+    assert repeat_batch(shared, 1, 3) is shared
 
 
 def test_cached_factors_follow_the_buffers_and_stay_out_of_autograd():

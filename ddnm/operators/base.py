@@ -22,13 +22,16 @@ values are allowed (e.g. a blur kernel with spectral zeros): A⁺ zeroes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 # Singular values at or below this are treated as zero by A⁺ (as deepinv's DecomposablePhysics).
 SINGULAR_EPS = 1e-5
+
+# Which rows of a batch an operator is taken for (``LinearOperator.rows``): a slice or the row indices.
+RowIndex = slice | Sequence[int] | torch.Tensor
 
 
 def _as_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
@@ -75,6 +78,23 @@ class LinearOperator(nn.Module):
 
     def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:  # noqa: N802
         raise NotImplementedError
+
+    def rows(self, index: RowIndex) -> LinearOperator:
+        """The operator of the batch ``x[index]``: row j of it measures as row ``index[j]`` of this one.
+
+        Splitting a batch into parts, repeating it for K posterior samples, padding it: every place that reshapes
+        a batch reshapes its operator through this one method, never by reaching into a mask. An operator whose
+        parameters the whole batch shares (a scale, a kernel, one mask) is its own answer; one with per-image
+        parameters (``Inpaint`` with a mask per image) selects them.
+        """
+        return self
+
+    def with_rows_of(self, op: LinearOperator) -> LinearOperator:
+        """``op`` (this operator for other rows) keeping the name ``ddnm.operators.make`` registered this one
+        under, so the rows warm start and are checked as the whole batch (``registry.name_of``)."""
+        if op is not self and hasattr(self, "registered_name"):
+            op.registered_name = self.registered_name
+        return op
 
     def check_x(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or tuple(x.shape[1:]) != self.x_shape:

@@ -54,6 +54,13 @@ class Compose(SVDOperator):
     def A_adjoint(self, y):  # noqa: N802
         return self.inner.A_adjoint(self.outer.A_adjoint(y))
 
+    def rows(self, index) -> Compose:
+        """Both factors taken for rows ``index`` (the old photo's mask per image; colorize is shared)."""
+        outer, inner = self.outer.rows(index), self.inner.rows(index)
+        if outer is self.outer and inner is self.inner:
+            return self
+        return self.with_rows_of(Compose(outer, inner))
+
     def _need_svd(self) -> None:
         if not self._has_svd:
             raise NotImplementedError(

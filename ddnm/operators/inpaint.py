@@ -27,13 +27,12 @@ def _as_mask(mask, x_shape: tuple[int, int, int]) -> torch.Tensor:
 class Inpaint(DiagonalOperator):
     """A x = m ⊙ x with y kept at full size (zeros where unknown): U = V = I, singulars = m.
 
-    A mask with a leading batch dimension gives each image its own mask.
+    A mask with a leading batch dimension gives each image its own mask (``rows`` selects them).
 
     >>> op = Inpaint((1, 2, 2), [[1, 0], [0, 1]])
     >>> op.A(torch.ones(1, 1, 2, 2)).flatten().tolist()
     [1.0, 0.0, 0.0, 1.0]
     """
-
 
     def __init__(self, x_shape: tuple[int, int, int], mask):
         super().__init__(x_shape)
@@ -60,3 +59,14 @@ class Inpaint(DiagonalOperator):
 
     A_pinv = A
     A_adjoint = A
+
+    def rows(self, index) -> Inpaint:
+        """The masks of rows ``index`` (one shared mask serves any rows)."""
+        if self.mask.shape[0] == 1:
+            return self
+        return self.with_rows_of(Inpaint(self.x_shape, self.mask[_as_index(index, self.mask)]))
+
+
+def _as_index(index, mask: torch.Tensor):
+    """A slice as is; row numbers as a long tensor on the mask's device (a list indexes a tensor the same way)."""
+    return index if isinstance(index, slice) else torch.as_tensor(index, dtype=torch.long, device=mask.device)

@@ -87,6 +87,10 @@ class EmbedOperator(SVDOperator):
     def singulars(self) -> torch.Tensor:
         return self.inner.singulars
 
+    def rows(self, index) -> EmbedOperator:
+        inner = self.inner.rows(index)
+        return self if inner is self.inner else EmbedOperator(inner, self.canvas_hw, self.box)
+
     def V_t(self, x: torch.Tensor) -> torch.Tensor:  # noqa: N802
         return torch.cat([self.inner.V_t(self.box.crop(x)), x.flatten(1)[:, self.outside]], dim=1)
 
