@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -26,9 +27,26 @@ def observed_tensor(samples: list[np.ndarray], channels: int) -> torch.Tensor:
     return x.mean(dim=1, keepdim=True).expand(-1, channels, -1, -1).contiguous()
 
 
+def operator_mask(masks: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """One mask per image (``(H, W)``, 1 = known; None for an image without) as the operator's mask: None when
+    no image has one, the ``(H, W)`` mask itself when every image has the same, else ``(B, 1, H, W)``, a mask
+    per image in one batch (``ddnm.operators.inpaint``)."""
+    present = [m is not None for m in masks]
+    if not any(present):
+        return None
+    if not all(present):
+        raise RowError("BadParams", "some images of the batch have a mask and some do not; give every row one")
+    first = masks[0]
+    if all(m.shape == first.shape and np.array_equal(m, first) for m in masks[1:]):
+        return first  # one shared mask: one buffer, and A acts on every image by broadcasting
+    if len({m.shape for m in masks}) > 1:
+        raise RowError("MaskMismatch", f"masks of shapes {sorted({m.shape for m in masks})} in one batch")
+    return np.stack(masks)[:, None]
+
+
 def operator_kwargs(params: dict, mask: np.ndarray | None) -> dict:
     """Manifest params to operator arguments: JSON lists (kernels) become tensors; masks are
-    ``(H, W)`` float tensors with 1 = known pixel."""
+    ``(H, W)`` (or per image ``(B, 1, H, W)``) float tensors with 1 = known pixel."""
     kwargs = {k: torch.tensor(v, dtype=torch.float32) if isinstance(v, list) else v for k, v in params.items()}
     if mask is not None:
         kwargs["mask"] = torch.from_numpy(mask.astype(np.float32))
@@ -47,10 +65,17 @@ def x_shape_for(op_name: str, params: dict, observed_shape: tuple[int, int, int]
     return channels, h * scale, w * scale
 
 
-def build(op_name: str, params_json: str, samples: list[np.ndarray], mask: np.ndarray | None, channels: int):
-    """``(op, y)`` for images that share operator, params, mask and shape."""
+def build(op_name: str, params_json: str, samples: list[np.ndarray],
+          mask: np.ndarray | Sequence[np.ndarray | None] | None, channels: int):  # fmt: skip
+    """``(op, y)`` for images that share operator, params and shape.
+
+    ``mask`` is one ``(H, W)`` mask for every image, or a list with each image's own (``operator_mask``): images
+    with different masks are one batch, their operator holding a mask per image.
+    """
     from ddnm.operators import make
 
+    if mask is not None and not isinstance(mask, np.ndarray):
+        mask = operator_mask(list(mask))
     params = json.loads(params_json)
     observed = observed_tensor(samples, channels)
     x_shape = x_shape_for(op_name, params, tuple(observed.shape[1:]))

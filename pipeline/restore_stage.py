@@ -1,8 +1,8 @@
 """The model step: a callable class that Ray Data runs in a pool of actors (one model per actor).
 
 ``RestoreStage(settings)`` loads the prior once; ``stage(batch)`` groups the batch's rows by
-(operator, params, mask, shape) into batched ``ddnm.restore`` calls and returns a NEW dict of CPU
-NumPy columns. Without Ray it is an ordinary object: call it on a dict. Ray Data calls
+(operator, params, shape) into batched ``ddnm.restore`` calls (rows with different masks share a call: its
+operator holds a mask per image) and returns a NEW dict of CPU NumPy columns. Without Ray it is an ordinary object: call it on a dict. Ray Data calls
 ``restore_in_parts`` instead (through :class:`pipeline.worker_crashes.GuardedRestoreStage`), a generator that
 hands on each call's rows as soon as they are done, smallest images first (:mod:`pipeline.batch_plan`). How an
 image is restored (windows, warm start, colour at a working size, K samples) is ``ddnm.restore``'s business; this
@@ -81,7 +81,7 @@ class RestoreStage:
         groups = defaultdict(list)
         for index, row in enumerate(rows):
             if row["status"] == STATUS_OK:
-                groups[_group_key(row)].append(index)
+                groups[group_key(row)].append(index)
         for call in plan_calls(rows, list(groups.values()), self.model.info.image_size):
             self._restore_group(rows, call)
             yield call
@@ -100,7 +100,6 @@ class RestoreStage:
         if row["status"] == STATUS_OK:
             out["_samples"] = unpack_array(row["pixels_npy"])
             out["_mask"] = unpack_array(row["mask_npy"]) if row["mask_npy"] else None
-            out["_mask_sha"] = hashlib.sha256(row["mask_npy"]).hexdigest() if row["mask_npy"] else ""
         return out
 
     def _restore_group(self, rows: list[dict], indices: list[int]) -> None:
@@ -129,7 +128,8 @@ class RestoreStage:
         """(x, residual, seam ratios, tiles, uncertainties, the ``ddnm.Restoration`` itself) of one batch."""
         first = group[0]
         samples = [r["_samples"] for r in group]
-        op, y = measurement.build(first["op"], first["params"], samples, first["_mask"], self.model.in_channels)
+        masks = [r["_mask"] for r in group]  # one per image: the operator holds them all (or the one they share)
+        op, y = measurement.build(first["op"], first["params"], samples, masks, self.model.in_channels)
         seeds = [r["seed"] for r in group]
         count = len(group)
         alone = exceeds_window(first, self.model.info.image_size)  # always restored alone: no batch-mates to match
@@ -139,6 +139,7 @@ class RestoreStage:
             padding = self.settings.batch_size - count
             y = torch.cat([y, y[-1:].expand(padding, *y.shape[1:])])
             seeds = seeds + [seeds[-1]] * padding
+            op = op.rows([*range(count), *[count - 1] * padding])  # the copies' masks too
         y, op = y.to(self.device), op.to(self.device)
         out = ddnm.restore(y, op, self.model, self.settings.restore, seed=seeds)
         seams, spread = (_per_row(v, count) for v in (out.seam_ratio, out.uncertainty))
@@ -151,7 +152,9 @@ def _per_row(values: torch.Tensor | None, count: int) -> list[float]:
     return [float("nan")] * count if values is None else values[:count].float().cpu().tolist()
 
 
-def _group_key(row: dict) -> tuple:
-    """Rows batch together when operator, params, mask and image shape (and dtype) all agree."""
+def group_key(row: dict) -> tuple:
+    """Rows batch together when operator, params and image shape (and dtype) agree, whatever their masks: the
+    batch's operator holds a mask per image. Rows with a mask and rows without stay apart (an operator takes a
+    mask or not)."""
     samples = row["_samples"]
-    return row["op"], row["params"], row["_mask_sha"], samples.shape, str(samples.dtype)
+    return row["op"], row["params"], row["_mask"] is not None, samples.shape, str(samples.dtype)
