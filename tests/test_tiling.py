@@ -207,6 +207,26 @@ def test_tiled_restoration_is_deterministic_by_seed(strategy):
     assert not torch.allclose(a[0], run([5, 4])[0])
 
 
+@pytest.mark.parametrize("strategy", ["mask_shift", "independent", "joint"])
+def test_windows_of_images_with_their_own_masks(strategy):
+    """An inpainting mask per image: each window measures image b with b's own mask (``op.rows``), so a row comes
+    out as restored alone with its mask, and keeps its own known pixels."""
+    masks = (torch.rand(2, 1, *SHAPE[1:], generator=torch.Generator().manual_seed(5)) > 0.5).float()
+    masks[1, :, :, 50:] = 0  # image 1 also misses its right half
+    x = random_image(2)
+    factory = OperatorFactory("inpaint", SHAPE, {"mask": masks})
+    y = factory.full().A(x)
+    settings, model = TileSettings(32, 8, strategy, max_batch=3), GaussianPosteriorModel()
+    together = restore_tiled(y, factory, model, settings, FAST, seed=[3, 4])
+    assert (together.residual <= 1e-4).all(), together.residual
+    for b in range(2):
+        own = OperatorFactory("inpaint", SHAPE, {"mask": masks[b, 0]})
+        alone = restore_tiled(y[b : b + 1], own, model, settings, FAST, seed=[3 + b]).x
+        torch.testing.assert_close(together.x[b : b + 1], alone, rtol=0, atol=1e-5)
+        known = masks[b].bool().expand(3, -1, -1)
+        torch.testing.assert_close(together.x[b][known], x[b][known], rtol=0, atol=1e-4)
+
+
 def test_joint_equals_untiled_for_a_pixelwise_prior():
     """GaussianPosteriorModel treats pixels independently, so windowing its x0 must change nothing."""
     op = make("sr_avgpool", SHAPE, scale=4)

@@ -22,8 +22,8 @@ from .plan import Box
 class OperatorFactory:
     """A registered operator (``ddnm.operators.make(name, x_shape, **params)``) for the full image and its windows.
 
-    Parameters that are tensors ending in the image's ``(H, W)`` (an inpainting mask) are cropped to each
-    window; every other parameter (scale, kernel, sigma) is passed unchanged. Mask-shift needs this, because
+    Parameters that are tensors ending in the image's ``(H, W)`` (an inpainting mask, also one per image
+    ``(B, 1, H, W)``) are cropped to each window; every other parameter (scale, kernel, sigma) is passed unchanged. Mask-shift needs this, because
     a full-size operator cannot be cut into windows in general.
 
     >>> f = OperatorFactory("sr_avgpool", (3, 40, 100), {"scale": 4})

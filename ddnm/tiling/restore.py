@@ -92,7 +92,9 @@ def _restore_windows(y, full_op, ops, model, plan, waves, sampler, tiles, seeds,
 
 def _restore_chunk(chunk: Sequence[tuple[int, Window]], x_pinv, canvas, known, ops, model, sampler, seeds, device):
     mask = torch.stack([w.box.crop(known) for _, w in chunk]).to(device)
-    op = MaskShiftOperator([ops[w.index] for _, w in chunk], mask).to(device)
+    # Item (b, w) is measured by window w's operator for image b: ``rows`` gives image b's own mask where each
+    # image has one, and the shared operator itself otherwise (then the chunk's windows measure in one call).
+    op = MaskShiftOperator([ops[w.index].rows([b]) for b, w in chunk], mask).to(device)
     x_pinv_w = torch.stack([w.box.crop(x_pinv[b]) for b, w in chunk]).to(device)
     restored = torch.stack([w.box.crop(canvas[b]) for b, w in chunk]).to(device)
     y_w = op.measure(op.task_A(x_pinv_w), restored)
