@@ -211,8 +211,9 @@ class RestoreSettings:
 
     None means the model's recommendation: ``samples`` its config's "samples" (1 without one; 8 for colour at
     the working size, ``ddnm.colour.WorkingSize``), ``work_size`` its window for colorize and old photo.
-    ``max_batch`` packs that many images (posterior samples of the batch) into one network call
-    (``ddnm.packing``; None: one sample at a time); ``tiles.max_batch`` bounds the windows per call instead.
+    ``max_batch`` packs that many images (posterior samples of the batch) into one network call and splits a
+    larger batch into parts (``ddnm.packing``; None: the whole batch, one sample at a time); ``tiles.max_batch``
+    bounds the windows per call instead.
     ``latent_lambda``, ``latent_eta``, ``project_output`` are for latent (SD3) models only (``ddnm.latent_ddnm``).
     """
 
@@ -225,8 +226,8 @@ class RestoreSettings:
     work_size: int | None = field(default=None, metadata={"help": "colorize / old_photo: estimate colour on a copy "
         "of the scan with this long side and carry it up to full size exactly (default: the prior's window, 64; "
         "0 = restore at full size in windows)."})  # fmt: skip
-    max_batch: int | None = field(default=None, metadata={"help": "Images per network call when averaging "
-        "--samples: that many samples run together (default: one sample at a time)."})  # fmt: skip
+    max_batch: int | None = field(default=None, metadata={"help": "Images per network call: that many --samples "
+        "run together, and a larger batch runs in parts (default: the batch, one sample at a time)."})  # fmt: skip
     latent_lambda: float | None = field(default=None, metadata={"help": "λ of latent DDNM in [0, 1] (latent SD3 "
                                                                         "models only; default 0.8)."})
     latent_eta: float | None = None
