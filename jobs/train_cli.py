@@ -37,6 +37,8 @@ def train(
     num_res_blocks: int = typer.Option(_D.num_res_blocks),
     channel_mult: str = typer.Option(_D.channel_mult),
     attention_resolutions: str = typer.Option(_D.attention_resolutions),
+    dc_head: bool = typer.Option(_D.dc_head, help="add the ε channel-mean head (ddnm.models.adm); weights without one "
+                                 "may start a run with one"),
     batch_size: int = typer.Option(_D.batch_size),
     lr: float = typer.Option(_D.lr),
     ema_decay: float = typer.Option(_D.ema_decay),
@@ -58,7 +60,8 @@ def train(
             init_weights=None if init_weights.lower() == "none" else Path(init_weights),
             thumbnail_fraction=thumbnail_fraction, context_fraction=context_fraction, window=window,
             num_channels=num_channels, num_res_blocks=num_res_blocks, channel_mult=channel_mult,
-            attention_resolutions=attention_resolutions, batch_size=batch_size, lr=lr, ema_decay=ema_decay,
+            attention_resolutions=attention_resolutions, dc_head=dc_head, batch_size=batch_size, lr=lr,
+            ema_decay=ema_decay,
             steps=steps, checkpoint_every_s=checkpoint_every_s, validate_every=validate_every,
             checkpoint_at=checkpoint_dir, export_at=export_path, log_at=log_path, seed=seed, device=device,
             num_threads=num_threads or None)

@@ -172,11 +172,16 @@ class Trainer:
             raise FileNotFoundError(f"init weights {weights} (and its .json) not found; pass init_weights=None to "
                                     "train from scratch")
         meta = json.loads(meta_path.read_text())
-        if meta.get("hparams") != self.settings.hparams:
+        # Weights without the DC head may start a run with one: the head is zero-initialised, so the network computes
+        # the same function until training moves it (the only change of model allowed here).
+        adds_head = {**meta.get("hparams", {}), "dc_head": True} == self.settings.hparams
+        if meta.get("hparams") != self.settings.hparams and not adds_head:
             raise ValueError(f"init weights {weights} have hparams {meta.get('hparams')}, settings ask for "
                              f"{self.settings.hparams}; pass init_weights=None to train this model from scratch")
         tensors = load_file(weights, device=str(self.settings.device))
-        self.net.load_state_dict({k: v.float() for k, v in tensors.items()})
+        missing, unexpected = self.net.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+        if unexpected or any(not k.startswith("dc_head.") for k in missing) or (missing and not adds_head):
+            raise ValueError(f"init weights {weights} do not fit the model: missing {missing}, unexpected {unexpected}")
         self.ema.load_state_dict(self.net.state_dict())
         self.step = self.start_step = int(meta.get("trained_steps", 0))
         self.init = {"name": meta.get("name"), "sha256": meta.get("sha256"), "trained_steps": self.step}

@@ -49,6 +49,7 @@ class TrainSettings:
     use_scale_shift_norm: bool = True
     resblock_updown: bool = True
     dropout: float = 0.0
+    dc_head: bool = False  # ddnm.models.adm's ε channel-mean head (what a narrow UNet's GroupNorms cannot say)
     batch_size: int = 8
     lr: float = 2e-4
     warmup_steps: int = 200
@@ -104,7 +105,8 @@ class TrainSettings:
         return dict(image_size=self.window, num_channels=self.num_channels, num_res_blocks=self.num_res_blocks,
                     channel_mult=self.channel_mult, attention_resolutions=self.attention_resolutions,
                     num_head_channels=self.num_head_channels, use_scale_shift_norm=self.use_scale_shift_norm,
-                    resblock_updown=self.resblock_updown, dropout=self.dropout, learn_sigma=False)
+                    resblock_updown=self.resblock_updown, dropout=self.dropout, learn_sigma=False,
+                    **({"dc_head": True} if self.dc_head else {}))  # absent when off: older configs still match
 
     def to_record(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}

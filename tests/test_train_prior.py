@@ -203,3 +203,27 @@ def test_fine_tune_starts_from_an_fp16_export(corpus, tmp_path):
 
     with pytest.raises(ValueError, match="hparams"):
         Trainer(tiny_settings(corpus, tmp_path / "c", init_weights=export, num_channels=64)).resume()
+
+
+def test_a_dc_head_run_starts_from_weights_without_one(corpus, tmp_path):
+    """The zero-initialised ε channel-mean head (ddnm.models.adm) may be added to a trained prior: the network computes
+    what the export did until training moves the head; the export then carries it and loads as its own config."""
+    first = tiny_settings(corpus, tmp_path / "a")
+    main(first)
+    headed = tiny_settings(corpus, tmp_path / "b", init_weights=first.export_path, dc_head=True, steps=5)
+    start = Trainer(headed)
+    assert not start.resume() and start.net.dc_head is not None
+    plain = create_model(**first.hparams)
+    plain.load_state_dict({k: v.float() for k, v in load_file(first.export_path).items()})
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([999, 300])
+    with torch.no_grad():
+        assert torch.equal(start.net(x, t), plain(x, t))
+
+    main(headed)
+    meta = json.loads(headed.export_path.with_suffix(".json").read_text())
+    assert meta["hparams"]["dc_head"] is True and "dc_head" not in first.hparams
+    weights = load_file(headed.export_path)
+    assert {"dc_head.weight", "dc_head.bias"} <= set(weights) and float(weights["dc_head.weight"].abs().max()) > 0
+    with pytest.raises(ValueError, match="hparams"):  # the head may be added, nothing else changed
+        Trainer(tiny_settings(corpus, tmp_path / "c", init_weights=first.export_path, dc_head=True,
+                              num_channels=64)).resume()

@@ -8,6 +8,18 @@ Shapes: ``forward(x (B, C, H, W), timesteps (B,), y (B,) | None) -> (B, out_chan
 H and W must be divisible by 2^(len(channel_mult) - 1). The network is fully convolutional apart from
 where attention sits (fixed by downsampling factor), so other sizes than ``image_size`` work.
 
+``dc_head`` (ddnm-batch's addition, off for upstream checkpoints): every GroupNorm of a narrow UNet (32 channels
+in 32 groups: one channel per group) removes each channel's spatial mean, and the output layer normalises too, so
+the network cannot say what the per-channel spatial mean (the DC: the photo's global colour) of ε is. At high noise
+that mean is almost all noise, and a sampler that cannot subtract it turns it into a saturated single-hue wash
+(x0 = (x_t − √(1−ᾱ) ε̂)/√ᾱ divides the unexplained DC by √ᾱ ≈ 0.006 at t = T). The head adds, per output channel,
+
+    ε̂_DC = a(t, h) · mean_hw(x_t) + b(t, h)
+
+from the time embedding and the last feature map's channel means h: the Wiener form of E[ε_DC | x_t_DC] under a
+Gaussian prior on photo means (a linear gain on x_t's DC and an offset), with content able to move both. Its last
+layer starts at zero, so adding it to a trained network changes nothing until it is trained (fine-tuning resumes).
+
 Precision: ``use_fp16`` is recorded but, as upstream, builds float32 weights; pick the compute dtype
 with ``.to(dtype)`` (everything) or ``convert_to_fp16()`` (upstream's torso-only conversion). Each
 stage casts its input to its own weight dtype, and GroupNorm always runs in float32.
@@ -103,7 +115,7 @@ class UNetModel(nn.Module):
                  num_classes: int | None = None, use_checkpoint: bool = False, use_fp16: bool = False,
                  num_heads: int = 1, num_head_channels: int = -1, num_heads_upsample: int = -1,
                  use_scale_shift_norm: bool = False, resblock_updown: bool = False,
-                 use_new_attention_order: bool = False):
+                 use_new_attention_order: bool = False, dc_head: bool = False):
         super().__init__()
         self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
         self.model_channels, self.num_classes, self.use_fp16 = model_channels, num_classes, use_fp16
@@ -128,6 +140,10 @@ class UNetModel(nn.Module):
         first_ch = layout.width(self.channel_mult[0])
         self.out = nn.Sequential(normalization(first_ch), nn.SiLU(),
                                  zero_module(nn.Conv2d(first_ch, out_channels, 3, padding=1)))
+        if dc_head and out_channels != in_channels:
+            raise ValueError("dc_head predicts ε's channel means; it needs out_channels == in_channels (no learn_sigma)")
+        # (a, b) per output channel from [h's channel means, time embedding]; zero-initialised (see the module doc)
+        self.dc_head = zero_module(nn.Linear(first_ch + emb_dim, 2 * out_channels)) if dc_head else None
 
     @property
     def spatial_multiple(self) -> int:
@@ -161,7 +177,13 @@ class UNetModel(nn.Module):
         h = self.middle_block(h, emb)
         for block in self.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb)
-        return self.out(h.to(self.out[2].weight.dtype))
+        out = self.out(h.to(self.out[2].weight.dtype))
+        if self.dc_head is None:
+            return out
+        cond = torch.cat([h.float().mean(dim=(2, 3)), emb.float()], dim=1)
+        gain, offset = self.dc_head(nn.functional.silu(cond).to(self.dc_head.weight.dtype)).float().chunk(2, dim=1)
+        dc = gain * x.float().mean(dim=(2, 3)) + offset  # ε̂_DC = a · mean_hw(x_t) + b, added to every pixel
+        return out + dc[:, :, None, None].to(out.dtype)
 
     def _check_inputs(self, x: torch.Tensor, timesteps: torch.Tensor, y: torch.Tensor | None) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -200,8 +222,9 @@ def create_model(image_size: int, num_channels: int, num_res_blocks: int, channe
                  attention_resolutions: str = "16", num_heads: int = 1, num_head_channels: int = -1,
                  num_heads_upsample: int = -1, use_scale_shift_norm: bool = False, dropout: float = 0.0,
                  resblock_updown: bool = False, use_fp16: bool = False,
-                 use_new_attention_order: bool = False) -> UNetModel:
-    """guided-diffusion's ``script_util.create_model``: same arguments, same defaults, same network."""
+                 use_new_attention_order: bool = False, dc_head: bool = False) -> UNetModel:
+    """guided-diffusion's ``script_util.create_model``: same arguments, same defaults, same network
+    (``dc_head``, ours and off by default, adds the ε channel-mean head of the module doc)."""
     return UNetModel(
         image_size=image_size, in_channels=3, model_channels=num_channels,
         out_channels=6 if learn_sigma else 3,  # learned σ: ε and the variance interpolation v (IDDPM Eq. 15)
@@ -211,5 +234,5 @@ def create_model(image_size: int, num_channels: int, num_res_blocks: int, channe
         num_classes=NUM_CLASSES if class_cond else None, use_checkpoint=use_checkpoint, use_fp16=use_fp16,
         num_heads=num_heads, num_head_channels=num_head_channels, num_heads_upsample=num_heads_upsample,
         use_scale_shift_norm=use_scale_shift_norm, resblock_updown=resblock_updown,
-        use_new_attention_order=use_new_attention_order,
+        use_new_attention_order=use_new_attention_order, dc_head=dc_head,
     )
