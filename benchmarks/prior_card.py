@@ -90,8 +90,9 @@ def unconditional_samples(count: int, steps: int, seed: int,
     size = model.info.image_size
     nothing = make("inpaint", (3, size, size), mask=torch.zeros(1, size, size))
     y = nothing.A(torch.zeros(count, 3, size, size))
-    x, _ = ddnm.restore(y, nothing, model, steps=steps, eta=1.0, seed=seed)
-    return x, {"weights_sha256": model.info.weights_sha256, "steps": steps, "eta": 1.0, "seed": seed}
+    # samples=1: a prior whose config recommends a posterior mean of K (the colour prior) would draw means, not samples
+    x, _ = ddnm.restore(y, nothing, model, steps=steps, eta=1.0, seed=seed, samples=1)
+    return x, {"weights_sha256": model.info.weights_sha256, "steps": steps, "eta": 1.0, "seed": seed, "samples": 1}
 
 
 def sample_grid(x: torch.Tensor, path: Path, per_column: int, zoom: int = 2) -> None:
