@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from benchmarks.lineplot import line_plot
-from benchmarks.prior_card import loss_panels, merge_logs, read_log, sample_grid
+from benchmarks.prior_card import loss_panels, merge_logs, read_log, sample_grid, unconditional_samples
 
 
 def test_resumed_log_keeps_the_last_row_of_each_step_and_plots_log_loss(tmp_path):
@@ -46,3 +46,19 @@ def test_a_sessions_log_extends_the_kept_history_instead_of_replacing_it(tmp_pat
     assert [int(r["step"]) for r in merged] == [10, 20, 30, 40]
     assert float(merged[2]["loss"]) == 0.25 and merged[2]["val_loss"] == "0.125"
     assert read_log(kept) == merged  # written back, so a fresh clone redraws the whole curve
+
+
+def test_unconditional_samples_are_samples_even_for_a_prior_that_recommends_a_mean():
+    """The colour prior's config asks for the posterior mean of 16; the card must show single draws (a mean of 16
+    unconditional samples is a grayish blur that hides what the prior generates)."""
+    import ddnm
+    from ddnm.operators import make
+
+    x, info = unconditional_samples(2, 2, 0, "ddnm-colour-32")
+    assert info["samples"] == 1 and x.shape == (2, 3, 32, 32)
+    model = ddnm.models.load("ddnm-colour-32")
+    nothing = make("inpaint", (3, 32, 32), mask=torch.zeros(1, 32, 32))
+    y = nothing.A(torch.zeros(2, 3, 32, 32))
+    single, _ = ddnm.restore(y, nothing, model, steps=2, eta=1.0, seed=0, samples=1)
+    assert model.info.sampling["samples"] > 1  # what ddnm.restore would average without samples=1
+    torch.testing.assert_close(x, single)
