@@ -171,6 +171,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--radius", type=int, default=None)
     p.add_argument("--eps", type=float, default=None)
     p.add_argument("--saturation", type=float, default=None, help="posterior-mean chroma times this")
+    p.add_argument("--cast", type=float, default=None, help="share of the colour's global tint kept")
     p.add_argument("--stretch", type=int, choices=(0, 1), default=None,
                    help="1: working image size × size whatever the photo's aspect; 0: keep the aspect")
     p.add_argument("--steps", type=int, default=None)
@@ -198,8 +199,8 @@ def main(argv=None) -> None:
     method, colouring, restore, working = colour_method(model, args)
     config = {"work_size": working.size, "samples": working.samples, "shrink": working.shrink,
               "radius": working.radius, "eps": working.eps, "saturation": working.saturation,
-              "stretch": working.stretch, "steps": restore.sampler.steps, "eta": restore.sampler.eta,
-              "long_side": args.long_side, "prior": colouring.info.name,
+              "cast": working.cast, "stretch": working.stretch, "steps": restore.sampler.steps,
+              "eta": restore.sampler.eta, "long_side": args.long_side, "prior": colouring.info.name,
               "prior_sha256": colouring.info.weights_sha256[:12], "machine": args.machine}  # fmt: skip
     all_rows, pictures = [], {}
     for name in args.sets:

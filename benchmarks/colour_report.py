@@ -45,7 +45,7 @@ def markdown(table: list[dict], config: dict, extra: dict, command: str) -> str:
              f"Prior `{config['prior']}` ({config['prior_sha256']}), {config['machine']}; working size "
              f"{config['work_size']} px, K = {config['samples']} samples, {config['steps']} steps, η = "
              f"{config['eta'] if config['eta'] is not None else 'the prior’s'}, spread shrink λ = {config['shrink']}, "
-             f"saturation {config.get('saturation', 1.0)}, {shape}, "
+             f"saturation {config.get('saturation', 1.0)}, global tint kept {config.get('cast', 1.0)}, {shape}, "
              f"guided filter r = {config['radius']}, ε = {config['eps']}; photos at long side "
              f"{config['long_side'] or 'full size'}.", "",
              "| set | method | photos | PSNR dB | colourfulness (× truth) | ΔE2000 | s / MP | max gray error (/255) |",

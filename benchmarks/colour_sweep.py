@@ -37,6 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--samples", type=int, nargs="+", default=[8])
     p.add_argument("--shrink", type=float, nargs="+", default=[0.0, 0.02])
     p.add_argument("--saturation", type=float, nargs="+", default=[1.0, 1.3, 1.6])
+    p.add_argument("--cast", type=float, nargs="+", default=[1.0], help="share of the colour's global tint kept")
     p.add_argument("--out", default="", help="append one JSON line per photo and setting here")
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args(argv)
@@ -73,19 +74,19 @@ def sweep_photo(model, x: torch.Tensor, args) -> list[dict]:
     rows = []
     for stretch, steps, eta in itertools.product(args.stretch, args.steps, args.eta):
         sample = cached_sampler(model, steps, eta, max(args.samples))
-        for k, shrink, saturation in itertools.product(args.samples, args.shrink, args.saturation):
+        for k, shrink, saturation, cast in itertools.product(args.samples, args.shrink, args.saturation, args.cast):
             working = WorkingSize(size=args.work_size, samples=k, shrink=shrink, saturation=saturation,
-                                  stretch=bool(stretch))  # fmt: skip
+                                  stretch=bool(stretch), cast=cast)  # fmt: skip
             s = score(quantised(restore_colour(y, op, sample, [0], working).x), x)
             rows.append({"stretch": stretch, "steps": steps, "eta": eta, "samples": k, "shrink": shrink,
-                         "saturation": saturation, "psnr": s["psnr"], "gray_psnr": gray["psnr"],
+                         "saturation": saturation, "cast": cast, "psnr": s["psnr"], "gray_psnr": gray["psnr"],
                          "colourfulness": s["colourfulness"], "colourfulness_gt": truth, "delta_e": s["delta_e"],
                          "gray_delta_e": gray["delta_e"]})  # fmt: skip
     return rows
 
 
 def summary(rows: list[dict]) -> list[dict]:
-    keys = ("set", "stretch", "steps", "eta", "samples", "shrink", "saturation")
+    keys = ("set", "stretch", "steps", "eta", "samples", "shrink", "saturation", "cast")
     groups = defaultdict(list)
     for row in rows:
         groups[tuple(row[k] for k in keys)].append(row)

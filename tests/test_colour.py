@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -142,3 +143,27 @@ def test_working_gray_of_a_damaged_scan_averages_intact_pixels_only():
     y_work, known_work = working_measurement(y, known, (4, 4))
     assert torch.allclose(y_work[known_work], torch.full_like(y_work[known_work], 0.5), atol=1e-5)
     assert not bool(known_work[..., 0].any()) and bool(known_work[..., 2:].all())
+
+
+def _tinted_sampler(y_work, op_work, seeds):
+    """Every sample: the agreeing colour (red dark, blue bright) plus one olive tint over the whole photo."""
+    tint = torch.tensor([0.15, 0.1, -0.25])[None, :, None, None]
+    return _agreeing_sampler(y_work, op_work, seeds) + chroma(tint.expand(y_work.shape[0], 3, *y_work.shape[-2:]))
+
+
+def test_cast_takes_out_the_global_tint_and_keeps_the_variation_and_the_gray():
+    y = _scan(64, 64)
+    op = make("colorize", (3, 64, 64))
+    kept = restore_colour(y, op, _tinted_sampler, [1], WorkingSize(size=32, samples=4, shrink=0.0))
+    untinted = restore_colour(y, op, _agreeing_sampler, [1], WorkingSize(size=32, samples=4, shrink=0.0))
+    none = restore_colour(y, op, _tinted_sampler, [1], WorkingSize(size=32, samples=4, shrink=0.0, cast=0.0))
+    half = restore_colour(y, op, _tinted_sampler, [1], WorkingSize(size=32, samples=4, shrink=0.0, cast=0.5))
+    tint = {k: chroma(v.x_work).mean(dim=(2, 3)).abs().max() for k, v in dict(kept=kept, none=none, half=half).items()}
+    assert float(tint["kept"]) > 0.15 and float(tint["none"]) < 1e-5
+    torch.testing.assert_close(tint["half"], tint["kept"] / 2, atol=0.02, rtol=0.05)
+    variation = {k: chroma(v.x_work) - chroma(v.x_work).mean(dim=(2, 3), keepdim=True) for k, v in
+                 dict(none=none, untinted=untinted).items()}  # fmt: skip
+    torch.testing.assert_close(variation["none"], variation["untinted"], atol=1e-5, rtol=0)  # where colours differ
+    assert float((op.A(none.x) - y).abs().max()) < 1e-5  # A x̂ = y: the scan's gray levels, exactly
+    with pytest.raises(ValueError, match="cast"):
+        WorkingSize(cast=1.5)

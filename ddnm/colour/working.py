@@ -56,6 +56,11 @@ class WorkingSize:
     stretch: resize the photo to size × size whatever its aspect, so it fills the prior's whole window as the
              whole-photo thumbnails it was trained on did (no unmeasured margin to invent); the lift carries the
              colour back to the photo's own aspect. False keeps the aspect (long side ``size``).
+    cast:    the share of the colour's spatial mean (a global tint over the whole photo) that is kept; the rest is
+             taken out, leaving the colour's variation over the photo (sky against foliage against skin). The
+             colour prior's samples agree with each other far more on where colours differ than on the photo's
+             overall tint, which comes mostly from the seed and, averaged, is the prior's own cast (olive-yellow);
+             measured in docs/model_card.md ("Colour prior"). 1 keeps the posterior mean's tint.
     """
 
     size: int = 64
@@ -65,6 +70,7 @@ class WorkingSize:
     eps: float = 1e-3
     saturation: float = 1.0
     stretch: bool = False
+    cast: float = 1.0
 
     def __post_init__(self) -> None:
         if self.size < 8:
@@ -75,9 +81,11 @@ class WorkingSize:
             raise ValueError(f"need shrink >= 0, radius >= 0, eps > 0; got {self.shrink}, {self.radius}, {self.eps}")
         if not 0 <= self.saturation <= 4:
             raise ValueError(f"saturation must be in [0, 4] (1 keeps the posterior mean), got {self.saturation}")
+        if not 0 <= self.cast <= 1:
+            raise ValueError(f"cast must be in [0, 1] (1 keeps the colour's global tint), got {self.cast}")
 
 
-WORKING_OPTIONS = ("shrink", "radius", "eps", "saturation", "stretch")  # a prior's config may recommend these
+WORKING_OPTIONS = ("shrink", "radius", "eps", "saturation", "stretch", "cast")  # a prior's config may recommend these
 
 
 def working_size_for(recommended: dict, size: int, samples: int) -> WorkingSize:
@@ -157,6 +165,8 @@ def restore_colour(y: torch.Tensor, op, sample: Sampler, seeds: list[int], setti
     rows = rows.float().view(b, k, channels, *size)
     mean, gain = spread_gain(rows, settings.shrink)
     colour = settings.saturation * gain * mean
+    # keep `cast` of the global tint: c ← c − (1 − cast)·mean_hw(c), on the chroma, so the gray stays the scan's
+    colour = colour - (1 - settings.cast) * colour.mean(dim=(2, 3), keepdim=True)
     gray_work = rows.mean(dim=(1, 2)).unsqueeze(1)  # = y_work on intact pixels; the prior's fill elsewhere
     gray = full_gray(y.float(), known)
     c_full = lift_chroma(colour, gray_work, gray, settings.radius, settings.eps)
