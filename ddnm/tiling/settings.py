@@ -6,7 +6,7 @@ torch (``ddnm.tiling``'s ``__init__`` imports only this and the plan).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 STRATEGIES = ("joint", "mask_shift", "independent")
 
@@ -26,7 +26,10 @@ class TileSettings:
     """
 
     window: int | None = None
-    overlap: int = 16
+    overlap: int = field(default=16, metadata={"option": "tile_overlap", "help": "Images larger than the model's "
+                         "window: minimum overlap of neighbouring windows, in pixels."})  # fmt: skip
+    # Not a command-line option: mask_shift and independent need an operator per window (OperatorFactory), and
+    # the restore façade hands the tiler the full-size operator, so only "joint" is reachable from the pipeline.
     strategy: str = "joint"
     max_batch: int = 16
     align: int | None = None

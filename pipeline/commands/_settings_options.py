@@ -1,6 +1,6 @@
 """The restoration options of ``run``, ``restore`` and ``submit``, made from the settings dataclasses' own fields.
 
-Every field of ``ddnm.settings.SamplerSettings``, ``RestoreSettings``, ``ModelSpec`` and the guidance rules'
+Every field of ``ddnm.settings.SamplerSettings``, ``RestoreSettings``, ``ModelSpec``, ``TileSettings`` and the guidance rules'
 parameter dataclasses (``ddnm.guidance_params``) that declares a ``help`` becomes an option with that help, its
 type and default; nothing is spelled twice. ``@with_restore_options`` appends them to a Typer command and hands the
 command one ``restore: RestoreSettings``, built by the dataclasses themselves, so a bad value is refused (exit 2,
@@ -21,6 +21,7 @@ import typer
 
 from ddnm.guidance_params import RULE_PARAMS as PARAMS_OF_RULE
 from ddnm.settings import ModelSpec, RestoreSettings, SamplerSettings
+from ddnm.tiling.settings import TileSettings
 
 # The rules' parameter dataclasses, from the one rule -> parameters table (a new rule's parameters become options).
 RULE_PARAMS = tuple(dict.fromkeys(p for p in PARAMS_OF_RULE.values() if p is not None))
@@ -28,6 +29,7 @@ PANELS = {
     SamplerSettings: "Sampling",
     RestoreSettings: "Sampling",
     ModelSpec: "Model",
+    TileSettings: "Tiling",
     **dict.fromkeys(RULE_PARAMS, "Guidance rule parameters (unset: the rule's defaults, docs/guidance.md)"),
 }
 
@@ -80,10 +82,11 @@ def settings_from(values: dict) -> RestoreSettings:
     for owner, name, parameter in OPTIONS:
         by_owner.setdefault(owner, {})[name] = values[parameter.name]
     model = ModelSpec(**by_owner[ModelSpec])
+    tiles = TileSettings(**by_owner[TileSettings])
     rules = {k: v for owner in RULE_PARAMS for k, v in by_owner.get(owner, {}).items() if v is not None}
     sampler = by_owner[SamplerSettings]
     restore = by_owner[RestoreSettings]
-    return with_overrides(RestoreSettings(model=model), {**sampler, **restore, **rules})
+    return with_overrides(RestoreSettings(model=model, tiles=tiles), {**sampler, **restore, **rules})
 
 
 def with_restore_options(command):
