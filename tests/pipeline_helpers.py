@@ -19,6 +19,12 @@ def png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def pixels(path) -> np.ndarray:
+    """A written PNG's RGB pixels as int16, so differences of two outputs do not wrap around."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
 def grey_photo(seed: int, size: int = WINDOW) -> bytes:
     """A smooth grey image (a blurred random field) in a PNG."""
     rng = np.random.default_rng(seed)

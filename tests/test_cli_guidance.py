@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 from PIL import Image
-from pipeline_helpers import TEST_MAX_PIXELS, good_files, good_rows, write_files
+from pipeline_helpers import TEST_MAX_PIXELS, good_files, good_rows, pixels, write_files
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -32,11 +32,6 @@ def provenance(path) -> dict[str, str]:
     description = ElementTree.fromstring(packet).find(".//{%s}Description" % RDF)
     prefix = "{%s}" % DDNM_XMP_NAMESPACE
     return {k[len(prefix):]: v for k, v in description.attrib.items() if k.startswith(prefix)}
-
-
-def pixels(path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
 @pytest.fixture(scope="module")

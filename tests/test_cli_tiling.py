@@ -4,8 +4,7 @@ anything loads."""
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
-from pipeline_helpers import rgb_photo
+from pipeline_helpers import pixels, rgb_photo
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -17,11 +16,6 @@ def _restore(folder, model: str, name: str, *options: str):
     args = ["restore", str(folder / "wide.png"), str(out), "--op", "denoise", "--sigma-y", "0.2", "--model", model,
             "--steps", "3", "--device", "cpu", *options]  # fmt: skip
     return CliRunner().invoke(app, args), out
-
-
-def _pixels(path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
 def test_the_overlap_option_builds_the_settings_the_tiler_gets():
@@ -36,9 +30,9 @@ def test_the_overlap_changes_a_large_scan_and_a_bad_one_is_refused(tmp_path, tin
     assert result.exit_code == 0, result.output
     result, narrow = _restore(tmp_path, tiny_model_path, "narrow", "--tile-overlap", "4")
     assert result.exit_code == 0, result.output
-    assert np.abs(_pixels(default) - _pixels(narrow)).max() > 0  # other windows, another blend: the option arrived
+    assert np.abs(pixels(default) - pixels(narrow)).max() > 0  # other windows, another blend: the option arrived
     result, again = _restore(tmp_path, tiny_model_path, "again", "--tile-overlap", "4")
-    np.testing.assert_array_equal(_pixels(narrow), _pixels(again))
+    np.testing.assert_array_equal(pixels(narrow), pixels(again))
     result, refused = _restore(tmp_path, tiny_model_path, "refused", "--tile-overlap", "-1")
     assert result.exit_code == 2 and "overlap" in result.output
     assert "Traceback" not in result.output and not refused.exists()

@@ -1,11 +1,11 @@
 """The restoration options of ``run``, ``restore`` and ``submit``, made from the settings dataclasses' own fields.
 
-Every field of ``ddnm.settings.SamplerSettings``, ``RestoreSettings``, ``ModelSpec``, ``TileSettings`` and the guidance rules'
-parameter dataclasses (``ddnm.guidance_params``) that declares a ``help`` becomes an option with that help, its
-type and default; nothing is spelled twice. ``@with_restore_options`` appends them to a Typer command and hands the
-command one ``restore: RestoreSettings``, built by the dataclasses themselves, so a bad value is refused (exit 2,
-one line) by the same checks the sampler runs. A rule's parameters default to None: unset ones keep the rule's
-defaults, and one the chosen rule does not take is refused with the rules that do take it.
+Every field of ``ddnm.settings.SamplerSettings``, ``RestoreSettings``, ``ModelSpec``, ``TileSettings`` and the
+guidance rules' parameter dataclasses (``ddnm.guidance_params``) that declares a ``help`` becomes an option with that
+help, its type and default; nothing is spelled twice. ``@with_restore_options`` appends them to a Typer command and
+hands the command one ``restore: RestoreSettings``, built by the dataclasses themselves, so a bad value is refused
+(exit 2, one line) by the same checks the sampler runs. A rule's parameters default to None: unset ones keep the
+rule's defaults, and one the chosen rule does not take is refused with the rules that do take it.
 """
 
 from __future__ import annotations
