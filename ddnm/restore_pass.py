@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import NamedTuple
 
 import torch
@@ -24,7 +23,6 @@ from .operators.base import LinearOperator
 from .operators.registry import name_of
 from .samplers import sample_ddnm
 from .settings import RestoreSettings
-from .tiling import plan_tiles
 from .tiling.restore import restore_tiled
 
 
@@ -65,5 +63,4 @@ def restore_pass(y: torch.Tensor, op: LinearOperator, model, settings: RestoreSe
         raise ValueError(f"x_init (a warm start) needs the image to be the model's window ({window}x{window}); "
                          f"a {h}x{w} image is restored in windows")
     result = restore_tiled(y, op, model, settings.tiles, sampler, seeds, callback=callback, on_windows=on_windows)
-    count = len(plan_tiles(max(h, window), max(w, window), replace(settings.tiles, window=window)).windows)
-    return Pass(result.x, result.residual, result.seam_ratio, count)
+    return Pass(result.x, result.residual, result.seam_ratio, result.tiles)

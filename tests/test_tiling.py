@@ -165,7 +165,7 @@ def test_mask_shift_correction_is_the_projection_onto_both_constraints():
 def test_tiled_restoration_is_consistent(strategy, name, params):
     factory = OperatorFactory(name, SHAPE, params)
     y = factory.full().A(random_image(2))
-    x, residual, seams = restore_tiled(y, factory, GaussianPosteriorModel(), TileSettings(32, 8, strategy), FAST)
+    x, residual, seams, _ = restore_tiled(y, factory, GaussianPosteriorModel(), TileSettings(32, 8, strategy), FAST)
     assert x.shape == (2, *SHAPE) and residual.shape == seams.shape == (2,)
     assert (residual <= 1e-4).all(), residual
     assert x.abs().max() <= 1.5
@@ -175,7 +175,7 @@ def test_mask_shift_keeps_the_earlier_windows_pixels():
     factory = OperatorFactory("sr_avgpool", SHAPE, {"scale": 4})
     y = factory.full().A(random_image(2))
     seen = []
-    x, _, _ = restore_tiled(y, factory, GaussianPosteriorModel(), TileSettings(32, 8, "mask_shift", max_batch=3),
+    x, _, _, _ = restore_tiled(y, factory, GaussianPosteriorModel(), TileSettings(32, 8, "mask_shift", max_batch=3),
                             FAST, callback=seen.append)
     plan = plan_tiles(40, 100, TileSettings(32, 8), align=4)
     checked = 0
@@ -241,7 +241,7 @@ def test_small_image_is_embedded_and_cropped():
     factory = OperatorFactory("colorize", (3, 20, 50))
     y = factory.full().A(random_image()[..., :20, :50])
     for strategy in ("joint", "mask_shift"):
-        x, residual, _ = restore_tiled(y, factory, GaussianPosteriorModel(), TileSettings(32, 8, strategy), FAST)
+        x, residual, _, _ = restore_tiled(y, factory, GaussianPosteriorModel(), TileSettings(32, 8, strategy), FAST)
         assert x.shape == (1, 3, 20, 50) and residual.item() <= 1e-4
 
 
@@ -266,7 +266,7 @@ def test_window_defaults_to_the_models_native_size():
     factory = OperatorFactory("colorize", SHAPE)
     y = factory.full().A(random_image())
     for strategy in ("joint", "mask_shift"):
-        _, residual, _ = restore_tiled(y, factory, model, TileSettings(overlap=8, strategy=strategy), FAST)
+        _, residual, _, _ = restore_tiled(y, factory, model, TileSettings(overlap=8, strategy=strategy), FAST)
         assert residual.item() <= 1e-4
     with pytest.raises(ValueError, match="model's window is 32"):
         restore_tiled(y, factory, model, TileSettings(window=64), FAST)
@@ -297,3 +297,12 @@ def test_wrong_inputs_fail_before_sampling():
         restore_tiled(y[..., :50], op, ZeroEpsModel(), TileSettings(32, 8), FAST)
     with pytest.raises(ValueError, match="unknown operator"):
         OperatorFactory("colourise", SHAPE)
+
+
+@pytest.mark.parametrize("name,params", TASKS)
+def test_restoration_reports_the_windows_it_planned(name, params):
+    """The tile count in provenance is the restoring plan's own (with SR's alignment), not a second plan's."""
+    op = make(name, SHAPE, **params)
+    result = restore_tiled(op.A(random_image()), op, GaussianPosteriorModel(), TileSettings(32, 16), FAST)
+    align = params.get("scale", 1)
+    assert result.tiles == len(plan_tiles(40, 100, TileSettings(32, 16), align=align).windows) > 1

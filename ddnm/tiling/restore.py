@@ -34,6 +34,7 @@ class TiledRestoration(NamedTuple):
     x: torch.Tensor  # (B, C, H, W) in [-1, 1]
     residual: torch.Tensor  # (B,) ‖A x̂ − y‖ / ‖y‖ with the full-size operator
     seam_ratio: torch.Tensor  # (B,) see ddnm.tiling.blend.seam_ratio
+    tiles: int  # windows per image, as planned (with the operator's alignment)
 
 
 def measurement_scale(op: LinearOperator) -> int:
@@ -145,7 +146,7 @@ def restore_tiled(
     callback: Callable[[dict], None] | None = None,
     on_windows: Callable[[int, int], None] | None = None,
 ) -> TiledRestoration:
-    """Restore x ``(B, C, H, W)`` from y with a window-sized prior; returns (x, residual, seam_ratio).
+    """Restore x ``(B, C, H, W)`` from y with a window-sized prior; returns (x, residual, seam_ratio, tiles).
 
     ``op`` is the full-size operator (enough for "joint") or an :class:`OperatorFactory`, which every strategy
     accepts. ``tiles.window`` defaults to ``model.info.image_size``. y stays on its device (keep a large image
@@ -159,7 +160,7 @@ def restore_tiled(
     >>> from ddnm.models.testing import ZeroEpsModel
     >>> factory = OperatorFactory("colorize", (3, 40, 100))
     >>> y = factory.full().A(torch.rand(1, 3, 40, 100, generator=torch.Generator().manual_seed(0)))
-    >>> x, residual, seams = restore_tiled(y, factory, ZeroEpsModel(), TileSettings(32, 8), SamplerSettings(steps=3))
+    >>> x, residual, seams, _ = restore_tiled(y, factory, ZeroEpsModel(), TileSettings(32, 8), SamplerSettings(steps=3))
     >>> x.shape, bool(residual[0] < 1e-4)
     (torch.Size([1, 3, 40, 100]), True)
     """
@@ -178,4 +179,4 @@ def restore_tiled(
         x = _restore_windows(y, full_op, ops, model, plan, waves, sampler, tiles, seeds, callback)
     x = image.crop(x).contiguous()
     real_op = full_op.inner if isinstance(full_op, EmbedOperator) else full_op
-    return TiledRestoration(x, consistency(real_op, x, y), seam_ratio(x, plan))
+    return TiledRestoration(x, consistency(real_op, x, y), seam_ratio(x, plan), len(plan.windows))
