@@ -34,9 +34,25 @@ ETA_KEY = {"paper": "eta", "reference": "eta_reference"}
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-def recommendations(model) -> dict:
-    """The prior's recommended sampler settings (its config's ``sampling`` block); {} for none."""
-    return dict(getattr(getattr(model, "info", None), "sampling", None) or {})
+def recommendations(model, task: str | None = None) -> dict:
+    """The prior's recommended sampler settings (its config's ``sampling`` block); {} for none.
+
+    The block may recommend per task: ``"tasks": {"sr_avgpool": {"samples": 4}}``, keyed by the operator's registry
+    name, because what pays depends on the null space (the posterior mean of a few samples beats one sample on SR's
+    missing detail, docs/model_card.md). With ``task``, its entries override the prior-wide ones.
+    """
+    sampling = dict(getattr(getattr(model, "info", None), "sampling", None) or {})
+    by_task = sampling.pop("tasks", None) or {}
+    return {**sampling, **(by_task.get(task) or {})}
+
+
+def task_of(op) -> str | None:
+    """The registry name of ``op`` (None for a hand-built operator): the key of a per-task recommendation."""
+    if op is None:
+        return None
+    from .operators.registry import name_of  # lazily: this module stays torch-free
+
+    return name_of(op)
 
 
 def colour_recommendations(model) -> dict:
@@ -144,12 +160,13 @@ class SamplerSettings:
         """DDNM+ (Eq. 17-19) is needed only when y carries noise."""
         return self.sigma_y > 0
 
-    def for_model(self, model=None) -> SamplerSettings:
-        """These settings with ``steps`` and ``eta`` filled in from ``model``'s recommendations (else 100, 0.85),
-        checked again with the values in force (time-travel shorter than the steps)."""
+    def for_model(self, model=None, task: str | None = None) -> SamplerSettings:
+        """These settings with ``steps`` and ``eta`` filled in from ``model``'s recommendations for ``task`` (an
+        operator's registry name; else 100, 0.85), checked again with the values in force (time-travel shorter than
+        the steps)."""
         if self.steps is not None and self.eta is not None:
             return self
-        sampling = recommendations(model)
+        sampling = recommendations(model, task)
         steps = self.steps if self.steps is not None else int(sampling.get("steps", DEFAULT_STEPS))
         eta = self.eta
         if eta is None:
@@ -254,11 +271,12 @@ class RestoreSettings:
     def for_model(self, model, op=None) -> RestoreSettings:
         """These settings with every None that ``model`` decides filled in, checked with the values in force.
 
-        Steps and η from the prior's recommendation, a denoiser's warm start (``start_t`` at most its ``max_t``,
-        FFDNet); with ``op``, also the colour working size (colorize and old photo on a windowed pixel prior: its
-        config's ``colour.work_size``, else its window; 0 = full size) and the number of samples (there: its
-        ``colour.samples``, else ``WorkingSize().samples``). For colour, ``model`` is the prior that colours
-        (``ddnm.restore.restoring_prior``: the companion the main prior's config names). A latent-only setting on
+        Steps and η from the prior's recommendation (for ``op``'s task, ``recommendations``), a denoiser's warm
+        start (``start_t`` at most its ``max_t``, FFDNet); with ``op``, also the colour working size (colorize and
+        old photo on a windowed pixel prior: its config's ``colour.work_size``, else its window; 0 = full size) and
+        the number of samples (there: its ``colour.samples``, else ``WorkingSize().samples``; elsewhere the task's
+        recommendation, else 1). For colour, ``model`` is the prior that colours (``ddnm.restore.restoring_prior``:
+        the companion the main prior's config names). A latent-only setting on
         a pixel prior is refused, as are pixel-only settings on a latent one.
         """
         latent = getattr(model, "is_latent", False)
@@ -271,7 +289,7 @@ class RestoreSettings:
             sampler = self.sampler.for_model(model)
             latent_settings(sampler.steps, sampler.sigma_y, sampler.travel_length, self._latent_view(sampler))
         else:
-            sampler = self.sampler.for_model(model)
+            sampler = self.sampler.for_model(model, task_of(op))
             max_t = getattr(model, "max_t", None)  # a denoiser (FFDNet) cannot start above its noise range
             if max_t is not None:
                 sampler = replace(sampler, start_t=max_t if sampler.start_t is None else min(sampler.start_t, max_t))
@@ -290,7 +308,7 @@ class RestoreSettings:
         if samples is None and work_size:
             samples = int(colour_recommendations(model).get("samples", WorkingSize().samples))
         elif samples is None:
-            samples = int(recommendations(model).get("samples", 1))
+            samples = int(recommendations(model, task_of(op)).get("samples", 1))
         return replace(resolved, work_size=work_size, samples=samples)
 
     def _latent_view(self, sampler: SamplerSettings) -> dict:
