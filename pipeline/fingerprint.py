@@ -94,14 +94,33 @@ def _removes_colour(op: str | None) -> bool:
     return bool(op in OPERATORS and OPERATORS[op].removes_colour)
 
 
-def row_fingerprint(job: str, row, colour: str = "") -> str:
+def op_fingerprints(model: ModelIdentity) -> dict[str, str]:
+    """What only some operators' rows depend on beyond the job, as one hash per operator name: the colour
+    companion (:func:`colour_fingerprint`) for the operators that remove colour, and the prior's recommendation for
+    a task (its config's ``sampling.tasks[op]``, e.g. more posterior samples for SR). Changing either redoes exactly
+    the rows of those operators; an operator with neither keeps the key it had."""
+    from ddnm.operators.registry import OPERATORS
+
+    colour = colour_fingerprint(model)
+    tasks = dict((model.sampling or {}).get("tasks") or {})
+    keys = {}
+    for op in OPERATORS:
+        parts = [colour] if colour and _removes_colour(op) else []
+        if tasks.get(op):
+            parts.append(hashlib.sha256(canonical({"sampling": tasks[op]}).encode("utf-8")).hexdigest())
+        if parts:  # a colour row with no task entry keeps the colour fingerprint alone, the key it had before
+            keys[op] = parts[0] if len(parts) == 1 else hashlib.sha256(canonical(parts).encode("utf-8")).hexdigest()
+    return keys
+
+
+def row_fingerprint(job: str, row, op_keys: dict[str, str] | None = None) -> str:
     """A row's ``settings_sha256``: the job's fingerprint with the row's operator, params (canonical JSON) and
-    whether it has a mask (the mask's bytes are compared separately, as ``mask_sha256``), and for a colour row
-    the colour prior's ``colour`` (:func:`colour_fingerprint`). ``row`` is a
-    :class:`pipeline.manifest.ManifestRow` or a dict with those keys."""
+    whether it has a mask (the mask's bytes are compared separately, as ``mask_sha256``), and what its operator
+    alone depends on (``op_keys``, :func:`op_fingerprints`: the colour prior for a colour row, a task's
+    recommendation). ``row`` is a :class:`pipeline.manifest.ManifestRow` or a dict with those keys."""
     get = row.get if isinstance(row, dict) else lambda key: getattr(row, key)
     parts = [job, get("op"), get("params"), bool(get("mask_uri"))]
-    if colour and _removes_colour(get("op")):
-        parts.append(colour)  # the colour prior that coloured this row
+    if (op_keys or {}).get(get("op")):
+        parts.append(op_keys[get("op")])
     text = canonical(parts)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -55,15 +55,15 @@ def finished_ids(out_uri: str, storage_options: dict | None = None) -> dict[str,
 
 
 def work_items(rows: list[ManifestRow], previous: dict[str, Previous], job_fingerprint: str,
-               colour_fingerprint: str = "") -> list[dict]:  # fmt: skip
+               op_keys: dict[str, str] | None = None) -> list[dict]:  # fmt: skip
     """The graph's input rows, in manifest order; a row restored before with the same settings carries the
-    hashes its bytes must still have to be skipped (``resume_input_sha256``, ``resume_mask_sha256``). The two
-    fingerprints are ``pipeline.fingerprint``'s job and colour-prior keys."""
+    hashes its bytes must still have to be skipped (``resume_input_sha256``, ``resume_mask_sha256``).
+    ``job_fingerprint`` and ``op_keys`` are ``pipeline.fingerprint``'s job key and per-operator keys."""
     items = []
     for row in rows:
         item = {**row.to_item(), "resume_input_sha256": "", "resume_mask_sha256": ""}
         before = previous.get(row.id)
-        settings = row_fingerprint(job_fingerprint, row, colour_fingerprint)
+        settings = row_fingerprint(job_fingerprint, row, op_keys)
         if before is not None and before.input_sha256 and before.settings_sha256 in (None, settings):
             mask = ANY_MASK if before.mask_sha256 is None else before.mask_sha256
             item.update(resume_input_sha256=before.input_sha256, resume_mask_sha256=mask)

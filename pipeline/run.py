@@ -73,11 +73,11 @@ def run_job(settings: JobSettings, on_progress: Callable[[Progress], None] | Non
     preflight.check_output(settings.out_uri, settings.storage_options)
     model = preflight.check_model(settings.restore)
     job_fingerprint = fingerprint.job_fingerprint(settings, model)
-    colour_fingerprint = fingerprint.colour_fingerprint(model)  # colour rows' keys add it
+    op_keys = fingerprint.op_fingerprints(model)  # colour rows add the colour prior, a task its recommendation
     items = ledger.work_items(rows, ledger.previous_restorations(settings.out_uri, settings.storage_options),
-                              job_fingerprint, colour_fingerprint)  # fmt: skip
+                              job_fingerprint, op_keys)  # fmt: skip
     sink = MetadataSink(settings, metadata.new_run_id(), total=len(rows), skipped=0, on_progress=on_progress,
-                        job_fingerprint=job_fingerprint, colour_fingerprint=colour_fingerprint)  # fmt: skip
+                        job_fingerprint=job_fingerprint, op_keys=op_keys)  # fmt: skip
     try:
         _execute(items, settings, sink)
     except OutputUnwritable as exc:

@@ -75,10 +75,10 @@ class MetadataSink:
         skipped: int,
         on_progress: Callable[[Progress], None] | None = None,
         job_fingerprint: str = "",
-        colour_fingerprint: str = "",
+        op_keys: dict[str, str] | None = None,
     ):
         self.settings, self.run_id, self.on_progress = settings, run_id, on_progress
-        self.job_fingerprint, self.colour_fingerprint = job_fingerprint, colour_fingerprint
+        self.job_fingerprint, self.op_keys = job_fingerprint, op_keys
         self.to_do, self.skipped = total - skipped, skipped
         self.ok = self.errors = 0
         self.errors_by_type: Counter = Counter()
@@ -206,7 +206,7 @@ class MetadataSink:
         return len(self._buffer)
 
     def _complete(self, row: dict) -> dict:
-        settings = row_fingerprint(self.job_fingerprint, row, self.colour_fingerprint) if self.job_fingerprint else ""
+        settings = row_fingerprint(self.job_fingerprint, row, self.op_keys) if self.job_fingerprint else ""
         return {**row, **self._constants, metadata.SETTINGS_SHA256: settings}
 
     def _check_output(self) -> None:

@@ -231,7 +231,7 @@ def test_to_uint8_rounds_and_clips():
 def test_only_colour_rows_follow_the_colour_prior_in_the_key():
     """New colour weights redo colorize / old_photo rows; every other row, and jobs without a colour companion,
     keep the key they had."""
-    from pipeline.fingerprint import colour_fingerprint, job_fingerprint
+    from pipeline.fingerprint import colour_fingerprint, job_fingerprint, op_fingerprints
     from pipeline.preflight import ModelIdentity
     from pipeline.settings import JobSettings
 
@@ -246,10 +246,34 @@ def test_only_colour_rows_follow_the_colour_prior_in_the_key():
     job = jobs.pop()
     colours = [colour_fingerprint(m) for m in models]
     assert colours[0] == "" and len(set(colours)) == 3
+    keys = [op_fingerprints(m) for m in models]
+    assert keys[0] == {} and keys[1]["colorize"] == colours[1]  # the colour key colour rows have always added
     sr = ManifestRow("a", "/in/a", "sr_avgpool", params='{"scale":2}')
     gray = ManifestRow("b", "/in/b", "colorize")
     old = ManifestRow("c", "/in/c", "old_photo", mask_uri="/m.png")
-    assert len({row_fingerprint(job, sr, c) for c in colours}) == 1
+    assert len({row_fingerprint(job, sr, k) for k in keys}) == 1
     for row in (gray, old):
-        assert row_fingerprint(job, row, colours[0]) == row_fingerprint(job, row)  # no companion: as before
-        assert len({row_fingerprint(job, row, c) for c in colours}) == 3
+        assert row_fingerprint(job, row, keys[0]) == row_fingerprint(job, row)  # no companion: as before
+        assert len({row_fingerprint(job, row, k) for k in keys}) == 3
+
+
+def test_a_task_recommendation_moves_only_that_tasks_rows():
+    """More recommended samples for SR (the config's sampling.tasks) redo SR rows and no others; a prior whose
+    block has no task entries keeps every key it had."""
+    from pipeline.fingerprint import job_fingerprint, op_fingerprints
+    from pipeline.preflight import ModelIdentity
+    from pipeline.settings import JobSettings
+
+    before = ModelIdentity("tiny", "b" * 64, 1.0, {"arch": "adm"}, sampling={"steps": 20, "samples": 1})
+    sr4 = dataclasses.replace(before, sampling={**before.sampling, "tasks": {"sr_avgpool": {"samples": 4}}})
+    sr2 = dataclasses.replace(before, sampling={**before.sampling, "tasks": {"sr_avgpool": {"samples": 2}}})
+    settings = JobSettings.of(**FLAT)
+    job = job_fingerprint(settings, before)
+    assert {job_fingerprint(settings, m) for m in (sr4, sr2)} == {job}
+    keys = [op_fingerprints(m) for m in (before, sr4, sr2)]
+    assert keys[0] == {} and set(keys[1]) == {"sr_avgpool"}
+    sr = ManifestRow("a", "/in/a", "sr_avgpool", params='{"scale":4}')
+    deblur = ManifestRow("b", "/in/b", "deblur_gaussian", params='{"sigma":2}')
+    assert len({row_fingerprint(job, sr, k) for k in keys}) == 3
+    assert len({row_fingerprint(job, deblur, k) for k in keys}) == 1
+    assert row_fingerprint(job, sr, keys[0]) == row_fingerprint(job, sr)

@@ -45,3 +45,15 @@ def test_restore_uses_the_task_recommendation():
     assert default.samples == 3 and default.settings.sampler.steps == 4
     torch.testing.assert_close(default.x, spelled.x, rtol=0, atol=0)
     assert not torch.equal(default.x, single.x)
+
+
+def test_the_bundled_prior_averages_samples_for_super_resolution_only():
+    """Its config recommends the posterior mean for SR (the measured winner over bicubic, docs/model_card.md) and one
+    sample elsewhere, so a CLI or library call that sets nothing gets each."""
+    import ddnm.models
+
+    bundled = ddnm.models.load()
+    sr = RestoreSettings().for_model(bundled, make("sr_bicubic", (3, 64, 64), scale=4))
+    deblur = RestoreSettings().for_model(bundled, make("deblur_gaussian", (3, 64, 64), sigma=2.0))
+    assert sr.samples > 1 == deblur.samples
+    assert sr.sampler.steps == deblur.sampler.steps == recommendations(bundled)["steps"]
