@@ -1,0 +1,77 @@
+"""Issue 22's SR and inpainting targets: the bundled prior against bicubic and a harmonic fill on held-out crops.
+
+    python -m benchmarks.holdout_tasks                                   # SR x4 (both kernels) and 25 % box inpainting
+    python -m benchmarks.holdout_tasks --ops sr_avgpool --samples 1 2 4  # also fixed K, beside the prior's default
+    python -m benchmarks.holdout_tasks --weights /work/runs/prior64dc/ddnm-prior-64/export/ddnm-prior-64.safetensors
+
+The crops are the 20 multi-scale 64-px crops (the training crop mix, seed 0, no flips) of the corpus photos the
+prior never trained on (``jobs/holdout.txt``), as the model card's *Evaluation* hold-out rows. Each task degrades
+them once (``ddnm.evaluate``); every method restores the same y. "default" is ``ddnm.restore`` with nothing set:
+the prior's recommendation for the task (its config's ``sampling`` block, ``tasks`` entries included), which is
+what the CLI and the pipeline run. Prints a table and appends one line per (task, method) to
+benchmarks/results.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import append_result, print_table
+
+SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+BASELINES = {"sr_avgpool": "bicubic", "sr_bicubic": "bicubic", "inpaint": "harmonic"}
+
+
+def holdout_crops(corpus: Path, count: int = 20, window: int = 64) -> torch.Tensor:
+    from jobs.data import CropSampler, CropSettings, list_images, split_holdout
+
+    _, held = split_holdout(list_images(corpus))
+    return CropSampler(held, CropSettings(window=window, hflip=False), seed=0).sample(count)
+
+
+def main(argv=None) -> None:
+    import ddnm.models
+    from ddnm.evaluate import baseline_methods, degrade, pinv_baseline, task_for
+    from ddnm.metrics import psnr
+    from ddnm.restoration import restore
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", nargs="+", default=list(BASELINES), choices=list(BASELINES))
+    parser.add_argument("--samples", nargs="*", type=int, default=[], help="fixed K to measure beside the default")
+    parser.add_argument("--weights", default=None, help="a prior's .safetensors (default: the bundled prior)")
+    parser.add_argument("--corpus", type=Path, default=SHARED_CORPUS)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = ddnm.models.load(args.weights)
+    x = holdout_crops(args.corpus)
+    seeds = list(range(x.shape[0]))
+    rows = []
+    for name in args.ops:
+        task = task_for(name)
+        op, y = degrade(task, x)
+        classical = baseline_methods(task)[BASELINES[name]]
+        methods = {"A⁺y": lambda: pinv_baseline(y, op, seeds), BASELINES[name]: lambda: classical(y, op, seeds)}
+        methods["default"] = lambda: restore(y, op, model, seed=seeds)
+        for k in args.samples:
+            methods[f"K={k}"] = lambda k=k: restore(y, op, model, seed=seeds, samples=k)
+        for method, run in methods.items():
+            started = time.perf_counter()
+            out = run()
+            seconds = (time.perf_counter() - started) / x.shape[0]
+            x_hat = out.x if hasattr(out, "x") else out
+            row = {"task": name, "method": method, "samples": getattr(out, "samples", ""),
+                   "psnr_db": float(psnr(x_hat, x).mean()), "s_per_image": seconds,
+                   "prior": model.info.name, "weights_sha256": model.info.weights_sha256[:12]}  # fmt: skip
+            rows.append(row)
+            append_result("holdout_tasks", row)
+            print(f"{name} {method}: {row['psnr_db']:.2f} dB", flush=True)
+    print_table("held-out 64-px crops, PSNR (dB)", rows)
+
+
+if __name__ == "__main__":
+    main()
