@@ -56,4 +56,6 @@ def test_the_bundled_prior_averages_samples_for_super_resolution_only():
     sr = RestoreSettings().for_model(bundled, make("sr_bicubic", (3, 64, 64), scale=4))
     deblur = RestoreSettings().for_model(bundled, make("deblur_gaussian", (3, 64, 64), sigma=2.0))
     assert sr.samples > 1 == deblur.samples
-    assert sr.sampler.steps == deblur.sampler.steps == recommendations(bundled)["steps"]
+    assert deblur.sampler.steps == recommendations(bundled)["steps"]
+    # half the steps pays for the samples: K = 4 at 10 steps costs 2x one sample at 20, and still beats bicubic
+    assert sr.samples * sr.sampler.steps <= 2 * deblur.sampler.steps
