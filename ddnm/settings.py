@@ -91,7 +91,8 @@ class SamplerSettings:
     """
 
     steps: int | None = field(default=None, metadata={"help": "Sampling steps (default: the prior's "
-                                                             "recommendation, 20 for the bundled prior; else 100)."})
+                                                             "recommendation, 20 for the bundled prior (10 for SR); "
+                                                             "else 100)."})
     eta: float | None = field(default=None, metadata={"help": "eta in [0, 1]; meaning per --convention: paper: DDIM's "
         "eta, fresh-noise std sigma_t = eta*sqrt((1-a')/(1-a)*(1-a/a')); reference: x' = sqrt(a')x0 + "
         "sqrt(1-a')(eta*z + sqrt(1-eta^2)*eps) (a = alpha-bar). Default: the prior's recommendation, else 0.85."})
@@ -239,9 +240,9 @@ class RestoreSettings:
     model: ModelSpec = field(default_factory=ModelSpec)
     samples: int | None = field(default=None, metadata={"help": "Average this many posterior samples per image (K "
         "times the time): higher PSNR, and the spread is recorded as 'uncertainty' (default: the prior's "
-        "recommendation, 1; 8 for colour at the working size)."})  # fmt: skip
+        "recommendation for the task: with the bundled prior 1, 4 for SR, 16 for colour at the working size)."})
     work_size: int | None = field(default=None, metadata={"help": "colorize / old_photo: estimate colour on a copy "
-        "of the scan with this long side and carry it up to full size exactly (default: the prior's window, 64; "
+        "of the scan with this long side and carry it up to full size exactly (default: the colour prior's, 32; "
         "0 = restore at full size in windows)."})  # fmt: skip
     max_batch: int | None = field(default=None, metadata={"help": "Images per network call: that many --samples "
         "run together, and a larger batch runs in parts (default: the batch, one sample at a time)."})  # fmt: skip
