@@ -24,6 +24,7 @@ import torch
 
 from benchmarks.colour import files_of, load, quantised
 from benchmarks.common import append_result, print_table
+from ddnm.colour.lift import chroma
 
 # opponent axes of the chroma plane (channel means removed): red–green, yellow–blue; orthonormal
 AXES = torch.tensor([[1.0, -1.0, 0.0], [0.5, 0.5, -1.0]])
@@ -32,7 +33,7 @@ AXES = AXES / AXES.norm(dim=1, keepdim=True)
 
 def tint(x: torch.Tensor) -> torch.Tensor:
     """(B, 2) global tint of images (B, 3, H, W): the spatial mean of the chroma on the two opponent axes."""
-    return (x - x.mean(dim=1, keepdim=True)).mean(dim=(2, 3)) @ AXES.T
+    return chroma(x).mean(dim=(2, 3)) @ AXES.T
 
 
 def variance_split(tints: torch.Tensor) -> tuple[float, float]:

@@ -21,16 +21,9 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import append_result, print_table
+from benchmarks.quality import CORPUS, holdout_crops
 
-SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 BASELINES = {"sr_avgpool": "bicubic", "sr_bicubic": "bicubic", "inpaint": "harmonic"}
-
-
-def holdout_crops(corpus: Path, count: int = 20, window: int = 64) -> torch.Tensor:
-    from jobs.data import CropSampler, CropSettings, list_images, split_holdout
-
-    _, held = split_holdout(list_images(corpus))
-    return CropSampler(held, CropSettings(window=window, hflip=False), seed=0).sample(count)
 
 
 def main(argv=None) -> None:
@@ -43,7 +36,7 @@ def main(argv=None) -> None:
     parser.add_argument("--ops", nargs="+", default=list(BASELINES), choices=list(BASELINES))
     parser.add_argument("--samples", nargs="*", type=int, default=[], help="fixed K to measure beside the default")
     parser.add_argument("--weights", default=None, help="a prior's .safetensors (default: the bundled prior)")
-    parser.add_argument("--corpus", type=Path, default=SHARED_CORPUS)
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -163,11 +163,17 @@ def load_dataset(dataset: str, args) -> tuple[list[str], torch.Tensor]:
     multi-scale crops (the training distribution, fixed seed) of the corpus images the prior never trained on."""
     if dataset != HOLDOUT:
         return eval_report.load_crops(args.root / dataset, args.crop, args.limit)
+    x = holdout_crops(args.corpus, args.holdout_crops, args.crop)
+    return [f"holdout{i}" for i in range(x.shape[0])], x
+
+
+def holdout_crops(corpus: Path, count: int = 20, window: int = 64) -> torch.Tensor:
+    """``count`` multi-scale crops (the training crop mix, seed 0, no flips) of the corpus photos held out from
+    training (``jobs/holdout.txt``): the model card's hold-out rows (here and ``benchmarks.holdout_tasks``)."""
     from jobs.data import CropSampler, CropSettings, list_images, split_holdout
 
-    _, held = split_holdout(list_images(args.corpus))
-    x = CropSampler(held, CropSettings(window=args.crop, hflip=False), seed=0).sample(args.holdout_crops)
-    return [f"holdout{i}" for i in range(x.shape[0])], x
+    _, held = split_holdout(list_images(corpus))
+    return CropSampler(held, CropSettings(window=window, hflip=False), seed=0).sample(count)
 
 
 def run(args) -> None:
