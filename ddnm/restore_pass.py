@@ -4,9 +4,10 @@
 * A pixel prior whose window is the image (or that has none, FFDNet): ``ddnm.samplers.sample_ddnm`` directly.
 * Any other size: windows of the model's size, denoised jointly (``ddnm.tiling.restore``; smaller images sit on a
   window-sized canvas), with the seam ratio and the number of windows.
-* A prior that cannot start from pure noise (a denoiser with ``max_t``, FFDNet) warm starts (CCDF) from
-  ``ddnm.initial.initial_image``: bicubic for SR, harmonic fill for inpainting, A⁺y otherwise. The start index
-  itself is resolved with the other settings (``RestoreSettings.for_model``).
+* A warm start (CCDF, ``start_t``: asked for, recommended by the prior for the task, or forced by a denoiser that
+  cannot start from noise, FFDNet's ``max_t``) begins from ``ddnm.initial.initial_image`` unless the caller gives
+  ``x_init``: bicubic for SR, harmonic fill for inpainting, A⁺y otherwise. The start index itself is resolved with
+  the other settings (``RestoreSettings.for_model``).
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ class Pass(NamedTuple):
     tiles: int  # windows per image (1 unless windowed)
 
 
-def warm_start_image(model, y: torch.Tensor, op: LinearOperator) -> torch.Tensor | None:
-    """The initial image a prior that cannot start from noise (``model.max_t``) needs; None for the others."""
-    if getattr(model, "max_t", None) is None:
-        return None
-    name = name_of(op)  # the registry's warm_start for it (ddnm.initial)
+def warm_start_image(y: torch.Tensor, op: LinearOperator) -> torch.Tensor:
+    """A warm start's initial image: the task's classical estimate (the registry's ``warm_start``, ``ddnm.initial``),
+    A⁺y for an operator the registry does not name. A⁺y alone is a poor start where A loses much: blocks for SR,
+    flat grey holes for inpainting, which the few steps of a warm start cannot undo."""
+    name = name_of(op)
     return op.A_pinv(y) if name is None else initial_image(name, y, op)
 
 
@@ -51,16 +52,14 @@ def restore_pass(y: torch.Tensor, op: LinearOperator, model, settings: RestoreSe
         latent = latent_settings(sampler.steps, sampler.sigma_y, sampler.travel_length, settings.latent_options)
         x = sample_latent_ddnm(model, op, y, latent, generators_for(seeds, y.device))
         return Pass(x, consistency(op, x, y.float()), None, 1)
+    if sampler.start_t is not None and x_init is None:
+        x_init = warm_start_image(y, op)
     window = model.info.image_size
     _, h, w = op.x_shape
     if window is None or (h, w) == (window, window):
-        if x_init is None:
-            x_init = warm_start_image(model, y, op)
         x = sample_ddnm(model, op, y, sampler, generator=generators_for(seeds, y.device), x_init=x_init,
                         callback=callback)  # fmt: skip
         return Pass(x, consistency(op, x, y.float()), None, 1)
-    if x_init is not None:
-        raise ValueError(f"x_init (a warm start) needs the image to be the model's window ({window}x{window}); "
-                         f"a {h}x{w} image is restored in windows")
-    result = restore_tiled(y, op, model, settings.tiles, sampler, seeds, callback=callback, on_windows=on_windows)
+    result = restore_tiled(y, op, model, settings.tiles, sampler, seeds, x_init=x_init, callback=callback,
+                           on_windows=on_windows)  # fmt: skip
     return Pass(result.x, result.residual, result.seam_ratio, result.tiles)

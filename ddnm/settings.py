@@ -75,8 +75,9 @@ class SamplerSettings:
     sigma_y:        standard deviation of the noise in y, in [-1, 1] image units; > 0 selects DDNM+.
     travel_length:  time-travel length L in steps (DDNM §3.4); 0 disables time-travel.
     travel_repeat:  how many times each travelled segment is sampled (r); 1 means once.
-    start_t:        warm start (CCDF, arXiv:2112.05146): begin at this timestep index from a noised
-                    initial image instead of pure noise at T-1; None starts at T-1.
+    start_t:        warm start (CCDF, arXiv:2112.05146): begin at this timestep index from the noised initial
+                    image (``x_init``, else the task's classical estimate ``ddnm.initial.initial_image``) instead of
+                    pure noise at T-1; None: the prior's recommendation for the task, else pure noise at T-1.
     clip_x0:        clamp the model's x0 estimate to [-1, 1] before the range-space correction; None (default)
                     takes the convention's choice: the paper's sampler clamps, the authors' code does not.
     guidance:       how x0 is pulled towards y: "ddnm" (DDNM / DDNM+, default), "ddpg", "idpg", "mcg", "dps";
@@ -99,7 +100,9 @@ class SamplerSettings:
     sigma_y: float = field(default=0.0, metadata={"help": "Noise level of the scans (DDNM+), in [-1, 1] units."})
     travel_length: int = field(default=0, metadata={"help": "Time-travel length L in steps (0 = off)."})
     travel_repeat: int = field(default=1, metadata={"help": "Time-travel repeats r."})
-    start_t: int | None = field(default=None, metadata={"help": "Warm start at this timestep from A⁺y."})
+    start_t: int | None = field(default=None, metadata={"help": "Warm start (CCDF) at this timestep from the "
+        "task's classical estimate: bicubic for SR, harmonic fill for inpainting, else A+y. Default: the prior's "
+        "recommendation (the bundled prior: 100 for SR, 50 for inpainting), else from noise; 999 starts from noise."})
     clip_x0: bool | None = None
     guidance: str = field(default="ddnm", metadata={"help": "Guidance rule: ddnm (DDNM/DDNM+), ddpg, idpg "
                                                             "(noise-robust), mcg, dps (gradient through the model)."})
@@ -162,17 +165,21 @@ class SamplerSettings:
         return self.sigma_y > 0
 
     def for_model(self, model=None, task: str | None = None) -> SamplerSettings:
-        """These settings with ``steps`` and ``eta`` filled in from ``model``'s recommendations for ``task`` (an
-        operator's registry name; else 100, 0.85), checked again with the values in force (time-travel shorter than
-        the steps)."""
-        if self.steps is not None and self.eta is not None:
-            return self
+        """These settings with ``steps``, ``eta`` and ``start_t`` filled in from ``model``'s recommendations for
+        ``task`` (an operator's registry name; else 100, 0.85 and a start from noise), checked again with the values
+        in force (time-travel shorter than the steps). A recommended warm start applies to the "paper" convention
+        only (the authors' code has none)."""
         sampling = recommendations(model, task)
         steps = self.steps if self.steps is not None else int(sampling.get("steps", DEFAULT_STEPS))
         eta = self.eta
         if eta is None:
             eta = float(sampling.get(ETA_KEY[self.convention], DEFAULT_ETA[self.convention]))
-        return replace(self, steps=steps, eta=eta)
+        start_t = self.start_t
+        if start_t is None and self.convention == "paper" and sampling.get("start_t") is not None:
+            start_t = int(sampling["start_t"])
+        if (steps, eta, start_t) == (self.steps, self.eta, self.start_t):
+            return self
+        return replace(self, steps=steps, eta=eta, start_t=start_t)
 
 
 @dataclass(frozen=True, slots=True)

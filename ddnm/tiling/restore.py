@@ -69,8 +69,9 @@ def window_operators(source: OperatorFactory, plan: TilePlan, image: Box) -> lis
     return ops
 
 
-def _restore_windows(y, full_op, ops, model, plan, waves, sampler, tiles, seeds, callback):
-    """Mask-shift (or, with one wave and nothing known, independent tiles): returns the canvas ``(B, C, H, W)``."""
+def _restore_windows(y, full_op, ops, model, plan, waves, sampler, tiles, seeds, callback, x_init=None):
+    """Mask-shift (or, with one wave and nothing known, independent tiles): returns the canvas ``(B, C, H, W)``.
+    ``x_init`` (a warm start's initial image on the canvas) gives each window its crop."""
     device = model_device(model)
     x_pinv = full_op.A_pinv(y)  # windows read their measurement from A⁺y: exact for block-local operators
     canvas = torch.zeros_like(x_pinv)
@@ -79,7 +80,7 @@ def _restore_windows(y, full_op, ops, model, plan, waves, sampler, tiles, seeds,
         items = [(b, w) for w in wave for b in range(y.shape[0])]
         for start in range(0, len(items), tiles.max_batch):
             chunk = items[start : start + tiles.max_batch]
-            x_windows, mask = _restore_chunk(chunk, x_pinv, canvas, known, ops, model, sampler, seeds, device)
+            x_windows, mask = _restore_chunk(chunk, x_pinv, canvas, known, ops, model, sampler, seeds, device, x_init)
             for (b, w), x_w, k in zip(chunk, x_windows.to(canvas), mask.to(y.device)):
                 region = w.box.crop(canvas[b])
                 region.copy_(torch.where(k, region, x_w))  # paste only pixels no earlier wave restored
@@ -91,7 +92,8 @@ def _restore_windows(y, full_op, ops, model, plan, waves, sampler, tiles, seeds,
     return canvas
 
 
-def _restore_chunk(chunk: Sequence[tuple[int, Window]], x_pinv, canvas, known, ops, model, sampler, seeds, device):
+def _restore_chunk(chunk: Sequence[tuple[int, Window]], x_pinv, canvas, known, ops, model, sampler, seeds, device,
+                   x_init=None):  # fmt: skip
     mask = torch.stack([w.box.crop(known) for _, w in chunk]).to(device)
     # Item (b, w) is measured by window w's operator for image b: ``rows`` gives image b's own mask where each
     # image has one, and the shared operator itself otherwise (then the chunk's windows measure in one call).
@@ -100,7 +102,21 @@ def _restore_chunk(chunk: Sequence[tuple[int, Window]], x_pinv, canvas, known, o
     restored = torch.stack([w.box.crop(canvas[b]) for b, w in chunk]).to(device)
     y_w = op.measure(op.task_A(x_pinv_w), restored)
     gens = generators_for([window_seed(seeds[b], w.index) for b, w in chunk], device)
-    return sample_ddnm(model, op, y_w, sampler, generator=gens), mask
+    x_init_w = None if x_init is None else torch.stack([w.box.crop(x_init[b]) for b, w in chunk]).to(device)
+    return sample_ddnm(model, op, y_w, sampler, generator=gens, x_init=x_init_w), mask
+
+
+def _on_canvas(x_init: torch.Tensor | None, image: Box, canvas_hw: tuple[int, int], batch: int):
+    """x_init of the image's size on the canvas: an image smaller than the window sits at its top left, and the
+    margin repeats the image's edge (a grey margin would be a false edge the prior restores towards)."""
+    if x_init is None:
+        return None
+    expected = (batch, image.height, image.width)
+    if (x_init.shape[0], *x_init.shape[-2:]) != expected:
+        raise ValueError(f"x_init has shape {tuple(x_init.shape)}; expected {batch} images of {image.height}x"
+                         f"{image.width}")  # fmt: skip
+    pad = (0, canvas_hw[1] - image.width, 0, canvas_hw[0] - image.height)
+    return torch.nn.functional.pad(x_init.float(), pad, mode="replicate") if any(pad) else x_init.float()
 
 
 def with_model_window(tiles: TileSettings, model: DiffusionModel) -> TileSettings:
@@ -143,6 +159,7 @@ def restore_tiled(
     sampler: SamplerSettings = SamplerSettings(),
     seed: int | Sequence[int] = 0,
     *,
+    x_init: torch.Tensor | None = None,
     callback: Callable[[dict], None] | None = None,
     on_windows: Callable[[int, int], None] | None = None,
 ) -> TiledRestoration:
@@ -155,6 +172,7 @@ def restore_tiled(
     ``sample_ddnm``'s per-step dict ("joint") or, per chunk of windows, ``{"wave", "items", "x_windows",
     "known"}`` ("mask_shift", "independent"). ``on_windows(done, total)`` reports the windows of each model call
     ("joint" only: :class:`~ddnm.tiling.model.TiledModel`), for progress within a step on a large image.
+    ``x_init`` ``(B, C, H, W)`` is a warm start's initial image (``sampler.start_t``; default A⁺y).
 
     >>> import torch
     >>> from ddnm.models.testing import ZeroEpsModel
@@ -171,12 +189,14 @@ def restore_tiled(
     seeds = [seed + i for i in range(y.shape[0])] if isinstance(seed, int) else [int(s) for s in seed]
     if len(seeds) != y.shape[0] or min(seeds) < 0:
         raise ValueError(f"need one non-negative seed per image ({y.shape[0]}), got {seeds}")
+    x_init = _on_canvas(x_init, image, (plan.height, plan.width), y.shape[0])
     if tiles.strategy == "joint":
         tiled = TiledModel(model, plan, tiles.max_batch, on_windows)
-        x = sample_ddnm(tiled, full_op, y, sampler, generator=generators_for(seeds, y.device), callback=callback)
+        x = sample_ddnm(tiled, full_op, y, sampler, generator=generators_for(seeds, y.device), x_init=x_init,
+                        callback=callback)  # fmt: skip
     else:
         waves = plan.waves if tiles.strategy == "mask_shift" else (plan.windows,)
-        x = _restore_windows(y, full_op, ops, model, plan, waves, sampler, tiles, seeds, callback)
+        x = _restore_windows(y, full_op, ops, model, plan, waves, sampler, tiles, seeds, callback, x_init)
     x = image.crop(x).contiguous()
     real_op = full_op.inner if isinstance(full_op, EmbedOperator) else full_op
     return TiledRestoration(x, consistency(real_op, x, y), seam_ratio(x, plan), len(plan.windows))
