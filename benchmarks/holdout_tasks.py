@@ -2,6 +2,7 @@
 
     python -m benchmarks.holdout_tasks                                   # SR x4 (both kernels) and 25 % box inpainting
     python -m benchmarks.holdout_tasks --ops sr_avgpool --samples 1 2 4  # also fixed K, beside the prior's default
+    python -m benchmarks.holdout_tasks --pictures docs/img                # also the model card's pictures
     python -m benchmarks.holdout_tasks --weights /work/runs/prior64dc/ddnm-prior-64/export/ddnm-prior-64.safetensors
 
 The crops are the 20 multi-scale 64-px crops (the training crop mix, seed 0, no flips) of the corpus photos the
@@ -41,6 +42,8 @@ def main(argv=None) -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--count", type=int, default=20, help="hold-out crops (20: the model card's)")
+    parser.add_argument("--pictures", type=Path, default=None,
+                        help="folder for one picture per task: A⁺y | classical | from noise | default | truth")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = ddnm.models.load(args.weights)
@@ -57,6 +60,7 @@ def main(argv=None) -> None:
         methods["default"] = lambda: restore(y, op, model, seed=seeds)
         for k in args.samples:
             methods[f"K={k}"] = lambda k=k: restore(y, op, model, seed=seeds, samples=k)
+        shown = {}
         for method, run in methods.items():
             started = time.perf_counter()
             out = run()
@@ -69,7 +73,32 @@ def main(argv=None) -> None:
             rows.append(row)
             append_result("holdout_tasks", row)
             print(f"{name} {method}: {row['psnr_db']:.2f} dB", flush=True)
+            shown[method] = x_hat
+        if args.pictures is not None:
+            # one 20-step sample from (nearly) pure noise: what the default was before the warm start
+            shown["from noise"] = restore(y, op, model, seed=seeds, samples=1, steps=20, start_t=999).x
+            columns = ["A⁺y", BASELINES[name], "from noise", "default"]
+            save_picture([shown[c] for c in columns] + [x], args.pictures / f"holdout_{name}.jpg")
     print_table("held-out 64-px crops, PSNR (dB)", rows)
+
+
+PICTURE_ROWS = (0, 3, 5, 8, 11, 14)  # six varied crops of the 20: a statue, fur, a flower, a bee, a bird, a mountain
+
+
+def save_picture(columns: list[torch.Tensor], path: Path, side: int = 96) -> None:
+    """Rows of crops (``PICTURE_ROWS``), one column per image set, each crop enlarged without smoothing."""
+    import numpy as np
+    from PIL import Image
+
+    gap = 2
+    sheet = Image.new("RGB", (len(columns) * (side + gap) + gap, len(PICTURE_ROWS) * (side + gap) + gap), "white")
+    for i, row in enumerate(PICTURE_ROWS):
+        for j, images in enumerate(columns):
+            array = ((images[row].permute(1, 2, 0).float().clamp(-1, 1).numpy() + 1) * 127.5).round()
+            tile = Image.fromarray(array.astype(np.uint8)).resize((side, side), Image.NEAREST)
+            sheet.paste(tile, (gap + j * (side + gap), gap + i * (side + gap)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, quality=90)
 
 
 def back_projected(x: torch.Tensor, y: torch.Tensor, op) -> torch.Tensor:
