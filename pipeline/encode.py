@@ -85,6 +85,7 @@ def provenance_for(row: dict) -> dict[str, str]:
         "residual": f"{row['consistency_residual']:.6g}",
         "sourceSha256": row["input_sha256"],
         **({"workSize": str(row["work_size"])} if row.get("work_size", -1) not in (None, -1) else {}),
+        **({"startT": str(row["start_t"])} if row.get("start_t", -1) not in (None, -1) else {}),
     }
 
 

@@ -44,6 +44,7 @@ SEAM_RATIO, TILES = "seam_ratio", "tiles"
 MODEL_NAME = "model_name"
 WEIGHTS_SHA256 = "weights_sha256"
 STEPS, ETA, SIGMA_Y, SEED = "steps", "eta", "sigma_y", "seed"
+START_T = "start_t"
 GUIDANCE, GUIDANCE_PARAMS = "guidance", "guidance_params"
 CONVENTION = "convention"
 SAMPLES, UNCERTAINTY = "samples", "uncertainty"
@@ -86,6 +87,7 @@ SCHEMA = pa.schema(
         pa.field(MODEL_NAME, pa.string()),
         pa.field(WEIGHTS_SHA256, pa.string()),
         pa.field(STEPS, pa.int32()),
+        pa.field(START_T, pa.int32()),  # warm start (CCDF): the timestep sampling began at; null = from noise
         pa.field(ETA, pa.float64()),
         pa.field(SIGMA_Y, pa.float64()),
         pa.field(GUIDANCE, pa.string()),  # the rule (ddnm.guidance.GUIDANCE); null in parts older than the column

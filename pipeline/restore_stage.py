@@ -115,9 +115,10 @@ class RestoreStage:
             rows[indices[0]].update(error_fields(exc), restore_s=time.time() - started)
             return
         per_image = (time.time() - started) / len(indices)
-        # the prior that sampled (colour: the main prior's colour companion) and the steps and η it ran with
+        # the prior that sampled (colour: the main prior's colour companion) and the steps, η and warm start it ran with
+        sampler = used.settings.sampler
         sampled_by = {"model_name": used.prior.name, "weights_sha256": used.prior.weights_sha256,
-                      "steps": used.settings.sampler.steps, "eta": used.settings.sampler.eta}  # fmt: skip
+                      "steps": sampler.steps, "eta": sampler.eta, "start_t": sampler.start_t}  # fmt: skip
         for j, i in enumerate(indices):
             rows[i].update(restored_npy=pack_array(x[j]), consistency_residual=float(residual[j]),
                            seam_ratio=seams[j], tiles=tiles, restore_s=per_image, uncertainty=spread[j],

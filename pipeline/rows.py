@@ -24,7 +24,7 @@ FLOAT_COLUMNS = (
     "uncertainty", "eta",
 )
 INT_COLUMNS = ("input_width", "input_height", "output_width", "output_height", "steps", "seed", "tiles", "samples",
-               "work_size")
+               "work_size", "start_t")
 BOOL_COLUMNS = ("input_icc",)
 BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy")
 
@@ -37,7 +37,7 @@ INPUT_COLUMNS = [
 DECODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + ["pixels_npy", "mask_npy"]
 RESTORE_COLUMNS = [
     "consistency_residual", "seam_ratio", "tiles", "restore_s", "model_name", "weights_sha256", "steps", "seed", "worker",
-    "samples", "uncertainty", "eta", "work_size",
+    "samples", "uncertainty", "eta", "work_size", "start_t",
 ]
 RESTORED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + ["restored_npy"]
 OUTPUT_COLUMNS = ["output_uri", "output_sha256", "output_width", "output_height", "encode_s", "finished_at"]

@@ -11,7 +11,7 @@ from pipeline_helpers import WINDOW, grey_photo, png, write_files, write_manifes
 
 from pipeline import metadata
 from pipeline.decode import decode_batch
-from pipeline.encode import to_uint8
+from pipeline.encode import provenance_for, to_uint8
 from pipeline.manifest import validate_rows
 from pipeline.restore_stage import RestoreStage, group_key
 from pipeline.rows import MANIFEST_COLUMNS, from_rows, to_rows, unpack_array
@@ -111,3 +111,17 @@ def test_through_ray_each_row_is_written_as_restored_alone(stage, settings, ray_
         written = np.asarray(Image.open(row["output_uri"].removeprefix("file://")))
         expected = to_uint8(unpack_array(alone[row["id"]]["restored_npy"]))
         np.testing.assert_array_equal(written, expected)
+
+
+def test_a_warm_start_is_recorded_per_row(stage, settings):
+    """Provenance names where sampling began: the ledger's start_t and the PNG's startT for a warm start (CCDF, here
+    asked for; the bundled prior recommends one for inpainting and SR), null and absent for a start from noise."""
+    warm_settings = JobSettings.of(manifest_uri=settings.manifest_uri, out_uri=settings.out_uri, op="inpaint",
+                                   model=settings.restore.model.path, steps=2, start_t=40, batch_size=3,
+                                   device="cpu")  # fmt: skip
+    warm = list(restored(RestoreStage(warm_settings)(decoded(warm_settings, records("inpaint")))).values())
+    cold = list(restored(stage(decoded(settings, records("inpaint")))).values())
+    assert [r["status"] for r in warm + cold] == ["ok"] * 6
+    assert metadata.table_from_rows(warm)["start_t"].to_pylist() == [40] * 3
+    assert metadata.table_from_rows(cold)["start_t"].to_pylist() == [None] * 3
+    assert provenance_for(warm[0])["startT"] == "40" and "startT" not in provenance_for(cold[0])

@@ -87,6 +87,8 @@ def restore(
     }
     if out.work_size is not None:
         provenance["workSize"] = str(out.work_size)
+    if out.settings.sampler.start_t is not None:  # a warm start (CCDF): the timestep it began at
+        provenance["startT"] = str(out.settings.sampler.start_t)
     if out.uncertainty is not None:
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
     png = encode.encode_png(out.x[0].float().cpu().numpy(), provenance)
