@@ -1,6 +1,7 @@
 """Issue 22's SR and inpainting targets: the bundled prior against bicubic and a harmonic fill on held-out crops.
 
     python -m benchmarks.holdout_tasks                                   # SR x4 (both kernels) and 25 % box inpainting
+    python -m benchmarks.holdout_tasks --ops deblur_gaussian denoise     # the other warm-started tasks, against A⁺y
     python -m benchmarks.holdout_tasks --ops sr_avgpool --samples 1 2 4  # also fixed K, beside the prior's default
     python -m benchmarks.holdout_tasks --pictures docs/img                # also the model card's pictures
     python -m benchmarks.holdout_tasks --weights /work/runs/prior64dc/ddnm-prior-64/export/ddnm-prior-64.safetensors
@@ -9,7 +10,8 @@ The crops are the 20 multi-scale 64-px crops (the training crop mix, seed 0, no 
 prior never trained on (``jobs/holdout.txt``), as the model card's *Evaluation* hold-out rows. Each task degrades
 them once (``ddnm.evaluate``); every method restores the same y. "default" is ``ddnm.restore`` with nothing set:
 the prior's recommendation for the task (its config's ``sampling`` block, ``tasks`` entries included), which is
-what the CLI and the pipeline run; for SR and inpainting that is a warm start from the classical estimate.
+what the CLI and the pipeline run; for these tasks a warm start from the classical estimate. "from noise" is one
+20-step sample from noise, the default before that.
 "bicubic, consistent" is bicubic with its range space replaced by A⁺y: the part of DDNM's SR gain that needs no
 prior. ``--count 40`` draws 40 crops instead (the first 20 are the same). Prints a table and appends one line per
 (task, method) to benchmarks/results.jsonl.
@@ -26,7 +28,10 @@ import torch
 from benchmarks.common import append_result, print_table
 from benchmarks.quality import CORPUS, holdout_crops
 
-BASELINES = {"sr_avgpool": "bicubic", "sr_bicubic": "bicubic", "inpaint": "harmonic"}
+# The classical answer each task is held to (deblurring and denoising: A⁺y itself, the thresholded inverse / y).
+BASELINES = {"sr_avgpool": "bicubic", "sr_bicubic": "bicubic", "inpaint": "harmonic", "deblur_gaussian": "A⁺y",
+             "denoise": "A⁺y"}
+TARGETS = ("sr_avgpool", "sr_bicubic", "inpaint")  # issue 22's; the default run
 
 
 def main(argv=None) -> None:
@@ -36,7 +41,7 @@ def main(argv=None) -> None:
     from ddnm.restoration import restore
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", nargs="+", default=list(BASELINES), choices=list(BASELINES))
+    parser.add_argument("--ops", nargs="+", default=list(TARGETS), choices=list(BASELINES))
     parser.add_argument("--samples", nargs="*", type=int, default=[], help="fixed K to measure beside the default")
     parser.add_argument("--weights", default=None, help="a prior's .safetensors (default: the bundled prior)")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
@@ -57,9 +62,12 @@ def main(argv=None) -> None:
         methods = {"A⁺y": lambda: pinv_baseline(y, op, seeds), BASELINES[name]: lambda: classical(y, op, seeds)}
         if BASELINES[name] == "bicubic":  # the classical answer made consistent, as DDNM's is: what the prior adds
             methods["bicubic, consistent"] = lambda: back_projected(classical(y, op, seeds), y, op)
-        methods["default"] = lambda: restore(y, op, model, seed=seeds)
+        noisy = {"sigma_y": task.sigma_y}  # DDNM+ for denoising
+        methods["default"] = lambda: restore(y, op, model, seed=seeds, **noisy)
+        # one 20-step sample from (nearly) pure noise: the default before the warm starts (session 9)
+        methods["from noise"] = lambda: restore(y, op, model, seed=seeds, samples=1, steps=20, start_t=999, **noisy)
         for k in args.samples:
-            methods[f"K={k}"] = lambda k=k: restore(y, op, model, seed=seeds, samples=k)
+            methods[f"K={k}"] = lambda k=k: restore(y, op, model, seed=seeds, samples=k, **noisy)
         shown = {}
         for method, run in methods.items():
             started = time.perf_counter()
@@ -75,9 +83,7 @@ def main(argv=None) -> None:
             print(f"{name} {method}: {row['psnr_db']:.2f} dB", flush=True)
             shown[method] = x_hat
         if args.pictures is not None:
-            # one 20-step sample from (nearly) pure noise: what the default was before the warm start
-            shown["from noise"] = restore(y, op, model, seed=seeds, samples=1, steps=20, start_t=999).x
-            columns = ["A⁺y", BASELINES[name], "from noise", "default"]
+            columns = list(dict.fromkeys(["A⁺y", BASELINES[name], "from noise", "default"]))
             save_picture([shown[c] for c in columns] + [x], args.pictures / f"holdout_{name}.jpg")
     print_table("held-out 64-px crops, PSNR (dB)", rows)
 

@@ -50,21 +50,23 @@ def test_restore_uses_the_task_recommendation():
     assert not torch.equal(default.x, single.x)
 
 
-def test_the_bundled_prior_warm_starts_and_averages_for_sr_and_inpainting_only():
-    """Its config recommends, for SR and inpainting, the posterior mean of a few short samples warm started from the
-    classical estimate (the measured winners, docs/model_card.md), and one sample from noise elsewhere, so a CLI or
-    library call that sets nothing gets each."""
+def test_the_bundled_prior_warm_starts_and_averages_except_for_colour_and_cs():
+    """Its config recommends, for SR, inpainting, deblurring and denoising, the posterior mean of a few short samples
+    warm started from the classical estimate (the measured winners, docs/model_card.md); colour (its companion's
+    own settings) and compressed sensing (whose A⁺y is a poor start) keep one sample from noise. A CLI or library
+    call that sets nothing gets each."""
     import ddnm.models
 
     bundled = ddnm.models.load()
-    deblur = RestoreSettings().for_model(bundled, make("deblur_gaussian", (3, 64, 64), sigma=2.0))
-    assert deblur.samples == 1 and deblur.sampler.start_t is None
-    assert deblur.sampler.steps == recommendations(bundled)["steps"]
-    for op in (make("sr_bicubic", (3, 64, 64), scale=4), make("inpaint", (3, 64, 64), mask=box_mask(64, 64, 0.25))):
+    cs = RestoreSettings().for_model(bundled, make("cs", (3, 64, 64), ratio=0.25))
+    assert cs.samples == 1 and cs.sampler.start_t is None
+    assert cs.sampler.steps == recommendations(bundled)["steps"]
+    for op in (make("sr_bicubic", (3, 64, 64), scale=4), make("inpaint", (3, 64, 64), mask=box_mask(64, 64, 0.25)),
+               make("deblur_gaussian", (3, 64, 64), sigma=2.0), make("denoise", (3, 64, 64))):
         warm = RestoreSettings().for_model(bundled, op)
         assert warm.samples > 1 and warm.sampler.start_t is not None
         # the samples are paid for with fewer steps: no dearer than one sample from noise
-        assert warm.samples * warm.sampler.steps <= deblur.sampler.steps
+        assert warm.samples * warm.sampler.steps <= cs.sampler.steps
 
 
 WARM = {**SAMPLING, "tasks": {"inpaint": {"samples": 2, "steps": 3, "start_t": 40}}}
