@@ -144,3 +144,17 @@ def test_the_bundled_priors_defaults_hold_to_the_classical_answers_on_real_pixel
         baseline = float(psnr(baseline_methods(task)[classical](y, op, seeds), x).mean())
         default = float(psnr(ddnm.restore(y, op, bundled, seed=seeds).x, x).mean())
         assert default >= baseline + margin, (name, default, baseline)
+
+
+def test_the_warm_starts_initial_image_is_made_once_per_batch_not_per_sample(monkeypatch):
+    """The harmonic fill of a large scan is costly (~20 s for 6 MP on two cores): K samples in K network calls
+    (max_batch 1) share one fill, and the restoration is the one the fill passed in gives."""
+    import ddnm.restore_pass
+
+    calls = []
+    make_initial = ddnm.restore_pass.initial_image
+    monkeypatch.setattr(ddnm.restore_pass, "initial_image", lambda *a: calls.append(1) or make_initial(*a))
+    box = make("inpaint", (3, 16, 16), mask=box_mask(16, 16, 0.25))
+    y = box.A(torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(4)) * 1.6 - 0.8)
+    out = ddnm.restore(y, box, warm_prior(), seed=0, samples=4, max_batch=1)
+    assert out.samples == 4 and len(calls) == 1
