@@ -193,6 +193,22 @@ def test_eval_command_writes_table_grid_and_json_lines(tmp_path, tiny_model_path
     assert all(r["images"] == 2 and r["steps"] == 2 and r["dataset"] == "clean" for r in records)
 
 
+def test_eval_command_uses_the_priors_recommendation_for_the_task(tmp_path):
+    """Like restore and run, eval with nothing set scores what the bundled prior's config recommends for the task
+    (SR: a warm start and the mean of 4 samples), and records it; what the user sets wins."""
+    write_pngs(tmp_path / "clean", 1, 64)
+    results = tmp_path / "results.jsonl"
+    base = ["eval", str(tmp_path / "clean"), "--op", "sr_avgpool", "--out", str(tmp_path / "o"), "--results",
+            str(results), "--device", "cpu"]  # fmt: skip
+    for extra in ([], ["--steps", "3", "--samples", "1"]):
+        result = CliRunner().invoke(eval_app(), base + extra)
+        assert result.exit_code == 0, result.output
+    default, mine = [json.loads(line) for line in results.read_text().splitlines() if "DDNM" in line]
+    assert (default["steps"], default["samples"], default["start_t"]) == (5, 4, 100)
+    assert (mine["steps"], mine["samples"], mine["start_t"]) == (3, 1, 100)
+    assert "mean of 4" in default["method"]
+
+
 def test_eval_command_errors_name_the_fix(tmp_path, tiny_model_path):
     write_pngs(tmp_path / "clean", 1, 40)
     result = CliRunner().invoke(eval_app(), ["eval", str(tmp_path / "clean"), "--op", "sr_avgpool",

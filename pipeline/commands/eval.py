@@ -30,10 +30,13 @@ def evaluate(
     scale: Annotated[int, typer.Option(help="SR factor.")] = 4,
     sigma_y: Annotated[float | None, typer.Option(help="Noise std added to y, [-1, 1] units (denoise: 0.1).")] = None,
     model: Annotated[str, typer.Option(help="'bundled', 'ffdnet' or a weights path.")] = "bundled",
-    steps: Annotated[int, typer.Option(help="Sampling steps.")] = 100,
+    steps: Annotated[int | None, typer.Option(help="Sampling steps (default: the prior's recommendation for the task, "
+                                                   "as ddnm-batch restore and run use).", show_default=False)] = None,
     eta: Annotated[float | None, typer.Option(
         help="DDIM eta in [0, 1] (default: the prior's recommendation, else 0.85).", show_default=False)] = None,
-    samples: Annotated[int, typer.Option(help="Score the mean of K posterior samples (K times the time).")] = 1,
+    samples: Annotated[int | None, typer.Option(help="Score the mean of K posterior samples (K times the time; "
+                                                     "default: the prior's recommendation for the task).",
+                                                show_default=False)] = None,
     crop: Annotated[int, typer.Option(help="Side of the centre crop (the model window).")] = 64,
     limit: Annotated[int | None, typer.Option(help="Use only the first N images (name order).")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per sampler call.")] = 8,
@@ -50,6 +53,7 @@ def evaluate(
     from .. import eval_report
     from ..restore_stage import resolve_device
     from ddnm.evaluate import baseline_methods, ddnm_method, evaluate, summarize, task_for, task_params
+    from ddnm.settings import RestoreSettings, SamplerSettings
 
     console = Console(stderr=True)
     try:
@@ -58,21 +62,26 @@ def evaluate(
         target = resolve_device(device)
         prior = ddnm.models.load(None if model == "bundled" else model, device=target)
         _check_window(prior, crop)
-        if samples < 1:
-            raise ValueError(f"--samples must be >= 1, got {samples}")
+        # the settings restore and run would use for this task, with what the user set: one resolution for all
+        resolved = RestoreSettings(sampler=SamplerSettings(steps=steps, eta=eta), samples=samples).for_model(
+            prior, task.operator((prior.in_channels, crop, crop)))
+        steps, samples, start_t = resolved.sampler.steps, resolved.samples, resolved.sampler.start_t
         mean = f", mean of {samples}" if samples > 1 else ""
         label = f"{'DDNM+' if task.sigma_y else 'DDNM'} ({prior.info.name}{mean})"
         methods = {**baseline_methods(task), label: ddnm_method(prior, task, steps=steps, eta=eta, samples=samples)}
     except (ValueError, FileNotFoundError, ImportError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
-    console.print(f"{task.label}: {len(names)} crops {crop}×{crop} of {images_dir}, {steps} steps", highlight=False)
+    warm = f" from t = {start_t}" if start_t is not None else ""
+    console.print(f"{task.label}: {len(names)} crops {crop}×{crop} of {images_dir}, {steps} steps{warm}{mean}",
+                  highlight=False)
     result = evaluate(x.to(target), task, methods, names, batch_size=batch_size, seed=seed)
     summary = summarize(result.rows)
     _print_table(task.label, summary)
     dataset = Path(images_dir).resolve().name
     settings = {"dataset": dataset, "model": prior.info.name, "weights_sha256": prior.info.weights_sha256,
-                "steps": steps, "eta": effective_eta(prior, eta), "samples": samples, "crop": crop, "seed": seed, "task_params": task_params(task)}
+                "steps": steps, "start_t": start_t, "eta": effective_eta(prior, eta), "samples": samples, "crop": crop,
+                "seed": seed, "task_params": task_params(task)}
     paths = (out, pictures or out, results or str(Path(out) / "results.jsonl"))
     written = _write_outputs(result, x, summary, settings, label, paths)
     console.print("wrote " + ", ".join(written), highlight=False)
@@ -108,7 +117,9 @@ def _write_outputs(result, x, summary, settings, label, paths) -> list[str]:
     table_path.parent.mkdir(parents=True, exist_ok=True)
     heading = (
         f"### {result.task.label}: {dataset}, {len(result.y)} centre crops {settings['crop']}×{settings['crop']}\n\n"
-        f"Prior `{settings['model']}`, {settings['steps']} steps, η = {settings['eta']}; "
+        f"Prior `{settings['model']}`, {settings['steps']} steps"
+        f"{'' if settings['start_t'] is None else ' from t = ' + str(settings['start_t'])}, η = {settings['eta']}, "
+        f"mean of {settings['samples']}; "
         f"machine: {eval_report.machine()['cpu_count']} CPU cores.\n\n"
     )
     table_path.write_text(heading + eval_report.markdown_table(summary))
