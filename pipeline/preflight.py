@@ -13,6 +13,7 @@ import errno
 import os
 import uuid
 from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from . import io
@@ -95,11 +96,12 @@ def check_output_file(uri: str, storage_options: dict | None = None) -> None:
         raise PreflightError(f"cannot write {uri}: {why(exc)}; choose a writable output path") from exc
 
 
-def check_model(restore: RestoreSettings) -> ModelIdentity:
+def check_model(restore: RestoreSettings, ops: Iterable[str] = ()) -> ModelIdentity:
     """Load ``restore.model`` ('bundled', 'ffdnet', a weights path or a diffusers folder) once on the CPU and
     resolve the settings against it (``RestoreSettings.for_model``): a setting that the prior's recommendations
     make invalid (``--travel-length 30`` with the bundled prior's 20 steps) is refused here, before Ray starts,
-    by the check the sampler runs."""
+    by the check the sampler runs; also for each of the job's operators ``ops``, whose task the prior may
+    recommend other settings for (``--travel-length 10`` with SR's 5 steps)."""
     from ddnm.models.sd3 import is_diffusers_folder
 
     spec = restore.model
@@ -114,11 +116,27 @@ def check_model(restore: RestoreSettings) -> ModelIdentity:
         resolved = restore.for_model(prior)
     except ValueError as exc:
         raise PreflightError(f"invalid settings for {prior.info.name}: {exc}") from exc
+    for op in sorted(set(ops)):
+        _check_task(restore, prior, op)
     info = prior.info
     extra = {k: v for k, v in (info.extra or {}).items() if k != "file"}
     config = {"arch": info.arch, "image_size": info.image_size, **extra}
     return ModelIdentity(name=info.name, weights_sha256=info.weights_sha256, eta=resolved.sampler.eta, config=config,
                          sampling=dict(info.sampling or {}), colour=colour_identity(prior, restore))  # fmt: skip
+
+
+def _check_task(restore: RestoreSettings, prior, op: str) -> None:
+    """The sampler settings resolved for one operator's task, by the prior that samples it (colour: its companion,
+    unless ``work_size`` is 0), refused as the sampler would refuse them."""
+    from ddnm.models.companion import load_colour_companion
+    from ddnm.operators.registry import OPERATORS
+
+    colour = op in OPERATORS and OPERATORS[op].removes_colour and restore.work_size != 0
+    sampling_prior = load_colour_companion(prior) if colour else prior
+    try:
+        restore.sampler.for_model(sampling_prior, op)
+    except ValueError as exc:
+        raise PreflightError(f"invalid settings for {op} with {sampling_prior.info.name}: {exc}") from exc
 
 
 def colour_identity(prior, restore: RestoreSettings) -> dict:

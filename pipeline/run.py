@@ -71,7 +71,7 @@ def run_job(settings: JobSettings, on_progress: Callable[[Progress], None] | Non
     rows = read_manifest(settings.manifest_uri, settings.op, settings.storage_options)
     check_outputs_do_not_overwrite_inputs(rows, settings.out_uri, lambda i: io.output_uri_for(settings.out_uri, i))
     preflight.check_output(settings.out_uri, settings.storage_options)
-    model = preflight.check_model(settings.restore)
+    model = preflight.check_model(settings.restore, {row.op for row in rows})
     job_fingerprint = fingerprint.job_fingerprint(settings, model)
     op_keys = fingerprint.op_fingerprints(model)  # colour rows add the colour prior, a task its recommendation
     items = ledger.work_items(rows, ledger.previous_restorations(settings.out_uri, settings.storage_options),

@@ -83,6 +83,11 @@ def test_a_setting_the_prior_makes_invalid_is_refused_before_ray(tmp_path):
         text = " ".join(result.output.split())
         assert "travel_length 30 must be smaller than steps 20" in text and "Traceback" not in result.output
         assert not (tmp_path / "out" / "metadata").exists() or not any((tmp_path / "out" / "metadata").glob("*.parquet"))
+    # fine with the prior-wide 20 steps, not with the 5 the prior recommends for SR: refused too, naming the task
+    result = CliRunner().invoke(app, ["run", manifest, "--out", str(tmp_path / "out"), "--device", "cpu",
+                                      "--travel-length", "10"])  # fmt: skip
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "sr_avgpool" in text and "must be smaller than steps 5" in text, result.output
 
 
 def test_a_rule_parameter_the_rule_does_not_take_is_one_line(tmp_path):
