@@ -92,8 +92,8 @@ class SamplerSettings:
     """
 
     steps: int | None = field(default=None, metadata={"help": "Sampling steps (default: the prior's "
-                                                             "recommendation, 20 for the bundled prior (10 for SR); "
-                                                             "else 100)."})
+                                                             "recommendation, 20 for the bundled prior (5 for the "
+                                                             "warm-started tasks); else 100)."})
     eta: float | None = field(default=None, metadata={"help": "eta in [0, 1]; meaning per --convention: paper: DDIM's "
         "eta, fresh-noise std sigma_t = eta*sqrt((1-a')/(1-a)*(1-a/a')); reference: x' = sqrt(a')x0 + "
         "sqrt(1-a')(eta*z + sqrt(1-eta^2)*eps) (a = alpha-bar). Default: the prior's recommendation, else 0.85."})
@@ -102,7 +102,8 @@ class SamplerSettings:
     travel_repeat: int = field(default=1, metadata={"help": "Time-travel repeats r."})
     start_t: int | None = field(default=None, metadata={"help": "Warm start (CCDF) at this timestep from the "
         "task's classical estimate: bicubic for SR, harmonic fill for inpainting, else A+y. Default: the prior's "
-        "recommendation (the bundled prior: 100 for SR, 50 for inpainting), else from noise; 999 starts from noise."})
+        "recommendation (the bundled prior: 100 for SR and denoising, 50 for inpainting, 200 for deblurring), else from "
+        "noise; 999 starts from noise."})
     clip_x0: bool | None = None
     guidance: str = field(default="ddnm", metadata={"help": "Guidance rule: ddnm (DDNM/DDNM+), ddpg, idpg "
                                                             "(noise-robust), mcg, dps (gradient through the model)."})
@@ -247,7 +248,8 @@ class RestoreSettings:
     model: ModelSpec = field(default_factory=ModelSpec)
     samples: int | None = field(default=None, metadata={"help": "Average this many posterior samples per image (K "
         "times the time): higher PSNR, and the spread is recorded as 'uncertainty' (default: the prior's "
-        "recommendation for the task: with the bundled prior 1, 4 for SR, 16 for colour at the working size)."})
+        "recommendation for the task: with the bundled prior 4 for SR, inpainting, deblurring and denoising, 16 for "
+        "colour at the working size, else 1)."})
     work_size: int | None = field(default=None, metadata={"help": "colorize / old_photo: estimate colour on a copy "
         "of the scan with this long side and carry it up to full size exactly (default: the colour prior's, 32; "
         "0 = restore at full size in windows)."})  # fmt: skip
