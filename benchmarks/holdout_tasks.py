@@ -39,6 +39,7 @@ def main(argv=None) -> None:
     from ddnm.evaluate import baseline_methods, degrade, pinv_baseline, task_for
     from ddnm.metrics import psnr
     from ddnm.restoration import restore
+    from pipeline.eval_report import picture_grid  # the eval command's labelled, zoomed picture sheet
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", nargs="+", default=list(TARGETS), choices=list(BASELINES))
@@ -83,28 +84,15 @@ def main(argv=None) -> None:
             print(f"{name} {method}: {row['psnr_db']:.2f} dB", flush=True)
             shown[method] = x_hat
         if args.pictures is not None:
-            columns = list(dict.fromkeys(["A⁺y", BASELINES[name], "from noise", "default"]))
-            save_picture([shown[c] for c in columns] + [x], args.pictures / f"holdout_{name}.jpg")
+            picked = list(PICTURE_ROWS)
+            labels = list(dict.fromkeys(["A⁺y", BASELINES[name], "from noise", "default"]))
+            columns = [(label, shown[label][picked]) for label in labels] + [("truth", x[picked])]
+            picture_grid(columns, args.pictures / f"holdout_{name}.jpg", rows=len(picked))
     print_table("held-out 64-px crops, PSNR (dB)", rows)
 
 
 PICTURE_ROWS = (0, 3, 5, 8, 11, 14)  # six varied crops of the 20: a statue, fur, a flower, a bee, a bird, a mountain
 
-
-def save_picture(columns: list[torch.Tensor], path: Path, side: int = 96) -> None:
-    """Rows of crops (``PICTURE_ROWS``), one column per image set, each crop enlarged without smoothing."""
-    import numpy as np
-    from PIL import Image
-
-    gap = 2
-    sheet = Image.new("RGB", (len(columns) * (side + gap) + gap, len(PICTURE_ROWS) * (side + gap) + gap), "white")
-    for i, row in enumerate(PICTURE_ROWS):
-        for j, images in enumerate(columns):
-            array = ((images[row].permute(1, 2, 0).float().clamp(-1, 1).numpy() + 1) * 127.5).round()
-            tile = Image.fromarray(array.astype(np.uint8)).resize((side, side), Image.NEAREST)
-            sheet.paste(tile, (gap + j * (side + gap), gap + i * (side + gap)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path, quality=90)
 
 
 def back_projected(x: torch.Tensor, y: torch.Tensor, op) -> torch.Tensor:

@@ -129,9 +129,9 @@ def _check_task(restore: RestoreSettings, prior, op: str) -> None:
     """The sampler settings resolved for one operator's task, by the prior that samples it (colour: its companion,
     unless ``work_size`` is 0), refused as the sampler would refuse them."""
     from ddnm.models.companion import load_colour_companion
-    from ddnm.operators.registry import OPERATORS
+    from ddnm.operators.registry import spec
 
-    colour = op in OPERATORS and OPERATORS[op].removes_colour and restore.work_size != 0
+    colour = spec(op).removes_colour and restore.work_size != 0  # ops are the manifest's, validated names
     sampling_prior = load_colour_companion(prior) if colour else prior
     try:
         restore.sampler.for_model(sampling_prior, op)

@@ -48,7 +48,6 @@ def evaluate(
     """Degrade centre crops of IMAGES_DIR, restore with DDNM and baselines, report PSNR / SSIM / consistency."""
     # Imported here so the CLI starts without torch (the engine, eval_report and restore_stage all load it).
     import ddnm.models
-    from ddnm.restoration import effective_eta
 
     from .. import eval_report
     from ..restore_stage import resolve_device
@@ -66,6 +65,7 @@ def evaluate(
         resolved = RestoreSettings(sampler=SamplerSettings(steps=steps, eta=eta), samples=samples).for_model(
             prior, task.operator((prior.in_channels, crop, crop)))
         steps, samples, start_t = resolved.sampler.steps, resolved.samples, resolved.sampler.start_t
+        eta = resolved.sampler.eta
         mean = f", mean of {samples}" if samples > 1 else ""
         label = f"{'DDNM+' if task.sigma_y else 'DDNM'} ({prior.info.name}{mean})"
         methods = {**baseline_methods(task), label: ddnm_method(prior, task, steps=steps, eta=eta, samples=samples)}
@@ -80,7 +80,7 @@ def evaluate(
     _print_table(task.label, summary)
     dataset = Path(images_dir).resolve().name
     settings = {"dataset": dataset, "model": prior.info.name, "weights_sha256": prior.info.weights_sha256,
-                "steps": steps, "start_t": start_t, "eta": effective_eta(prior, eta), "samples": samples, "crop": crop,
+                "steps": steps, "start_t": start_t, "eta": eta, "samples": samples, "crop": crop,
                 "seed": seed, "task_params": task_params(task)}
     paths = (out, pictures or out, results or str(Path(out) / "results.jsonl"))
     written = _write_outputs(result, x, summary, settings, label, paths)
