@@ -39,6 +39,8 @@ def train(
     attention_resolutions: str = typer.Option(_D.attention_resolutions),
     dc_head: bool = typer.Option(_D.dc_head, help="add the ε channel-mean head (ddnm.models.adm); weights without one "
                                  "may start a run with one"),
+    train_only: str = typer.Option(None, help="train only the parameters whose names start with this prefix "
+                                   "(e.g. dc_head), the rest frozen at the init weights"),
     batch_size: int = typer.Option(_D.batch_size),
     lr: float = typer.Option(_D.lr),
     ema_decay: float = typer.Option(_D.ema_decay),
@@ -60,7 +62,8 @@ def train(
             init_weights=None if init_weights.lower() == "none" else Path(init_weights),
             thumbnail_fraction=thumbnail_fraction, context_fraction=context_fraction, window=window,
             num_channels=num_channels, num_res_blocks=num_res_blocks, channel_mult=channel_mult,
-            attention_resolutions=attention_resolutions, dc_head=dc_head, batch_size=batch_size, lr=lr,
+            attention_resolutions=attention_resolutions, dc_head=dc_head, train_only=train_only,
+            batch_size=batch_size, lr=lr,
             ema_decay=ema_decay,
             steps=steps, checkpoint_every_s=checkpoint_every_s, validate_every=validate_every,
             checkpoint_at=checkpoint_dir, export_at=export_path, log_at=log_path, seed=seed, device=device,

@@ -130,7 +130,7 @@ class Trainer:
         torch.manual_seed(settings.seed)
         self.net = create_model(**settings.hparams).to(settings.device)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
-        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        self.optimizer = torch.optim.AdamW(self._trainable(), lr=settings.lr, weight_decay=settings.weight_decay)
         betas = linear_betas(settings.num_timesteps)
         self.alphas_cumprod = alphas_cumprod_from_betas(betas).to(settings.device)
         train, self.holdout = split_holdout(list_images(settings.corpus), settings.holdout_fraction)
@@ -141,6 +141,19 @@ class Trainer:
         self.step = 0
         self.start_step = 0  # where this run's warm-up began (the init weights' trained_steps when fine-tuning)
         self.init = None  # what the weights started from: None (random) or {"name", "sha256", "trained_steps"}
+
+    def _trainable(self) -> list[nn.Parameter]:
+        """All parameters, or with ``train_only`` those under that prefix; the others stop taking gradients, so the
+        backward pass ends at the trained part (a head-only step costs about one forward pass)."""
+        prefix = self.settings.train_only
+        if prefix is None:
+            return list(self.net.parameters())
+        chosen = [p for name, p in self.net.named_parameters() if name.startswith(prefix)]
+        if not chosen:
+            raise ValueError(f"train_only {prefix!r} names no parameter of this model (dc_head needs --dc-head)")
+        for name, p in self.net.named_parameters():
+            p.requires_grad_(name.startswith(prefix))
+        return chosen
 
     @property
     def num_params(self) -> int:

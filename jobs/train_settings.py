@@ -50,6 +50,9 @@ class TrainSettings:
     resblock_updown: bool = True
     dropout: float = 0.0
     dc_head: bool = False  # ddnm.models.adm's ε channel-mean head (what a narrow UNet's GroupNorms cannot say)
+    # Train only the parameters whose names start with this prefix (e.g. "dc_head"), the rest frozen at their init
+    # weights: a head added to a trained prior learns what it is for without moving what the trunk already does.
+    train_only: str | None = None
     batch_size: int = 8
     lr: float = 2e-4
     warmup_steps: int = 200
@@ -93,6 +96,8 @@ class TrainSettings:
         if min(mix) < 0 or sum(mix) > 1:
             raise ValueError(f"thumbnail_fraction {self.thumbnail_fraction} + context_fraction "
                              f"{self.context_fraction} must be ≥ 0 each and ≤ 1 together")
+        if self.train_only is not None and not self.train_only:
+            raise ValueError("train_only is a parameter-name prefix such as 'dc_head'; leave it unset to train all")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay {self.ema_decay} must be in [0, 1), e.g. 0.999")
         if self.window % 2 ** (len(self.channel_mult.split(",")) - 1):

@@ -227,3 +227,21 @@ def test_a_dc_head_run_starts_from_weights_without_one(corpus, tmp_path):
     with pytest.raises(ValueError, match="hparams"):  # the head may be added, nothing else changed
         Trainer(tiny_settings(corpus, tmp_path / "c", init_weights=first.export_path, dc_head=True,
                               num_channels=64)).resume()
+
+
+def test_train_only_moves_the_head_and_nothing_else(corpus, tmp_path):
+    """``train_only="dc_head"``: the head added to a trained prior learns, every trunk weight stays the export's."""
+    first = tiny_settings(corpus, tmp_path / "a")
+    main(first)
+    headed = tiny_settings(corpus, tmp_path / "b", init_weights=first.export_path, dc_head=True, train_only="dc_head",
+                           steps=6)
+    done = main(headed)
+    start = load_file(first.export_path)
+    trained = load_file(headed.export_path)
+    for name, tensor in start.items():
+        assert torch.equal(trained[name], tensor), name  # frozen: the fp16 export round-trips exactly
+    assert float(trained["dc_head.weight"].abs().max()) > 0
+    assert {id(p) for group in done.optimizer.param_groups for p in group["params"]} == \
+        {id(done.net.dc_head.weight), id(done.net.dc_head.bias)}
+    with pytest.raises(ValueError, match="names no parameter"):
+        Trainer(tiny_settings(corpus, tmp_path / "c", train_only="dc_head"))
