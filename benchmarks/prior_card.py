@@ -90,9 +90,13 @@ def unconditional_samples(count: int, steps: int, seed: int,
     size = model.info.image_size
     nothing = make("inpaint", (3, size, size), mask=torch.zeros(1, size, size))
     y = nothing.A(torch.zeros(count, 3, size, size))
-    # samples=1: a prior whose config recommends a posterior mean of K (the colour prior) would draw means, not samples
-    x, _ = ddnm.restore(y, nothing, model, steps=steps, eta=1.0, seed=seed, samples=1)
-    return x, {"weights_sha256": model.info.weights_sha256, "steps": steps, "eta": 1.0, "seed": seed, "samples": 1}
+    # samples=1: a prior whose config recommends a posterior mean of K (the colour prior) would draw means, not samples.
+    # start_t = T − 1: from pure noise; the bundled prior recommends a warm start for inpainting, which with nothing
+    # known begins at a flat grey fill and would draw grey squares, not what the prior generates.
+    start_t = len(model.alphas_cumprod) - 1
+    x, _ = ddnm.restore(y, nothing, model, steps=steps, eta=1.0, seed=seed, samples=1, start_t=start_t)
+    return x, {"weights_sha256": model.info.weights_sha256, "steps": steps, "eta": 1.0, "seed": seed, "samples": 1,
+               "start_t": start_t}
 
 
 def sample_grid(x: torch.Tensor, path: Path, per_column: int, zoom: int = 2) -> None:

@@ -59,6 +59,18 @@ def test_unconditional_samples_are_samples_even_for_a_prior_that_recommends_a_me
     model = ddnm.models.load("ddnm-colour-32")
     nothing = make("inpaint", (3, 32, 32), mask=torch.zeros(1, 32, 32))
     y = nothing.A(torch.zeros(2, 3, 32, 32))
-    single, _ = ddnm.restore(y, nothing, model, steps=2, eta=1.0, seed=0, samples=1)
+    single, _ = ddnm.restore(y, nothing, model, steps=2, eta=1.0, seed=0, samples=1, start_t=999)
     assert model.info.sampling["samples"] > 1  # what ddnm.restore would average without samples=1
     torch.testing.assert_close(x, single)
+
+
+def test_unconditional_samples_start_from_noise_though_the_prior_recommends_a_warm_start():
+    """The bundled prior warm starts inpainting (its config's ``tasks``); with nothing known that start is a flat grey
+    fill, and the card's grid came out as 24 grey squares. Drawn from noise, samples differ from each other."""
+    import ddnm
+
+    model = ddnm.models.load()
+    assert model.info.sampling["tasks"]["inpaint"].get("start_t") is not None  # why this test exists
+    x, info = unconditional_samples(2, 3, 0)
+    assert info["start_t"] == 999 and x.shape == (2, 3, 64, 64)
+    assert float((x[0] - x[1]).abs().mean()) > 0.05  # a warm start from grey gave ~0.01: two near-identical greys
