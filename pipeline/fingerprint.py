@@ -92,12 +92,6 @@ def colour_fingerprint(model: ModelIdentity) -> str:
     return hashlib.sha256(canonical(model.colour).encode("utf-8")).hexdigest() if model.colour else ""
 
 
-def _removes_colour(op: str | None) -> bool:
-    from ddnm.operators.registry import OPERATORS
-
-    return bool(op in OPERATORS and OPERATORS[op].removes_colour)
-
-
 def op_fingerprints(model: ModelIdentity) -> dict[str, str]:
     """What only some operators' rows depend on beyond the job, as one hash per operator name: the colour
     companion (:func:`colour_fingerprint`) for the operators that remove colour, and the prior's recommendation for
@@ -109,7 +103,7 @@ def op_fingerprints(model: ModelIdentity) -> dict[str, str]:
     tasks = dict((model.sampling or {}).get("tasks") or {})
     keys = {}
     for op in OPERATORS:
-        parts = [colour] if colour and _removes_colour(op) else []
+        parts = [colour] if colour and OPERATORS[op].removes_colour else []
         if tasks.get(op):
             parts.append(hashlib.sha256(canonical({"sampling": tasks[op]}).encode("utf-8")).hexdigest())
         if parts:  # a colour row with no task entry keeps the colour fingerprint alone, the key it had before
