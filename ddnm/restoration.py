@@ -126,10 +126,17 @@ def restoring_prior(model, op: LinearOperator, settings: RestoreSettings | None 
     (restore at full size in windows) keeps the main prior.
     """
     from .colour import is_colour_task
+
+    return sampling_prior(model, is_colour_task(op), None if settings is None else settings.work_size)
+
+
+def sampling_prior(model, colour_task: bool, work_size: int | None):
+    """:func:`restoring_prior`'s rule where only the task's kind is known (pre-flight checks a manifest's operator
+    names before any operator exists): the colour companion for a colour task unless ``work_size`` is 0 or the
+    model is latent, else ``model``."""
     from .models.companion import load_colour_companion
 
-    work_size = None if settings is None else settings.work_size
-    if work_size == 0 or getattr(model, "is_latent", False) or not is_colour_task(op):
+    if work_size == 0 or getattr(model, "is_latent", False) or not colour_task:
         return model
     return load_colour_companion(model)
 

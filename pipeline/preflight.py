@@ -128,15 +128,14 @@ def check_model(restore: RestoreSettings, ops: Iterable[str] = ()) -> ModelIdent
 def _check_task(restore: RestoreSettings, prior, op: str) -> None:
     """The sampler settings resolved for one operator's task, by the prior that samples it (colour: its companion,
     unless ``work_size`` is 0), refused as the sampler would refuse them."""
-    from ddnm.models.companion import load_colour_companion
     from ddnm.operators.registry import spec
+    from ddnm.restoration import sampling_prior
 
-    colour = spec(op).removes_colour and restore.work_size != 0  # ops are the manifest's, validated names
-    sampling_prior = load_colour_companion(prior) if colour else prior
+    sampler_prior = sampling_prior(prior, spec(op).removes_colour, restore.work_size)  # ops: validated names
     try:
-        restore.sampler.for_model(sampling_prior, op)
+        restore.sampler.for_model(sampler_prior, op)
     except ValueError as exc:
-        raise PreflightError(f"invalid settings for {op} with {sampling_prior.info.name}: {exc}") from exc
+        raise PreflightError(f"invalid settings for {op} with {sampler_prior.info.name}: {exc}") from exc
 
 
 def colour_identity(prior, restore: RestoreSettings) -> dict:
