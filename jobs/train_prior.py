@@ -216,6 +216,8 @@ class Trainer:
                          f"{s.thumbnail_fraction:.0%} whole-photo thumbnails, {s.context_fraction:.0%} large-context, "
                          "the rest multi-scale detail; horizontal flips, no colour jitter; see docs/model_card.md"),
                 "init": self.init, "batch_size": s.batch_size, "ema_decay": s.ema_decay,
+                # a head-only run: these data trained that part alone, the rest is the init weights' (and their data)
+                **({"train_only": s.train_only} if s.train_only else {}),
                 # Sampler settings ddnm.restore uses for this prior unless told otherwise (measured per prior,
                 # docs/model_card.md): DDIM steps, η, and K samples whose posterior mean is returned.
                 "sampling": s.sampling}

@@ -241,6 +241,7 @@ def test_train_only_moves_the_head_and_nothing_else(corpus, tmp_path):
     for name, tensor in start.items():
         assert torch.equal(trained[name], tensor), name  # frozen: the fp16 export round-trips exactly
     assert float(trained["dc_head.weight"].abs().max()) > 0
+    assert json.loads(headed.export_path.with_suffix(".json").read_text())["train_only"] == "dc_head"
     assert {id(p) for group in done.optimizer.param_groups for p in group["params"]} == \
         {id(done.net.dc_head.weight), id(done.net.dc_head.bias)}
     with pytest.raises(ValueError, match="names no parameter"):
