@@ -141,6 +141,7 @@ class Trainer:
         self.step = 0
         self.start_step = 0  # where this run's warm-up began (the init weights' trained_steps when fine-tuning)
         self.init = None  # what the weights started from: None (random) or {"name", "sha256", "trained_steps"}
+        self.fitted = None  # jobs.fit_dc_head's record when the head was fitted by least squares, not trained
 
     def _trainable(self) -> list[nn.Parameter]:
         """All parameters, or with ``train_only`` those under that prefix; the others stop taking gradients, so the
@@ -218,6 +219,7 @@ class Trainer:
                 "init": self.init, "batch_size": s.batch_size, "ema_decay": s.ema_decay,
                 # a head-only run: these data trained that part alone, the rest is the init weights' (and their data)
                 **({"train_only": s.train_only} if s.train_only else {}),
+                **({"dc_head_fit": self.fitted} if self.fitted else {}),
                 # Sampler settings ddnm.restore uses for this prior unless told otherwise (measured per prior,
                 # docs/model_card.md): DDIM steps, η, and K samples whose posterior mean is returned.
                 "sampling": s.sampling}

@@ -246,3 +246,34 @@ def test_train_only_moves_the_head_and_nothing_else(corpus, tmp_path):
         {id(done.net.dc_head.weight), id(done.net.dc_head.bias)}
     with pytest.raises(ValueError, match="names no parameter"):
         Trainer(tiny_settings(corpus, tmp_path / "c", train_only="dc_head"))
+
+
+def test_fit_dc_head_solves_the_channel_mean_part_of_the_loss(corpus, tmp_path):
+    """jobs.fit_dc_head: least squares on ε's channel means (the only part of the loss the head can change) gives a
+    head that predicts them on fresh noise far better than none, and leaves every trunk weight as it was."""
+    from jobs.fit_dc_head import fit_dc_head
+
+    first = tiny_settings(corpus, tmp_path / "a")
+    main(first)
+    headed = tiny_settings(corpus, tmp_path / "b", init_weights=first.export_path, dc_head=True)
+    record = fit_dc_head(headed, samples=384, batch=64)
+    assert record["samples"] == 384
+    start, fitted = load_file(first.export_path), load_file(headed.export_path)
+    for name, tensor in start.items():
+        assert torch.equal(fitted[name], tensor), name
+    meta = json.loads(headed.export_path.with_suffix(".json").read_text())
+    assert meta["train_only"] == "dc_head" and meta["dc_head_fit"]["samples"] == 384
+
+    plain, net = create_model(**first.hparams), create_model(**headed.hparams)
+    plain.load_state_dict({k: v.float() for k, v in start.items()})
+    net.load_state_dict({k: v.float() for k, v in fitted.items()})
+    x0 = CropSampler(list_images(corpus), CropSettings(window=16), seed=7).sample(64)
+    g = torch.Generator().manual_seed(7)
+    t, eps = torch.randint(500, 1000, (64,), generator=g), torch.randn(x0.shape, generator=g)
+    alpha_bar = Trainer(first).alphas_cumprod[t].view(-1, 1, 1, 1)
+    x_t = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * eps
+    with torch.no_grad():
+        errors = [float((m(x_t, t) - eps).mean(dim=(2, 3)).pow(2).mean()) for m in (plain, net)]
+    assert errors[1] < 0.5 * errors[0], errors  # near t = T the channel means of x_t are ε's: the head must see it
+    with pytest.raises(ValueError, match="already holds a checkpoint"):
+        fit_dc_head(headed, samples=64)
