@@ -12,7 +12,8 @@ with features [f·m_c, m_c, f, 1]: its minimiser over a sample of training crops
 on the same loss converges to, reached in one pass. SGD gets there slowly: the DC is 1/(H·W) of each step's
 gradient signal (a 64-px head trained alone reached a DC regression of 0.54 of the ideal ~1 in 3.3k steps).
 
-    python -m jobs.fit_dc_head --state-dir /work/runs --name ddnm-prior-64-dc --samples 12288
+    python -m jobs.fit_dc_head --state-dir /work/runs --name ddnm-prior-64-dc2 --samples 16384 --num-threads 2 \
+        --init-weights <the headless ddnm-prior-64.safetensors, e.g. from git show 90f2ab4:ddnm/weights/...>
 
 The export is written like the training job's (``STATE_DIR/NAME/export/NAME.safetensors`` + ``.json``) with
 ``train_only: dc_head`` and the fit's record (``dc_head_fit``) in its config; the trunk keeps the init weights.
@@ -77,15 +78,17 @@ def fit_dc_head(settings: TrainSettings, samples: int = 12288, batch: int = 64, 
         if on_batch:
             on_batch(count, samples)
     for c in range(channels):
-        scale = torch.diagonal(gram[c]).mean()
-        w = torch.linalg.solve(gram[c] + ridge * scale * torch.eye(len(moment[c]), dtype=torch.float64), moment[c])
+        # ridge relative to each feature's own energy: the gain features f·m_c are ~√(1−ᾱ)/64 the size of f, and a
+        # ridge scaled by the mean diagonal shrank them (DC regression 0.71 instead of ~1 on the 64-px prior)
+        w = torch.linalg.solve(gram[c] + ridge * torch.diag(torch.diagonal(gram[c])), moment[c])
         nn_head.weight[c] = w[:width].float()  # gain rows come first (ddnm.models.adm: chunk(2) → gain, offset)
         nn_head.bias[c] = w[width].float()
         nn_head.weight[channels + c] = w[width + 1 : 2 * width + 1].float()
         nn_head.bias[channels + c] = w[2 * width + 1].float()
     trainer.ema.load_state_dict(net.state_dict())
     trainer.fitted = {"method": "least squares on the ε channel means (jobs/fit_dc_head.py)", "samples": count,
-                      "ridge": ridge, "seed": settings.seed,
+                      "ridge": ridge, "ridge_of": "each feature's own energy (the Gram matrix's diagonal)",
+                      "seed": settings.seed,
                       "crops": f"{settings.thumbnail_fraction:.0%} thumbnails, {settings.context_fraction:.0%} "
                                "large-context, the rest detail"}
     trainer.save()
@@ -104,8 +107,12 @@ def main(
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
     console = Console()
-    record = fit_dc_head(settings, samples, batch, ridge,
-                         on_batch=lambda done, total: console.print(f"{done}/{total} crops", highlight=False))
+    try:
+        record = fit_dc_head(settings, samples, batch, ridge,
+                             on_batch=lambda done, total: console.print(f"{done}/{total} crops", highlight=False))
+    except (ValueError, FileNotFoundError) as error:  # one line, no traceback
+        console.print(f"error: {error}", highlight=False)
+        raise SystemExit(2) from None
     console.print(f"export: {settings.export_path} ({record})", highlight=False)
 
 

@@ -37,8 +37,8 @@ def train(
     num_res_blocks: int = typer.Option(_D.num_res_blocks),
     channel_mult: str = typer.Option(_D.channel_mult),
     attention_resolutions: str = typer.Option(_D.attention_resolutions),
-    dc_head: bool = typer.Option(_D.dc_head, help="add the ε channel-mean head (ddnm.models.adm); weights without one "
-                                 "may start a run with one"),
+    dc_head: bool = typer.Option(_D.dc_head, help="the ε channel-mean head (ddnm.models.adm; the bundled prior has "
+                                 "one); weights without one may start a run with one; --no-dc-head: upstream-shaped"),
     train_only: str = typer.Option(None, help="train only the parameters whose names start with this prefix "
                                    "(e.g. dc_head), the rest frozen at the init weights"),
     batch_size: int = typer.Option(_D.batch_size),

@@ -49,7 +49,9 @@ class TrainSettings:
     use_scale_shift_norm: bool = True
     resblock_updown: bool = True
     dropout: float = 0.0
-    dc_head: bool = False  # ddnm.models.adm's ε channel-mean head (what a narrow UNet's GroupNorms cannot say)
+    # ddnm.models.adm's ε channel-mean head (what a narrow UNet's GroupNorms cannot say); on, as the bundled prior has
+    # had one since session 11, so the defaults resume from its weights
+    dc_head: bool = True
     # Train only the parameters whose names start with this prefix (e.g. "dc_head"), the rest frozen at their init
     # weights: a head added to a trained prior learns what it is for without moving what the trunk already does.
     train_only: str | None = None

@@ -70,15 +70,18 @@ def test_default_colorize_is_coloured_by_the_colour_prior_with_the_scans_gray_le
     assert float(out.residual[0]) < 1e-5
 
 
-@pytest.mark.parametrize("t, least", [(999, 0.6), (800, 0.5)])
-def test_the_colour_prior_predicts_the_noises_colour_dc(t, least):
+@pytest.mark.parametrize("prior, t, least", [(COLOUR_PRIOR, 999, 0.6), (COLOUR_PRIOR, 800, 0.5),
+                                             (DEFAULT_PRIOR, 999, 0.6), (DEFAULT_PRIOR, 800, 0.4)])
+def test_the_shipped_priors_predict_the_noises_colour_dc(prior, t, least):
     """Issue 22's finding: x0 = (x_t − √(1−ᾱ) ε̂)/√ᾱ turns whatever of ε's per-channel mean ε̂ misses into the
-    sample's global colour (the single-hue washes). The Wiener answer near t = T is ε̂_DC ≈ ε_DC (regression 1);
-    the 3015-step prior without a DC head scored 0.005 at t = 999, the shipped one ~1.0 (0.86 at t = 800)."""
+    sample's global colour (the single-hue washes). The Wiener answer near t = T is ε̂_DC ≈ ε_DC (regression 1).
+    The colour prior without a DC head scored 0.005 at t = 999, the shipped one ~1.0 (0.89 at t = 800); the 64-px
+    prior 0.006 before its head was fitted (jobs/fit_dc_head.py), 0.94 after (0.66 at t = 800; held-out crops)."""
     from tests.example_crops import example_crops
 
-    model = load(COLOUR_PRIOR)
-    x0 = example_crops(4).repeat(4, 1, 1, 1)  # 16 photos' worth; the DC of x_t is ε's near t = T whatever x0
+    model = load(prior)
+    size = model.info.image_size
+    x0 = example_crops(4, size=size).repeat(4, 1, 1, 1)  # 16 photos' worth; the DC of x_t is ε's near t = T
     g = torch.Generator().manual_seed(0)
     eps = torch.randn(x0.shape, generator=g)
     alpha_bar = float(model.alphas_cumprod[t])

@@ -53,7 +53,7 @@ def tiny_settings(corpus: Path, tmp: Path, **changes) -> TrainSettings:
     base = TrainSettings(
         corpus=corpus, window=16, num_channels=32, num_res_blocks=1, channel_mult="1,2", attention_resolutions="8",
         batch_size=4, lr=1e-3, warmup_steps=1, steps=3, validate_every=2, validation_crops=4, log_every=1,
-        state_dir=tmp / "state", init_weights=None)
+        state_dir=tmp / "state", init_weights=None, dc_head=False)
     return dataclasses.replace(base, **changes)
 
 
@@ -256,13 +256,13 @@ def test_fit_dc_head_solves_the_channel_mean_part_of_the_loss(corpus, tmp_path):
     first = tiny_settings(corpus, tmp_path / "a")
     main(first)
     headed = tiny_settings(corpus, tmp_path / "b", init_weights=first.export_path, dc_head=True)
-    record = fit_dc_head(headed, samples=384, batch=64)
-    assert record["samples"] == 384
+    record = fit_dc_head(headed, samples=1024, batch=128)
+    assert record["samples"] == 1024
     start, fitted = load_file(first.export_path), load_file(headed.export_path)
     for name, tensor in start.items():
         assert torch.equal(fitted[name], tensor), name
     meta = json.loads(headed.export_path.with_suffix(".json").read_text())
-    assert meta["train_only"] == "dc_head" and meta["dc_head_fit"]["samples"] == 384
+    assert meta["train_only"] == "dc_head" and meta["dc_head_fit"]["samples"] == 1024
 
     plain, net = create_model(**first.hparams), create_model(**headed.hparams)
     plain.load_state_dict({k: v.float() for k, v in start.items()})
