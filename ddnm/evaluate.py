@@ -152,15 +152,19 @@ def baseline_methods(task: EvalTask) -> dict[str, Method]:
     return methods
 
 
-def ddnm_method(model, task: EvalTask, steps: int = 100, eta: float | None = None, samples: int = 1) -> Method:
-    """DDNM (DDNM+ when ``task.sigma_y`` > 0) with ``model``; a prior with ``max_t`` (a denoiser) is warm
-    started there from ``initial_image``; ``samples`` > 1 scores the posterior mean of that many samples.
-    Refuses, here rather than mid-run, tasks the prior cannot do."""
+def ddnm_method(model, task: EvalTask, steps: int = 100, eta: float | None = None, samples: int = 1,
+                start_t: int | None = None) -> Method:  # fmt: skip
+    """DDNM (DDNM+ when ``task.sigma_y`` > 0) with ``model``; ``samples`` > 1 scores the posterior mean of that many
+    samples. ``start_t`` None: where the prior's config recommends starting the task (a warm start for some), as
+    ``ddnm.restore`` does; T − 1 (999): from noise. A prior with ``max_t`` (a denoiser) starts at most there, from
+    ``initial_image``. Refuses, here rather than mid-run, tasks the prior cannot do."""
     check_prior_supports(model, task.op)
     max_t = getattr(model, "max_t", None)
 
     def run(y: torch.Tensor, op: LinearOperator, seeds: list[int]) -> torch.Tensor:
-        warm = {} if max_t is None else {"start_t": max_t, "x_init": initial_image(task.op, y, op)}
+        warm = {} if start_t is None else {"start_t": start_t}
+        if max_t is not None:
+            warm = {"start_t": min(start_t or max_t, max_t), "x_init": initial_image(task.op, y, op)}
         x, _ = restore(y, op, model, steps=steps, eta=eta, sigma_y=task.sigma_y, seed=seeds, samples=samples, **warm)
         return x
 

@@ -247,3 +247,20 @@ def test_eval_command_scores_the_posterior_mean(tmp_path, tiny_model_path):
     records = {r["method"]: r for r in map(json.loads, results.read_text().splitlines())}
     mean = records["DDNM (tiny-adm-test, mean of 2)"]
     assert mean["samples"] == 2 and mean["consistency_max"] < 1e-3
+
+
+def test_ddnm_method_starts_where_the_prior_recommends_unless_told():
+    """The bundled prior warm starts SR (its config's tasks); ``ddnm_method`` follows it like ``ddnm.restore``, and
+    ``start_t=999`` scores a start from noise (benchmarks.quality's ``--start-t``, recorded with each row)."""
+    import ddnm
+
+    model = ddnm.models.load()
+    assert model.info.sampling["tasks"]["sr_avgpool"]["start_t"] is not None  # why this test exists
+    task = task_for("sr_avgpool", scale=4)
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    op, y = degrade(task, x)
+    warm = ddnm_method(model, task, steps=2)(y, op, [0])
+    noise = ddnm_method(model, task, steps=2, start_t=999)(y, op, [0])
+    torch.testing.assert_close(warm, ddnm.restore(y, op, model, steps=2, seed=[0], samples=1).x)
+    torch.testing.assert_close(noise, ddnm.restore(y, op, model, steps=2, seed=[0], samples=1, start_t=999).x)
+    assert float((warm - noise).abs().mean()) > 1e-3
