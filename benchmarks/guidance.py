@@ -46,8 +46,10 @@ def run_one(model, op, x, y, sigma_y, method: str, steps: int, seed: int, params
     sync(device)
     t0 = time.perf_counter()
     seeds = list(range(seed, seed + x.shape[0]))  # image i gets seed + i, as in ddnm.evaluate
+    # one sample from noise for every rule, as docs/guidance.md measured it (not the prior's per-task warm start and
+    # mean of 4, which would hide the rules' differences)
     x_hat, _ = ddnm.restore(y, op, model, steps=steps, sigma_y=2 * sigma_y if told else 0.0,
-                            guidance=guidance, seed=seeds, **params)
+                            guidance=guidance, seed=seeds, samples=1, start_t=999, **params)
     sync(device)
     elapsed = time.perf_counter() - t0
     return {
