@@ -141,6 +141,7 @@ class Trainer:
         self.step = 0
         self.start_step = 0  # where this run's warm-up began (the init weights' trained_steps when fine-tuning)
         self.init = None  # what the weights started from: None (random) or {"name", "sha256", "trained_steps"}
+        self.carried = {}  # the init config's per-task "sampling.tasks" and "colour" blocks, if any
         self.fitted = None  # jobs.fit_dc_head's record when the head was fitted by least squares, not trained
 
     def _trainable(self) -> list[nn.Parameter]:
@@ -174,6 +175,7 @@ class Trainer:
         self.step = state["step"]
         self.start_step = state.get("start_step", 0)
         self.init = state.get("init")
+        self.carried = state.get("carried") or {}
         self.sampler.set_state(state["sampler_rng"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
@@ -199,9 +201,12 @@ class Trainer:
         self.ema.load_state_dict(self.net.state_dict())
         self.step = self.start_step = int(meta.get("trained_steps", 0))
         self.init = {"name": meta.get("name"), "sha256": meta.get("sha256"), "trained_steps": self.step}
+        # what the init's config recommends beyond the run's own settings, carried into this run's export: per-task
+        # sampler settings and the colour companion (measured for the init weights; re-measure before shipping)
+        self.carried = {"tasks": (meta.get("sampling") or {}).get("tasks"), "colour": meta.get("colour")}
 
     def save(self) -> dict:
-        state = {"step": self.step, "start_step": self.start_step, "init": self.init,
+        state = {"step": self.step, "start_step": self.start_step, "init": self.init, "carried": self.carried,
                  "hparams": self.settings.hparams, "settings": self.settings.to_record(),
                  "sampler_rng": self.sampler.state(), "generator": self.generator.get_state(),
                  "torch_rng": torch.get_rng_state()}
@@ -222,7 +227,8 @@ class Trainer:
                 **({"dc_head_fit": self.fitted} if self.fitted else {}),
                 # Sampler settings ddnm.restore uses for this prior unless told otherwise (measured per prior,
                 # docs/model_card.md): DDIM steps, η, and K samples whose posterior mean is returned.
-                "sampling": s.sampling}
+                "sampling": {**s.sampling, **({"tasks": tasks} if (tasks := self.carried.get("tasks")) else {})},
+                **({"colour": colour} if (colour := self.carried.get("colour")) else {})}
 
     def train_step(self) -> float:
         s = self.settings

@@ -277,3 +277,22 @@ def test_fit_dc_head_solves_the_channel_mean_part_of_the_loss(corpus, tmp_path):
     assert errors[1] < 0.5 * errors[0], errors  # near t = T the channel means of x_t are ε's: the head must see it
     with pytest.raises(ValueError, match="already holds a checkpoint"):
         fit_dc_head(headed, samples=64)
+
+
+def test_a_fine_tune_carries_the_inits_task_recommendations_and_colour_companion(corpus, tmp_path):
+    """The bundled config recommends per task (``sampling.tasks``) and names its colour companion; an export of a
+    run started from it keeps both (they were hand-merged before), also after a resume from the checkpoint."""
+    first = tiny_settings(corpus, tmp_path / "a")
+    main(first)
+    meta_path = first.export_path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    assert "colour" not in meta and "tasks" not in meta["sampling"]  # a random init carries nothing
+    tasks = {"sr_avgpool": {"samples": 4, "steps": 5, "start_t": 100}}
+    meta["sampling"]["tasks"], meta["colour"] = tasks, {"prior": "ddnm-colour-32"}
+    meta_path.write_text(json.dumps(meta))
+    tuned = tiny_settings(corpus, tmp_path / "b", init_weights=first.export_path, steps=4)
+    main(tuned)
+    main(dataclasses.replace(tuned, steps=5))  # resumes from its checkpoint
+    out = json.loads(tuned.export_path.with_suffix(".json").read_text())
+    assert out["trained_steps"] == 5 and out["sampling"]["tasks"] == tasks and out["colour"] == {"prior": "ddnm-colour-32"}
+    assert out["sampling"]["steps"] == tuned.sampling_steps
