@@ -156,15 +156,12 @@ def ddnm_method(model, task: EvalTask, steps: int = 100, eta: float | None = Non
                 start_t: int | None = None) -> Method:  # fmt: skip
     """DDNM (DDNM+ when ``task.sigma_y`` > 0) with ``model``; ``samples`` > 1 scores the posterior mean of that many
     samples. ``start_t`` None: where the prior's config recommends starting the task (a warm start for some), as
-    ``ddnm.restore`` does; T − 1 (999): from noise. A prior with ``max_t`` (a denoiser) starts at most there, from
-    ``initial_image``. Refuses, here rather than mid-run, tasks the prior cannot do."""
+    ``ddnm.restore`` does; T − 1 (999): from noise. ``ddnm.restore`` also starts a denoiser prior (FFDNet's
+    ``max_t``) at most there, from ``initial_image``. Refuses, here rather than mid-run, tasks the prior cannot do."""
     check_prior_supports(model, task.op)
-    max_t = getattr(model, "max_t", None)
+    warm = {} if start_t is None else {"start_t": start_t}
 
     def run(y: torch.Tensor, op: LinearOperator, seeds: list[int]) -> torch.Tensor:
-        warm = {} if start_t is None else {"start_t": start_t}
-        if max_t is not None:
-            warm = {"start_t": min(start_t or max_t, max_t), "x_init": initial_image(task.op, y, op)}
         x, _ = restore(y, op, model, steps=steps, eta=eta, sigma_y=task.sigma_y, seed=seeds, samples=samples, **warm)
         return x
 
