@@ -79,11 +79,10 @@ def run_task(x, names, op_name, priors, args) -> tuple[EvalResult, list[str]]:
     return evaluate(x, task, methods, names, batch_size=args.batch_size, seed=0), unsupported
 
 
-def started_at(priors: dict, op_name: str, args) -> dict:
+def started_at(priors: dict, task, args) -> dict:
     """Where each prior's sampling started for this task (None: from noise), resolved as ``ddnm.restore`` resolves it."""
     from ddnm.settings import RestoreSettings, SamplerSettings
 
-    task = task_for(op_name, scale=4)
     settings = RestoreSettings(sampler=SamplerSettings(steps=args.steps, eta=args.eta, start_t=args.start_t))
     shape = (3, args.crop, args.crop)
     return {label: settings.for_model(model, task.operator(shape)).sampler.start_t for label, model in priors.items()}
@@ -202,9 +201,10 @@ def run(args) -> None:
             per_dataset.setdefault(dataset, []).append((result, unsupported))
             summary = summarize(result.rows)
             print_table(f"{dataset}: {result.task.label}", summary)
+            start_t_used = started_at(priors, result.task, args)
             for row in summary:
                 append_result("quality", {"dataset": dataset, "crop": args.crop, "steps": args.steps, "eta": args.eta,
-                                          "start_t": args.start_t, "start_t_used": started_at(priors, op_name, args),
+                                          "start_t": args.start_t, "start_t_used": start_t_used,
                                           "samples": args.samples,
                                           "threads": args.threads, "priors": provenance,
                                           "task_params": task_params(result.task), **row})  # fmt: skip

@@ -26,17 +26,16 @@ from pathlib import Path
 
 import torch
 
-from jobs.train_prior import Trainer
+from jobs.train_prior import Trainer, noised
 from jobs.train_settings import TrainSettings
 
 
 def _head_inputs(trainer: Trainer, x0: torch.Tensor, generator: torch.Generator):
     """(f, m, target) for a batch: the head's input, mean_hw(x_t), and ε_DC − out_DC (what the head must add)."""
     net, acp = trainer.net, trainer.alphas_cumprod
-    t = torch.randint(0, acp.shape[0], (x0.shape[0],), generator=generator)
+    t = torch.randint(0, acp.shape[0], (x0.shape[0],), generator=generator)  # as diffusion_loss draws them
     eps = torch.randn(x0.shape, generator=generator)
-    alpha_bar = acp[t].float().view(-1, 1, 1, 1)
-    x_t = alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * eps  # DDPM Eq. 4
+    x_t = noised(x0, t, eps, acp)
     seen = {}
     hook = net.dc_head.register_forward_hook(lambda module, args, out: seen.update(f=args[0].float()))
     try:
@@ -99,7 +98,8 @@ def main(
     state_dir: Path = TrainSettings().state_dir, name: str = "ddnm-prior-64-dc", init_weights: Path | None = None,
     samples: int = 12288, batch: int = 64, ridge: float = 1e-4, num_threads: int = 0, seed: int = 0,
 ) -> None:
-    """Fit the ε channel-mean head of the bundled prior (or ``--init-weights``) and export it."""
+    """Fit the ε channel-mean head of ``--init-weights``, an export without one (the bundled prior has had its head
+    since session 11), and export it."""
     from rich.console import Console
 
     base = TrainSettings(state_dir=state_dir, name=name, dc_head=True, seed=seed, num_threads=num_threads or None)

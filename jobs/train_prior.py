@@ -39,13 +39,16 @@ def diffusion_loss(net: nn.Module, x0: torch.Tensor, alphas_cumprod: torch.Tenso
     return fixed_t_loss(net, x0, t, eps, alphas_cumprod)
 
 
+def noised(x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """DDPM Eq. 4: x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps."""
+    alpha_bar_t = alphas_cumprod[t].float().view(-1, 1, 1, 1)
+    return alpha_bar_t.sqrt() * x0 + (1 - alpha_bar_t).sqrt() * eps
+
+
 def fixed_t_loss(net: nn.Module, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor,
                  alphas_cumprod: torch.Tensor) -> torch.Tensor:
-    alpha_bar_t = alphas_cumprod[t].float().view(-1, 1, 1, 1)
-    # DDPM Eq. 4: x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps
-    x_t = alpha_bar_t.sqrt() * x0 + (1 - alpha_bar_t).sqrt() * eps
     # DDPM Eq. 14: simple loss ||eps - eps_theta(x_t, t)||^2
-    return (net(x_t, t) - eps).float().pow(2).mean()
+    return (net(noised(x0, t, eps, alphas_cumprod), t) - eps).float().pow(2).mean()
 
 
 @torch.no_grad()
