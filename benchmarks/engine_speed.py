@@ -169,29 +169,29 @@ def main(argv=None) -> None:
     configure_backend(device)
     hparams = dict(TINY) if args.tiny else dict(ADM_PRESETS[PRESET])
     flops = flops_per_image(hparams)
-    rows = []
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else args.machine or f"{os.cpu_count()}-core CPU"
+    rows, reference = [], {}
     for mode in modes(args):  # one model (and one compilation) per mode, shared by the operators
         model = build(hparams, device, mode)
         for op_name in args.ops.split(","):
             images = args.reference_images if mode.name == "reference-like" else max(args.images, mode.batch)
             row = measure(model, op_name, mode, args, flops, device, images)
             row["network"] = "tiny ADM 32 px" if args.tiny else f"ADM {PRESET}"
+            if mode.name == "reference-like":
+                reference[op_name] = row["s_per_image"]
+            row["speedup"] = reference[op_name] / row["s_per_image"] if op_name in reference else None
             rows.append(row)
+            # appended as soon as measured: a run cut short by a lease still leaves the rows it finished
+            append_result("engine_speed", {"device": args.device, "device_name": name, "tiny": args.tiny, **row})
             print(f"{op_name} {mode.name} batch {mode.batch}: {row['s_per_image']:.4g} s/image", flush=True)
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
     rows.sort(key=lambda r: (r["op"], r["mode"] != "reference-like", r["batch"]))
-    reference = {r["op"]: r["s_per_image"] for r in rows if r["mode"] == "reference-like"}
-    for row in rows:
-        row["speedup"] = reference[row["op"]] / row["s_per_image"]
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else args.machine or f"{os.cpu_count()}-core CPU"
     shown = ("op", "mode", "dtype", "batch", "compile", "s_per_image", "images_per_s", "model_tflop_s",
              "overhead_share", "peak_mib", "speedup")
     print_table(f"Engine speed on {name}: {rows[0]['network']}, {args.steps} steps, channels_last on the fast path",
                 [{k: r[k] for k in shown} for r in rows])
-    for row in rows:
-        append_result("engine_speed", {"device": args.device, "device_name": name, "tiny": args.tiny, **row})
     if args.plot:
         plot(rows, args.plot, name)
 

@@ -47,6 +47,11 @@ def train(
     steps: int = typer.Option(_D.steps, help="stop at this total step count (resumed runs count earlier steps)"),
     checkpoint_every_s: float = typer.Option(_D.checkpoint_every_s, help="seconds between checkpoint + export"),
     validate_every: int = typer.Option(_D.validate_every),
+    log_every: int = typer.Option(_D.log_every, help="steps between loss reports (CSV row, progress line)"),
+    max_minutes: float = typer.Option(0.0, help="stop after this many minutes of training (e.g. a GPU lease); "
+                                      "0 = no limit"),
+    workers: int = typer.Option(_D.workers, help="crop-cutting worker processes; 0 = in the training process (CPU). "
+                                "A GPU wants several"),
     checkpoint_dir: Path = typer.Option(None, help="default STATE_DIR/NAME/checkpoint"),
     export_path: Path = typer.Option(None, help="fp16 EMA export; default STATE_DIR/NAME/export/NAME.safetensors"),
     log_path: Path = typer.Option(None, help="CSV loss log (appended on resume); "
@@ -65,7 +70,8 @@ def train(
             attention_resolutions=attention_resolutions, dc_head=dc_head, train_only=train_only,
             batch_size=batch_size, lr=lr,
             ema_decay=ema_decay,
-            steps=steps, checkpoint_every_s=checkpoint_every_s, validate_every=validate_every,
+            steps=steps, checkpoint_every_s=checkpoint_every_s, validate_every=validate_every, log_every=log_every,
+            max_minutes=max_minutes or None, workers=workers,
             checkpoint_at=checkpoint_dir, export_at=export_path, log_at=log_path, seed=seed, device=device,
             num_threads=num_threads or None)
     except ValueError as error:  # bad option: one line, exit 2, no traceback

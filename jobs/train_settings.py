@@ -70,6 +70,12 @@ class TrainSettings:
     validation_crops: int = 64
     log_every: int = 10
     checkpoint_every_s: float = 600.0
+    # Stop (checkpoint and export) after this much wall-clock training, e.g. a GPU lease of a few minutes; None: no
+    # limit beyond ``steps``
+    max_minutes: float | None = None
+    # Crop-cutting worker processes (jobs.data.ParallelCropSampler); 0 cuts crops in the training process, which is
+    # what a CPU run wants. A GPU wants several: one core cuts ~1,300 64-px crops/s.
+    workers: int = 0
     # state_dir/<name>/ holds checkpoint/, export/<name>.safetensors (+ .json) and train_prior.csv unless the three
     # *_at paths below are given (read them as checkpoint_dir, export_path, log_path). Copy the export into
     # ddnm/weights/ by hand when it is to ship.
@@ -98,6 +104,8 @@ class TrainSettings:
         if min(mix) < 0 or sum(mix) > 1:
             raise ValueError(f"thumbnail_fraction {self.thumbnail_fraction} + context_fraction "
                              f"{self.context_fraction} must be ≥ 0 each and ≤ 1 together")
+        if self.workers < 0 or (self.max_minutes is not None and self.max_minutes <= 0):
+            raise ValueError(f"workers {self.workers} must be ≥ 0 and max_minutes {self.max_minutes} positive")
         if self.train_only is not None and not self.train_only:
             raise ValueError("train_only is a parameter-name prefix such as 'dc_head'; leave it unset to train all")
         if not 0 <= self.ema_decay < 1:
