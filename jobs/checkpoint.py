@@ -80,7 +80,9 @@ def load_checkpoint(folder: Path, model: nn.Module, ema: nn.Module, optimizer: t
         if name not in state["optimizer_steps"]:
             continue
         optimizer.state[param] = {
-            "step": torch.tensor(state["optimizer_steps"][name]),
+            # fused AdamW (CUDA) wants its step counts on the parameters' device; the plain one takes either
+            "step": torch.tensor(state["optimizer_steps"][name],
+                                 device=param.device if optimizer.defaults.get("fused") else None),
             "exp_avg": moments[f"{name}.exp_avg"].to(param.dtype),
             "exp_avg_sq": moments[f"{name}.exp_avg_sq"].to(param.dtype),
         }

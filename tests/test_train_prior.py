@@ -296,3 +296,4 @@ def test_a_fine_tune_carries_the_inits_task_recommendations_and_colour_companion
     out = json.loads(tuned.export_path.with_suffix(".json").read_text())
     assert out["trained_steps"] == 5 and out["sampling"]["tasks"] == tasks and out["colour"] == {"prior": "ddnm-colour-32"}
     assert out["sampling"]["steps"] == tuned.sampling_steps
+

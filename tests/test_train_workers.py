@@ -1,0 +1,45 @@
+"""Training on a GPU lease, checked on the CPU: crop worker processes and a wall-clock budget (jobs/train_gpu.sh)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from jobs.data import CropSettings, list_images
+from jobs.train_prior import main
+from tests.test_train_prior import corpus, one_thread, tiny_settings  # noqa: F401  (fixtures and settings)
+
+
+def test_parallel_crop_workers_cut_seeded_batches_and_a_resume_draws_fresh_ones(corpus):
+    """The GPU path's crop workers: batches of the asked shape and range, the same stream for the same (seed, step),
+    another one after a resume (start_at), and each worker its own crops."""
+    from jobs.data import ParallelCropSampler
+
+    paths, settings = list_images(corpus), CropSettings(window=16, hflip=False)
+
+    def first_batches(step: int) -> list[torch.Tensor]:
+        sampler = ParallelCropSampler(paths, settings, seed=0, workers=2, batch_size=3)
+        sampler.start_at(step)
+        return [sampler.sample(3) for _ in range(2)]  # one batch from each worker (the loader alternates)
+
+    a, again, resumed = first_batches(0), first_batches(0), first_batches(100)
+    assert a[0].shape == (3, 3, 16, 16) and a[0].min() >= -1 and a[0].max() <= 1
+    assert all(torch.equal(x, y) for x, y in zip(a, again))
+    assert not torch.equal(a[0], a[1])  # two workers, two seeds
+    assert not any(torch.equal(x, y) for x, y in zip(a, resumed))
+    with pytest.raises(ValueError, match="batches of 3"):
+        ParallelCropSampler(paths, settings, seed=0, workers=1, batch_size=3).sample(4)
+
+
+def test_a_wall_clock_budget_stops_and_saves_a_resumable_run(corpus, tmp_path):
+    """max_minutes ends the run before its step bound with a checkpoint and an export; crop workers resume too."""
+    settings = tiny_settings(corpus, tmp_path, steps=10_000, max_minutes=0.05, workers=1, checkpoint_every_s=1e9)
+    trainer = main(settings)
+    assert 0 < trainer.step < 10_000
+    assert (settings.checkpoint_dir / "state.pt").is_file() and settings.export_path.is_file()
+    again = main(dataclasses.replace(settings, steps=trainer.step + 2, max_minutes=None))
+    assert again.step == trainer.step + 2
+    with pytest.raises(ValueError, match="workers"):
+        tiny_settings(corpus, tmp_path, workers=-1)
