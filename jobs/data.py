@@ -235,6 +235,9 @@ class ParallelCropSampler:
         self.step = step
 
     def sample(self, batch_size: int) -> torch.Tensor:
+        return self.sample_uint8(batch_size).float() / 127.5 - 1.0
+
+    def sample_uint8(self, batch_size: int) -> torch.Tensor:
         if batch_size != self.batch_size:
             raise ValueError(f"this sampler's workers cut batches of {self.batch_size}, not {batch_size}")
         if self._batches is None:
@@ -242,7 +245,7 @@ class ParallelCropSampler:
             loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.workers,
                                                  pin_memory=self.pin_memory, prefetch_factor=4)
             self._batches = iter(loader)
-        return next(self._batches).float() / 127.5 - 1.0
+        return next(self._batches)
 
     def state(self) -> object:
         return {"parallel_from_step": self.step}

@@ -248,7 +248,9 @@ class Trainer:
     def train_step(self) -> torch.Tensor:
         """One step; returns the loss as a 0-d tensor (no host sync here: the caller reads it when it logs)."""
         s = self.settings
-        x0 = self.sampler.sample(s.batch_size).to(s.device, non_blocking=True)
+        # uint8 to the device first, then to [-1, 1] there: on a GPU machine whose cores are busy cutting crops, even
+        # three elementwise CPU ops on the batch wait for every OpenMP thread to get a core (docs/performance.md)
+        x0 = self.sampler.sample_uint8(s.batch_size).to(s.device, non_blocking=True).float() / 127.5 - 1.0
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, s, self.start_step)
         autocast = s.bf16 and torch.device(s.device).type == "cuda"
@@ -267,6 +269,8 @@ def main(settings: TrainSettings, on_log: Callable[[StepLog], None] | None = Non
     """Train until ``settings.steps`` or SIGTERM/SIGINT; checkpoint and export periodically and at the end."""
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
+    elif settings.workers and torch.device(settings.device).type == "cuda":
+        torch.set_num_threads(2)  # the crop workers own the cores; this process only launches GPU work
     trainer = Trainer(settings)
     if not trainer.resume():
         # the starting point's validation loss: the baseline a fine-tune must beat, on the same fixed crops
