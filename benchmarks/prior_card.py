@@ -48,9 +48,15 @@ def read_log(path: Path) -> list[dict]:
 
 
 def merge_logs(kept: Path, new: Path) -> list[dict]:
-    """The kept history extended by a newer log (a step in both: the newer row wins); written back to ``kept``."""
-    rows = {int(r["step"]): r for r in (read_log(kept) if kept.exists() else [])}
-    rows.update({int(r["step"]): r for r in read_log(new)})
+    """The kept history up to where the newer log begins, then the newer log; written back to ``kept``.
+
+    Kept rows past the new log's first step belong to another branch of training (a fine-tune that was not shipped,
+    resumed from the same weights): interleaving the two would draw one curve out of two runs.
+    """
+    latest = read_log(new)
+    begins = int(latest[0]["step"]) if latest else float("inf")
+    rows = {int(r["step"]): r for r in (read_log(kept) if kept.exists() else []) if int(r["step"]) < begins}
+    rows.update({int(r["step"]): r for r in latest})
     merged = [rows[step] for step in sorted(rows)]
     fields = list(dict.fromkeys(k for r in merged for k in r))
     kept.parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,17 @@ def test_a_sessions_log_extends_the_kept_history_instead_of_replacing_it(tmp_pat
     assert read_log(kept) == merged  # written back, so a fresh clone redraws the whole curve
 
 
+def test_a_run_from_an_earlier_step_replaces_the_kept_branch_past_it(tmp_path):
+    """The kept log ran on past step 30 in a run that was not shipped; a new run from 30 must not interleave."""
+    header = "step,loss,lr,seconds_per_step,elapsed_s,val_loss"
+    kept, new = tmp_path / "kept.csv", tmp_path / "run.csv"
+    kept.write_text("\n".join([header] + [f"{s},0.5,1e-4,1.0,{s}," for s in (10, 20, 30, 35, 50)]) + "\n")
+    new.write_text("\n".join([header, "30,nan,0,0,0,0.3", "40,0.2,1e-4,1.0,2,"]) + "\n")
+    merged = merge_logs(kept, new)
+    assert [int(r["step"]) for r in merged] == [10, 20, 30, 40]
+    assert merged[2]["val_loss"] == "0.3"
+
+
 def test_unconditional_samples_are_samples_even_for_a_prior_that_recommends_a_mean():
     """The colour prior's config asks for the posterior mean of 16; the card must show single draws (a mean of 16
     unconditional samples is a grayish blur that hides what the prior generates)."""
