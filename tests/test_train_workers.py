@@ -43,3 +43,20 @@ def test_a_wall_clock_budget_stops_and_saves_a_resumable_run(corpus, tmp_path):
     assert again.step == trainer.step + 2
     with pytest.raises(ValueError, match="workers"):
         tiny_settings(corpus, tmp_path, workers=-1)
+
+
+def test_the_gpu_lease_script_runs_on_a_cpu_and_leaves_a_resumable_run(corpus, tmp_path):
+    """jobs/train_gpu.sh with DEVICE=cpu: what a lease runs, minus the GPU (a broken script costs a lease)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "DEVICE": "cpu", "PYTHON": sys.executable, "DDNM_CORPUS": str(corpus)}
+    done = subprocess.run(["bash", "jobs/train_gpu.sh", str(tmp_path), "0.02", "1"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = tmp_path / "ddnm-prior-64"
+    assert (run / "checkpoint" / "state.pt").is_file() and (run / "export" / "ddnm-prior-64.safetensors").is_file()
+    assert not (tmp_path / "ddnm-colour-32").exists()  # the colour prior only when asked for (WORKERS_32 > 0)
