@@ -76,7 +76,8 @@ def test_the_shipped_priors_predict_the_noises_colour_dc(prior, t, least):
     """Issue 22's finding: x0 = (x_t − √(1−ᾱ) ε̂)/√ᾱ turns whatever of ε's per-channel mean ε̂ misses into the
     sample's global colour (the single-hue washes). The Wiener answer near t = T is ε̂_DC ≈ ε_DC (regression 1).
     The colour prior without a DC head scored 0.005 at t = 999, the shipped one ~1.0 (0.89 at t = 800); the 64-px
-    prior 0.006 before its head was fitted (jobs/fit_dc_head.py), 0.94 after (0.66 at t = 800; held-out crops)."""
+    prior 0.006 before its head was fitted (jobs/fit_dc_head.py), 0.94 after (0.66 at t = 800; held-out crops), 1.00
+    (0.67) after its GPU fine-tune."""
     from tests.example_crops import example_crops
 
     model = load(prior)
