@@ -60,3 +60,18 @@ def test_the_gpu_lease_script_runs_on_a_cpu_and_leaves_a_resumable_run(corpus, t
     run = tmp_path / "ddnm-prior-64"
     assert (run / "checkpoint" / "state.pt").is_file() and (run / "export" / "ddnm-prior-64.safetensors").is_file()
     assert not (tmp_path / "ddnm-colour-32").exists()  # the colour prior only when asked for (WORKERS_32 > 0)
+
+
+def test_train_speed_splits_a_step_into_feeding_and_network(corpus, tmp_path, monkeypatch):
+    """benchmarks/train_speed.py, what the next lease runs first: one row per worker count, naming the machine."""
+    import json
+
+    import benchmarks.common
+    from benchmarks import train_speed
+
+    monkeypatch.setattr(benchmarks.common, "RESULTS", tmp_path / "results.jsonl")
+    train_speed.main(["--device", "cpu", "--batch-size", "2", "--steps", "1", "--warmup", "1", "--workers", "1",
+                      "--threads", "1", "--corpus", str(corpus)])
+    (row,) = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert row["benchmark"] == "train_speed" and row["workers"] == 1 and row["cpu_count"] >= 1
+    assert 0 < row["network_s_per_step"] and 0 < row["s_per_step"] and 0 <= row["feeding_share"] < 1
