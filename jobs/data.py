@@ -196,7 +196,10 @@ class CropSampler:
         return self.rng.getstate()
 
     def set_state(self, state: object) -> None:
-        self.rng.setstate(state)
+        # A checkpoint of a run whose crops came from worker processes (ParallelCropSampler.state, a dict) holds no
+        # stream to continue, e.g. a GPU run resumed on a CPU: keep this sampler's own seeded stream.
+        if not isinstance(state, dict):
+            self.rng.setstate(state)
 
 
 class _CropStream(torch.utils.data.IterableDataset):

@@ -41,6 +41,9 @@ def test_a_wall_clock_budget_stops_and_saves_a_resumable_run(corpus, tmp_path):
     assert (settings.checkpoint_dir / "state.pt").is_file() and settings.export_path.is_file()
     again = main(dataclasses.replace(settings, steps=trainer.step + 2, max_minutes=None))
     assert again.step == trainer.step + 2
+    # and the other way, as a GPU run continued on a CPU: crops cut in the training process again
+    on_cpu = main(dataclasses.replace(settings, steps=again.step + 2, max_minutes=None, workers=0))
+    assert on_cpu.step == again.step + 2
     with pytest.raises(ValueError, match="workers"):
         tiny_settings(corpus, tmp_path, workers=-1)
 
