@@ -22,21 +22,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import append_result, print_table, sync
-from jobs.train_prior import Trainer, diffusion_loss, ema_decay_at, ema_update
+from jobs.train_prior import Trainer
 from jobs.train_settings import TrainSettings, default_corpus
-
-
-def fixed_batch_step(trainer: Trainer, x0: torch.Tensor) -> None:
-    """Trainer.train_step's network, optimizer and EMA work on a batch that is already on the device."""
-    s = trainer.settings
-    autocast = s.bf16 and x0.device.type == "cuda"
-    with torch.autocast(device_type=x0.device.type, dtype=torch.bfloat16, enabled=autocast):
-        loss = diffusion_loss(trainer.net, x0, trainer.alphas_cumprod, trainer.generator)
-    trainer.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(trainer.net.parameters(), s.grad_clip)
-    trainer.optimizer.step()
-    ema_update(trainer.ema, trainer.net, ema_decay_at(trainer.step, s.ema_decay))
 
 
 def timed(step, steps: int, device: torch.device) -> float:
@@ -55,8 +42,8 @@ def measure(settings: TrainSettings, steps: int, warmup: int) -> dict:
     for _ in range(warmup):  # crop workers start and decode the corpus here; cuDNN picks its kernels
         trainer.train_step()
     whole = timed(trainer.train_step, steps, device)
-    x0 = trainer.sampler.sample_uint8(settings.batch_size).to(device).float() / 127.5 - 1.0
-    network = timed(lambda: fixed_batch_step(trainer, x0), steps, device)
+    x0 = trainer.next_batch()
+    network = timed(lambda: trainer.optimise(x0), steps, device)  # the same step on a batch already there
     return {"workers": settings.workers, "batch": settings.batch_size, "s_per_step": whole,
             "crops_per_s": settings.batch_size / whole, "network_s_per_step": network,
             "feeding_share": max(0.0, 1 - network / whole)}
@@ -78,8 +65,7 @@ def main(argv=None) -> None:
                              state_dir=Path(scratch), num_threads=args.threads)
         for workers in args.workers:
             settings = dataclasses.replace(base, workers=workers)
-            threads = settings.num_threads or (2 if workers and args.device.startswith("cuda") else None)
-            if threads:  # as jobs.train_prior.main sets them
+            if threads := settings.threads:  # as jobs.train_prior.main sets them
                 torch.set_num_threads(threads)
             row = measure(settings, args.steps, args.warmup)
             name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"

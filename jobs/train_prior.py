@@ -246,11 +246,19 @@ class Trainer:
                 **({"colour": colour} if (colour := self.carried.get("colour")) else {})}
 
     def train_step(self) -> torch.Tensor:
-        """One step; returns the loss as a 0-d tensor (no host sync here: the caller reads it when it logs)."""
+        """One step on the next batch; the loss as a 0-d tensor (no host sync here: the caller reads it when it logs)."""
+        return self.optimise(self.next_batch())
+
+    def next_batch(self) -> torch.Tensor:
+        """The next batch of crops on the training device, in [-1, 1]."""
         s = self.settings
         # uint8 to the device first, then to [-1, 1] there: on a GPU machine whose cores are busy cutting crops, even
         # three elementwise CPU ops on the batch wait for every OpenMP thread to get a core (docs/performance.md)
-        x0 = self.sampler.sample_uint8(s.batch_size).to(s.device, non_blocking=True).float() / 127.5 - 1.0
+        return self.sampler.sample_uint8(s.batch_size).to(s.device, non_blocking=True).float() / 127.5 - 1.0
+
+    def optimise(self, x0: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on ``x0`` and the EMA update (DDPM Algorithm 1's loop body)."""
+        s = self.settings
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, s, self.start_step)
         autocast = s.bf16 and torch.device(s.device).type == "cuda"
@@ -267,10 +275,8 @@ class Trainer:
 
 def main(settings: TrainSettings, on_log: Callable[[StepLog], None] | None = None) -> Trainer:
     """Train until ``settings.steps`` or SIGTERM/SIGINT; checkpoint and export periodically and at the end."""
-    if settings.num_threads:
-        torch.set_num_threads(settings.num_threads)
-    elif settings.workers and torch.device(settings.device).type == "cuda":
-        torch.set_num_threads(2)  # the crop workers own the cores; this process only launches GPU work
+    if threads := settings.threads:
+        torch.set_num_threads(threads)
     trainer = Trainer(settings)
     if not trainer.resume():
         # the starting point's validation loss: the baseline a fine-tune must beat, on the same fixed crops

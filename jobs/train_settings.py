@@ -139,6 +139,14 @@ class TrainSettings:
         return Path(self.log_at or Path(self.state_dir) / self.name / "train_prior.csv")
 
     @property
+    def threads(self) -> int | None:
+        """torch CPU threads for the training process: ``num_threads``, else 2 when crop workers feed a GPU (they own
+        the cores; this process only launches GPU work), else None (torch's default)."""
+        if self.num_threads:
+            return self.num_threads
+        return 2 if self.workers and str(self.device).split(":")[0] == "cuda" else None
+
+    @property
     def sampling(self) -> dict:
         """The export's ``sampling`` block: steps, η and samples (posterior mean of K) recommended for this prior."""
         return {"steps": self.sampling_steps, "eta": self.sampling_eta, "samples": self.sampling_samples}
