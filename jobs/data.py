@@ -67,6 +67,11 @@ def split_holdout(paths: list[Path], fraction: float = 0.1,
     return [p for p in paths if p not in held], sorted(held)
 
 
+def to_unit_range(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels [0, 255] → float [-1, 1], the networks' pixel range (on whatever device the batch is)."""
+    return batch.float() / 127.5 - 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class CropSettings:
     """How crops are drawn: a mix of three kinds, chosen per crop.
@@ -179,7 +184,7 @@ class CropSampler:
         return math.exp(self.rng.uniform(math.log(window), math.log(top)))
 
     def sample(self, batch_size: int) -> torch.Tensor:
-        return self.sample_uint8(batch_size).float() / 127.5 - 1.0
+        return to_unit_range(self.sample_uint8(batch_size))
 
     def sample_uint8(self, batch_size: int) -> torch.Tensor:
         """(B, 3, window, window) uint8: what worker processes hand over (a quarter of the float bytes)."""
@@ -238,7 +243,7 @@ class ParallelCropSampler:
         self.step = step
 
     def sample(self, batch_size: int) -> torch.Tensor:
-        return self.sample_uint8(batch_size).float() / 127.5 - 1.0
+        return to_unit_range(self.sample_uint8(batch_size))
 
     def sample_uint8(self, batch_size: int) -> torch.Tensor:
         if batch_size != self.batch_size:

@@ -26,7 +26,7 @@ from torch import nn
 from ddnm.models.adm import create_model
 from ddnm.schedules import alphas_cumprod_from_betas, linear_betas
 from jobs.checkpoint import export_weights, find_checkpoint, load_checkpoint, save_checkpoint
-from jobs.data import CropSampler, CropSettings, ParallelCropSampler, list_images, split_holdout
+from jobs.data import CropSampler, CropSettings, ParallelCropSampler, list_images, split_holdout, to_unit_range
 from jobs.train_settings import DEFAULT_LICENSE, REPO, StepLog, TrainSettings
 
 __all__ = ["DEFAULT_LICENSE", "REPO", "StepLog", "TrainSettings", "diffusion_loss", "main"]
@@ -246,7 +246,7 @@ class Trainer:
                 **({"colour": colour} if (colour := self.carried.get("colour")) else {})}
 
     def train_step(self) -> torch.Tensor:
-        """One step on the next batch; the loss as a 0-d tensor (no host sync here: the caller reads it when it logs)."""
+        """One step on the next batch; the loss as a 0-d tensor (no host sync here: read it when logging)."""
         return self.optimise(self.next_batch())
 
     def next_batch(self) -> torch.Tensor:
@@ -254,7 +254,7 @@ class Trainer:
         s = self.settings
         # uint8 to the device first, then to [-1, 1] there: on a GPU machine whose cores are busy cutting crops, even
         # three elementwise CPU ops on the batch wait for every OpenMP thread to get a core (docs/performance.md)
-        return self.sampler.sample_uint8(s.batch_size).to(s.device, non_blocking=True).float() / 127.5 - 1.0
+        return to_unit_range(self.sampler.sample_uint8(s.batch_size).to(s.device, non_blocking=True))
 
     def optimise(self, x0: torch.Tensor) -> torch.Tensor:
         """One optimizer step on ``x0`` and the EMA update (DDPM Algorithm 1's loop body)."""
