@@ -187,10 +187,19 @@ class Trainer:
         self.init = state.get("init")
         self.carried = state.get("carried") or {}
         self.sampler.set_state(state["sampler_rng"])
-        self.generator.set_state(state["generator"])
+        self._set_generator_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self._start_crops()
         return True
+
+    def _set_generator_state(self, saved: torch.Tensor) -> None:
+        """Continue the (t, ε) stream of the checkpoint, or, when it was drawn on another kind of device (a CUDA
+        generator's state is 16 bytes, a CPU one's 5056: a GPU run continued on a CPU or back), start one seeded
+        from the step, so the continued run is still a function of (seed, step)."""
+        if saved.numel() == self.generator.get_state().numel():
+            self.generator.set_state(saved)
+        else:
+            self.generator.manual_seed(self.settings.seed + self.step)
 
     def _start_crops(self) -> None:
         if isinstance(self.sampler, ParallelCropSampler):

@@ -44,6 +44,13 @@ def test_a_wall_clock_budget_stops_and_saves_a_resumable_run(corpus, tmp_path):
     # and the other way, as a GPU run continued on a CPU: crops cut in the training process again
     on_cpu = main(dataclasses.replace(settings, steps=again.step + 2, max_minutes=None, workers=0))
     assert on_cpu.step == again.step + 2
+    # a CUDA run's (t, ε) generator state (16 bytes) cannot be set on a CPU generator: the run goes on, seeded
+    state_path = settings.checkpoint_dir / "state.pt"
+    state = torch.load(state_path, weights_only=True)
+    torch.save({**state, "generator": torch.cuda.default_generators[0].get_state() if torch.cuda.is_available()
+                else torch.zeros(16, dtype=torch.uint8)}, state_path)  # fmt: skip
+    from_gpu = main(dataclasses.replace(settings, steps=on_cpu.step + 2, max_minutes=None, workers=0))
+    assert from_gpu.step == on_cpu.step + 2
     with pytest.raises(ValueError, match="workers"):
         tiny_settings(corpus, tmp_path, workers=-1)
 
