@@ -7,7 +7,8 @@
 Per photo (resized so its long side is ``--long-side``; 0 = full size): the gray scan y = A x (channel mean), its
 colouring by ``ddnm.colour.restore_colour`` at the user's defaults unless overridden (the prior ``ddnm.restore``
 colours with, the bundled prior's colour companion ``ddnm-colour-32``, and its config's settings), and the gray
-A⁺y, scored against the truth: PSNR, colourfulness (Hasler & Süsstrunk) as a fraction of the truth's, CIEDE2000
+A⁺y and the training photos' colour-by-gray-level table (``benchmarks/colour_table.py``, no network), scored
+against the truth: PSNR, colourfulness (Hasler & Süsstrunk) as a fraction of the truth's, CIEDE2000
 ΔE, the largest gray-level error after 8-bit encoding, seconds per megapixel. Sets: the corpus hold-out
 (``jobs/holdout.txt``), Kodak24, Set14 (../shared/eval/classic). Writes docs/img/colour_<set>.jpg (gray / result /
 truth thumbnails) and
@@ -19,6 +20,7 @@ at the same settings, in the same run.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -35,6 +37,7 @@ SHARED = next((p / "shared" for p in ROOT.parents if (p / "shared" / "eval").is_
 SETS = {"holdout": SHARED / "corpus" / "images", "kodak24": SHARED / "eval" / "classic" / "Kodak24",
         "set14": SHARED / "eval" / "classic" / "Set14"}  # fmt: skip
 HISTORICAL = SHARED / "eval" / "historical"
+TABLE_METHOD = "tint table (no network)"  # benchmarks.colour_table: the training photos' E[chroma | gray]
 OLD_HOLDOUT = ("kphotoalbum-grand-canyon-2.jpg", "mate-two-wings.jpg", "matplotlib-grace-hopper.jpg",
                "plasma-kite.jpg", "sklearn-china.jpg")  # fmt: skip
 
@@ -114,7 +117,9 @@ def score(x_hat: torch.Tensor, x: torch.Tensor) -> dict:
             "delta_e": float(np.mean(deltaE_ciede2000(lab(x_hat), lab(x))))}  # fmt: skip
 
 
-def run_set(name: str, method, args) -> tuple[list[dict], list[tuple]]:
+def run_set(name: str, method, args, table: torch.Tensor | None = None) -> tuple[list[dict], list[tuple]]:
+    """Score ``method`` (and gray A⁺y, and with ``table`` the no-network tint table) on every photo of a set."""
+    from benchmarks.colour_table import table_colour
     from ddnm.operators import make
 
     rows, pictures = [], []
@@ -131,16 +136,19 @@ def run_set(name: str, method, args) -> tuple[list[dict], list[tuple]]:
         gray = op.A_pinv(y)
         megapixels = x.shape[-2] * x.shape[-1] / 1e6
         common = {"set": name, "image": path.stem, "width": x.shape[-1], "height": x.shape[-2]}
-        rows.append({**common, "method": "gray A⁺y", **score(gray, x), "colourfulness_gt": 0.0})
-        rows.append({**common, "method": "colour", **score(written, x), "s_per_mp": seconds / megapixels,
-                     "gray_err_255": float((op.A(written) - y).abs().max() * 127.5),
-                     "uncertainty": float(out.uncertainty[0]) if out.uncertainty is not None else float("nan")})
-        for row in rows[-2:]:
-            row["colourfulness_gt"] = score(x, x)["colourfulness"]
+        photo = [{**common, "method": "gray A⁺y", **score(gray, x)}]
+        if table is not None:
+            photo.append({**common, "method": TABLE_METHOD, **score(quantised(table_colour(y, table)), x)})
+        photo.append({**common, "method": "colour", **score(written, x), "s_per_mp": seconds / megapixels,
+                      "gray_err_255": float((op.A(written) - y).abs().max() * 127.5),
+                      "uncertainty": float(out.uncertainty[0]) if out.uncertainty is not None else float("nan")})
+        truth = score(x, x)["colourfulness"]
+        for row in photo:
+            row["colourfulness_gt"] = truth
+        rows += photo
         pictures.append((gray, written, x))
-        print(f"{name} {path.stem}: {rows[-1]['psnr']:.2f} dB (gray {rows[-2]['psnr']:.2f}), colourfulness "
-              f"{rows[-1]['colourfulness']:.1f} (truth {rows[-1]['colourfulness_gt']:.1f}), {seconds:.1f} s",
-              flush=True)  # fmt: skip
+        print(f"{name} {path.stem}: {photo[-1]['psnr']:.2f} dB (gray {photo[0]['psnr']:.2f}), colourfulness "
+              f"{photo[-1]['colourfulness']:.1f} (truth {truth:.1f}), {seconds:.1f} s", flush=True)  # fmt: skip
     return rows, pictures
 
 
@@ -184,12 +192,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tag", default="", help="suffix for the pictures (keeps a second configuration)")
     p.add_argument("--machine", default="2-core CPU (shared)")
     p.add_argument("--no-pictures", action="store_true")
+    p.add_argument("--no-table", action="store_true", help="skip the no-network tint-table baseline "
+                   "(benchmarks/colour_table.py; also skipped where there is no corpus)")
     p.add_argument("--update-docs", action="store_true")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> None:
     import ddnm.models
+
+    from benchmarks.colour_table import corpus_table
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -203,8 +215,9 @@ def main(argv=None) -> None:
               "eta": restore.sampler.eta, "long_side": args.long_side, "prior": colouring.info.name,
               "prior_sha256": colouring.info.weights_sha256[:12], "machine": args.machine}  # fmt: skip
     all_rows, pictures = [], {}
+    table = None if args.no_table else corpus_table()
     for name in args.sets:
-        rows, pictures[name] = run_set(name, method, args)
+        rows, pictures[name] = run_set(name, method, args, table)
         all_rows += rows
     table = summary(all_rows)
     print_table("colour: mean over photos", table)
@@ -223,7 +236,7 @@ def main(argv=None) -> None:
             historical_grid(sorted(HISTORICAL.iterdir())[: args.historical], method,
                             ROOT / "docs" / "img" / f"colour_historical{suffix}.jpg")
     if args.update_docs:
-        text = markdown(table, config, extra, " ".join(["python -m benchmarks.colour", *sys.argv[1:]]))
+        text = markdown(table, config, extra, shlex.join(["python", "-m", "benchmarks.colour", *sys.argv[1:]]))
         replace_section(ROOT / "docs" / "model_card.md", "colour", text)
 
 
