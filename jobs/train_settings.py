@@ -94,7 +94,7 @@ class TrainSettings:
     license: str = DEFAULT_LICENSE
     seed: int = 0
     device: str = "cpu"
-    bf16: bool = True  # autocast to bfloat16, only on CUDA
+    bf16: bool = True  # autocast the step to bfloat16 where that is native (Trainer.bf16: CUDA, AVX-512 BF16)
     num_threads: int | None = None  # torch.set_num_threads for this process; None leaves torch's default
 
     def __post_init__(self):

@@ -85,3 +85,21 @@ def test_train_speed_splits_a_step_into_feeding_and_network(corpus, tmp_path, mo
     (row,) = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert row["benchmark"] == "train_speed" and row["workers"] == 1 and row["cpu_count"] >= 1
     assert 0 < row["network_s_per_step"] and 0 < row["s_per_step"] and 0 <= row["feeding_share"] < 1
+
+
+def test_the_step_autocasts_to_bf16_only_where_the_cpu_does_it_natively(corpus, tmp_path):
+    """settings.bf16 asks; Trainer.bf16 answers for this device. Where it is on, the step's loss is the bf16 one (it
+    differs from fp32's on the same batch and draw); --no-bf16 keeps fp32 throughout."""
+    from jobs.train_prior import Trainer
+
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    losses = {}
+    for bf16 in (True, False):
+        trainer = Trainer(tiny_settings(corpus, tmp_path / str(bf16), bf16=bf16))
+        trainer.resume()
+        assert trainer.bf16 is (bf16 and native)
+        x0 = torch.linspace(-1, 1, 4 * 3 * 16 * 16).view(4, 3, 16, 16)
+        trainer.optimise(x0)  # ADM's output layer starts at zero: the first loss is E[ε²] at any precision
+        losses[bf16] = float(trainer.optimise(x0))
+    assert all(torch.isfinite(torch.tensor(list(losses.values()))))
+    assert (losses[True] != losses[False]) is native
