@@ -61,6 +61,8 @@ def train(
     num_threads: int = typer.Option(0, help="torch threads for this process; 0 leaves torch's default"),
     bf16: bool = typer.Option(_D.bf16, help="autocast the training step to bfloat16 where the device does it "
                               "natively (CUDA; a CPU with AVX-512 BF16 or AMX); --no-bf16: fp32 throughout"),
+    compile: bool = typer.Option(_D.compile, "--compile", help="torch.compile the network for the training step "
+                                 "(a GPU: fewer, fused kernels; the first steps compile)"),
 ) -> None:
     """Train (or resume) the bundled diffusion prior; checkpoints and the fp16 EMA export are written as it goes."""
     try:
@@ -75,7 +77,7 @@ def train(
             steps=steps, checkpoint_every_s=checkpoint_every_s, validate_every=validate_every, log_every=log_every,
             max_minutes=max_minutes or None, workers=workers,
             checkpoint_at=checkpoint_dir, export_at=export_path, log_at=log_path, seed=seed, device=device,
-            num_threads=num_threads or None, bf16=bf16)
+            num_threads=num_threads or None, bf16=bf16, compile=compile)
     except ValueError as error:  # bad option: one line, exit 2, no traceback
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

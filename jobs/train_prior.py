@@ -133,6 +133,8 @@ class Trainer:
         torch.manual_seed(settings.seed)
         self.net = create_model(**settings.hparams).to(settings.device)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
+        # what the training step calls: the network itself, or compiled (same parameters; saved as self.net)
+        self.forward = torch.compile(self.net) if settings.compile else self.net
         cuda = torch.device(settings.device).type == "cuda"
         if cuda:
             torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick its fastest convolutions once
@@ -283,7 +285,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, s, self.start_step)
         with torch.autocast(device_type=torch.device(s.device).type, dtype=torch.bfloat16, enabled=self.bf16):
-            loss = diffusion_loss(self.net, x0, self.alphas_cumprod, self.generator)
+            loss = diffusion_loss(self.forward, x0, self.alphas_cumprod, self.generator)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.net.parameters(), s.grad_clip)

@@ -96,6 +96,9 @@ class TrainSettings:
     device: str = "cpu"
     bf16: bool = True  # autocast the step to bfloat16 where that is native (Trainer.bf16: CUDA, AVX-512 BF16)
     num_threads: int | None = None  # torch.set_num_threads for this process; None leaves torch's default
+    # torch.compile the network for the training step (Trainer.forward): fuses the many small kernels of a 2 M-param
+    # ADM (GroupNorm, SiLU, casts), which a GPU otherwise spends launching; the weights and checkpoints are the same
+    compile: bool = False
 
     def __post_init__(self):
         if self.batch_size < 1 or self.steps < 1 or self.lr <= 0:
