@@ -6,7 +6,7 @@ minus ``jobs/holdout.txt``), applied per pixel (x̂ = A⁺y + (I − A⁺A) tabl
 is). It knows that shadows are near neutral, mid-tones yellow and bright areas (skies) bluish, and nothing else. The
 diffusion colour's margin over it is what the prior knows about content.
 
-    python -m benchmarks.colour_table            # the table and its scores on the hold-out and Kodak24
+Its rows are the colour benchmark's "tint table (no network)" (``python -m benchmarks.colour``).
 """
 
 from __future__ import annotations
@@ -61,38 +61,13 @@ def table_colour(y: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 
 
 def corpus_table(corpus: Path | None = None) -> torch.Tensor | None:
-    """The table of the corpus's training photos, or None where there is no corpus (CI keeps no ../shared)."""
+    """The table of the training photos of ``corpus`` (default: the one the priors train on,
+    ``jobs.train_settings.default_corpus``), or None where there is none (CI keeps no ../shared)."""
     from jobs.data import list_images, split_holdout
-
-    from benchmarks.colour import SHARED
+    from jobs.train_settings import default_corpus
 
     try:
-        train, _ = split_holdout(list_images(corpus or SHARED / "corpus"))
+        train, _ = split_holdout(list_images(corpus or default_corpus()))
     except FileNotFoundError:
         return None
     return tint_table(train)
-
-
-def main() -> None:
-    from benchmarks.colour import files_of, load, quantised
-    from ddnm.metrics import colourfulness, psnr
-
-    table = corpus_table()
-    if table is None:
-        raise SystemExit("no corpus: ../shared/corpus is needed to measure the table")
-    for level, row in enumerate(table.tolist()):
-        print(f"gray bin {level:2d}: chroma R {row[0]:+.3f} G {row[1]:+.3f} B {row[2]:+.3f}")
-    for name in ("holdout", "kodak24"):
-        scores = []
-        for path in files_of(name, 0):
-            x = load(path, 384)
-            y = quantised(x.mean(dim=1, keepdim=True))
-            x_hat = quantised(table_colour(y, table))
-            scores.append((float(psnr(x_hat, x)[0]), float(psnr(y.expand_as(x), x)[0]),
-                           float(colourfulness(x_hat)[0] / colourfulness(x)[0])))
-        psnr_table, psnr_gray, ratio = np.mean(scores, axis=0)
-        print(f"{name}: table {psnr_table:.2f} dB, gray {psnr_gray:.2f} dB, colourfulness {ratio:.2f}× (per photo)")
-
-
-if __name__ == "__main__":
-    main()

@@ -41,3 +41,16 @@ def test_the_table_learns_colour_by_gray_level_and_keeps_the_scans_gray(tmp_path
     assert x_hat.abs().max() <= 1 + 1e-6
     err_table, err_gray = (x_hat - image).pow(2).mean(), (y.expand_as(image) - image).pow(2).mean()
     assert err_table < 0.5 * err_gray
+
+
+def test_the_corpus_table_skips_the_hold_out_and_is_none_without_a_corpus(tmp_path):
+    from benchmarks.colour_table import corpus_table
+
+    assert corpus_table(tmp_path / "no-corpus") is None  # CI keeps no ../shared: the benchmark leaves the row out
+    paths = _photos(tmp_path, count=4)
+    from jobs.data import split_holdout
+
+    train, held = split_holdout(paths)  # another folder than the project corpus: 10 % by name hash, at least 1
+    assert len(held) == 1
+    assert torch.allclose(corpus_table(tmp_path), tint_table(train))  # trained-on photos only
+    assert not torch.allclose(corpus_table(tmp_path), tint_table(paths))
