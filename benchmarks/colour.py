@@ -215,9 +215,9 @@ def main(argv=None) -> None:
               "eta": restore.sampler.eta, "long_side": args.long_side, "prior": colouring.info.name,
               "prior_sha256": colouring.info.weights_sha256[:12], "machine": args.machine}  # fmt: skip
     all_rows, pictures = [], {}
-    table = None if args.no_table else corpus_table()
+    tint = None if args.no_table else corpus_table()
     for name in args.sets:
-        rows, pictures[name] = run_set(name, method, args, table)
+        rows, pictures[name] = run_set(name, method, args, tint)
         all_rows += rows
     table = summary(all_rows)
     print_table("colour: mean over photos", table)
