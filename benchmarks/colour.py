@@ -10,8 +10,8 @@ colours with, the bundled prior's colour companion ``ddnm-colour-32``, and its c
 A⁺y and the training photos' colour-by-gray-level table (``benchmarks/colour_table.py``, no network), scored
 against the truth: PSNR, colourfulness (Hasler & Süsstrunk) as a fraction of the truth's, CIEDE2000
 ΔE, the largest gray-level error after 8-bit encoding, seconds per megapixel. Sets: the corpus hold-out
-(``jobs/holdout.txt``), Kodak24, Set14 (../shared/eval/classic). Writes docs/img/colour_<set>.jpg (gray / result /
-truth thumbnails) and
+(``jobs/holdout.txt``), Kodak24, Set14 (../shared/eval/classic). Writes docs/img/colour_<set>.jpg (gray / tint table /
+result / truth thumbnails) and
 with ``--historical N`` docs/img/colour_historical.png; appends to benchmarks/results.jsonl; ``--update-docs``
 rewrites the ``colour`` section of docs/model_card.md. ``--ratio`` times one 1600-px scan against one 64×64 scan
 at the same settings, in the same run.
@@ -137,8 +137,10 @@ def run_set(name: str, method, args, table: torch.Tensor | None = None) -> tuple
         megapixels = x.shape[-2] * x.shape[-1] / 1e6
         common = {"set": name, "image": path.stem, "width": x.shape[-1], "height": x.shape[-2]}
         photo = [{**common, "method": "gray A⁺y", **score(gray, x)}]
+        shots = [gray]
         if table is not None:
-            photo.append({**common, "method": TABLE_METHOD, **score(quantised(table_colour(y, table)), x)})
+            shots.append(quantised(table_colour(y, table)))
+            photo.append({**common, "method": TABLE_METHOD, **score(shots[-1], x)})
         photo.append({**common, "method": "colour", **score(written, x), "s_per_mp": seconds / megapixels,
                       "gray_err_255": float((op.A(written) - y).abs().max() * 127.5),
                       "uncertainty": float(out.uncertainty[0]) if out.uncertainty is not None else float("nan")})
@@ -146,7 +148,7 @@ def run_set(name: str, method, args, table: torch.Tensor | None = None) -> tuple
         for row in photo:
             row["colourfulness_gt"] = truth
         rows += photo
-        pictures.append((gray, written, x))
+        pictures.append((*shots, written, x))  # gray | tint table (with a corpus) | colour | truth
         print(f"{name} {path.stem}: {photo[-1]['psnr']:.2f} dB (gray {photo[0]['psnr']:.2f}), colourfulness "
               f"{photo[-1]['colourfulness']:.1f} (truth {truth:.1f}), {seconds:.1f} s", flush=True)  # fmt: skip
     return rows, pictures

@@ -85,7 +85,7 @@ def _sheet(rows: list[list[Image.Image]], path: Path, side: int) -> None:
 
 
 def grid(shots: list[tuple[torch.Tensor, ...]], path: Path, side: int = THUMB) -> None:
-    """One row per photo: gray A⁺y | colour | truth, thumbnails."""
+    """One row per photo, a thumbnail per image of the shot (gray A⁺y | [tint table |] colour | truth)."""
     _sheet([[_thumb(t, side) for t in shot] for shot in shots], path, side)
 
 
