@@ -135,7 +135,14 @@ class Trainer:
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         # what the training step calls: the network itself, or compiled (same parameters; saved as self.net)
         self.forward = torch.compile(self.net) if settings.compile else self.net
-        cuda = torch.device(settings.device).type == "cuda"
+        self.device_type = torch.device(settings.device).type
+        cuda = self.device_type == "cuda"
+        # autocast the step to bfloat16 where asked and native: CUDA, or a CPU whose oneDNN has bf16 kernels (AVX-512
+        # BF16 or AMX): there a batch-32 step of the bundled prior takes 0.55× the fp32 time (session 13, one core of
+        # an AMD EPYC). Elsewhere bf16 is emulated and slower than fp32, so the step stays fp32. Validation is always
+        # fp32, so the logged val loss stays comparable.
+        self.bf16 = settings.bf16 and (cuda or (self.device_type == "cpu"
+                                                and torch.ops.mkldnn._is_mkldnn_bf16_supported()))
         if cuda:
             torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick its fastest convolutions once
         self.optimizer = torch.optim.AdamW(self._trainable(), lr=settings.lr, weight_decay=settings.weight_decay,
@@ -154,18 +161,6 @@ class Trainer:
         self.init = None  # what the weights started from: None (random) or {"name", "sha256", "trained_steps"}
         self.carried = {}  # the init config's per-task "sampling.tasks" and "colour" blocks, if any
         self.fitted = None  # jobs.fit_dc_head's record when the head was fitted by least squares, not trained
-
-    @property
-    def bf16(self) -> bool:
-        """Whether the training step autocasts to bfloat16: asked for (``settings.bf16``) and native on the device.
-
-        CUDA, or a CPU whose oneDNN has bf16 kernels (AVX-512 BF16 or AMX): there a batch-32 step of the bundled
-        prior takes 0.55× the fp32 time (session 13, one core of an AMD EPYC). Elsewhere bf16 is emulated and slower
-        than fp32, so the step stays fp32. Validation is always fp32, so the logged val loss stays comparable.
-        """
-        kind = torch.device(self.settings.device).type
-        native = kind == "cuda" or (kind == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        return self.settings.bf16 and native
 
     def _trainable(self) -> list[nn.Parameter]:
         """All parameters, or with ``train_only`` those under that prefix; the others stop taking gradients, so the
@@ -284,7 +279,7 @@ class Trainer:
         s = self.settings
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(self.step, s, self.start_step)
-        with torch.autocast(device_type=torch.device(s.device).type, dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.autocast(device_type=self.device_type, dtype=torch.bfloat16, enabled=self.bf16):
             loss = diffusion_loss(self.forward, x0, self.alphas_cumprod, self.generator)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
