@@ -197,6 +197,9 @@ class CropSampler:
             crops.append(np.asarray(crop, dtype=np.uint8))
         return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
 
+    def start_at(self, step: int) -> None:
+        """Nothing to do: this sampler's stream continues from the checkpoint's state (``set_state``), not the step."""
+
     def state(self) -> object:
         return self.rng.getstate()
 

@@ -185,7 +185,7 @@ class Trainer:
         if folder is None:
             if self.settings.init_weights is not None:
                 self.init_from(Path(self.settings.init_weights))
-            self._start_crops()
+            self.sampler.start_at(self.step)  # worker processes draw fresh crops from here
             return False
         state = load_checkpoint(folder, self.net, self.ema, self.optimizer)
         if state["hparams"] != self.settings.hparams:
@@ -198,7 +198,7 @@ class Trainer:
         self.sampler.set_state(state["sampler_rng"])
         self._set_generator_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-        self._start_crops()
+        self.sampler.start_at(self.step)
         return True
 
     def _set_generator_state(self, saved: torch.Tensor) -> None:
@@ -209,10 +209,6 @@ class Trainer:
             self.generator.set_state(saved)
         else:
             self.generator.manual_seed(self.settings.seed + self.step)
-
-    def _start_crops(self) -> None:
-        if isinstance(self.sampler, ParallelCropSampler):
-            self.sampler.start_at(self.step)  # a resumed run's workers draw fresh crops
 
     def init_from(self, weights: Path) -> None:
         """Network and EMA from an fp16 export (e.g. the bundled prior); fresh AdamW; steps continue from its count."""
