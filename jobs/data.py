@@ -9,6 +9,7 @@ resized to the window with LANCZOS, so every crop is a downscale (never an upsca
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 from dataclasses import dataclass
@@ -45,6 +46,30 @@ def holdout_names(path: Path = HOLDOUT_FILE) -> tuple[str, ...]:
     """
     lines = (line.split("#", 1)[0].strip() for line in Path(path).read_text().splitlines())
     return tuple(line for line in lines if line)
+
+
+def photo_weights(paths: list[Path], weights_file: str | Path) -> list[float]:
+    """One sampling weight per path (``CropSampler``'s ``weights``) from a text file of ``name weight`` lines
+    (``#`` starts a comment); photos it does not name weigh 1. A name that is in no corpus folder is refused (a typo
+    would silently train on the wrong mix); a held-out name is allowed, as the file lists photos, not the split.
+    """
+    table: dict[str, float] = {}
+    for number, raw in enumerate(Path(weights_file).read_text().splitlines(), 1):
+        line = raw.split("#", 1)[0].split()
+        if not line:
+            continue
+        try:
+            name, weight = line[0], float(line[1]) if len(line) > 1 else float("nan")
+        except ValueError:
+            weight = float("nan")
+        if len(line) != 2 or not weight >= 0:
+            raise ValueError(f"{weights_file}:{number}: expected 'photo-name weight' with a weight ≥ 0, got {raw!r}")
+        table[name] = weight
+    folders = {p.parent for p in paths}
+    missing = sorted(n for n in table if not any((folder / n).exists() for folder in folders))
+    if missing:
+        raise ValueError(f"{weights_file} names photos that are not in the corpus: {', '.join(missing[:5])}")
+    return [table.get(p.name, 1.0) for p in paths]
 
 
 def split_holdout(paths: list[Path], fraction: float = 0.1,
@@ -153,14 +178,29 @@ class _CachedImage:
 
 
 class CropSampler:
-    """Random multi-scale crops from a list of images, as (B, 3, window, window) float tensors in [-1, 1]."""
+    """Random multi-scale crops from a list of images, as (B, 3, window, window) float tensors in [-1, 1].
 
-    def __init__(self, paths: list[Path], settings: CropSettings, seed: int = 0):
+    Each crop's photo is drawn uniformly, or in proportion to ``weights`` (one per path; ``photo_weights``): a photo
+    of weight 6 gives 6 times the crops of a photo of weight 1, without decoding it 6 times.
+    """
+
+    def __init__(self, paths: list[Path], settings: CropSettings, seed: int = 0,
+                 weights: list[float] | None = None):
         if not paths:
             raise ValueError("CropSampler got no images; check the corpus path and the hold-out split")
+        if weights is not None and (len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0):
+            raise ValueError(f"{len(weights)} photo weights for {len(paths)} photos; need one ≥ 0 per photo, "
+                             "not all 0")
         self.settings = settings
         self.rng = random.Random(seed)
         self.images = [_CachedImage(p, settings, self.rng) for p in paths]
+        # cumulative weights for rng.choices; None keeps rng.choice, so unweighted runs draw the stream they always did
+        self.cum_weights = list(itertools.accumulate(weights)) if weights is not None else None
+
+    def _photo(self) -> _CachedImage:
+        if self.cum_weights is None:
+            return self.rng.choice(self.images)
+        return self.rng.choices(self.images, cum_weights=self.cum_weights)[0]
 
     def cached_bytes(self) -> int:
         """Memory held by the cache (RGB uint8)."""
@@ -190,7 +230,7 @@ class CropSampler:
         """(B, 3, window, window) uint8: what worker processes hand over (a quarter of the float bytes)."""
         crops = []
         for _ in range(batch_size):
-            image = self.rng.choice(self.images)
+            image = self._photo()
             crop = image.crop(self._side(image), self.settings, self.rng)
             if self.settings.hflip and self.rng.random() < 0.5:
                 crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
@@ -213,13 +253,14 @@ class CropSampler:
 class _CropStream(torch.utils.data.IterableDataset):
     """Endless uint8 batches; each DataLoader worker decodes the images itself and draws from its own seed."""
 
-    def __init__(self, paths: list[Path], settings: CropSettings, seed: int, batch_size: int):
-        self.paths, self.settings, self.seed, self.batch_size = paths, settings, seed, batch_size
+    def __init__(self, paths: list[Path], settings: CropSettings, seed: int, batch_size: int,
+                 weights: list[float] | None = None):
+        self.paths, self.settings, self.seed, self.batch_size, self.weights = paths, settings, seed, batch_size, weights
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker = info.id if info is not None else 0
-        sampler = CropSampler(self.paths, self.settings, seed=name_hash(f"{self.seed}/{worker}"))
+        sampler = CropSampler(self.paths, self.settings, seed=name_hash(f"{self.seed}/{worker}"), weights=self.weights)
         while True:
             yield sampler.sample_uint8(self.batch_size)
 
@@ -234,11 +275,11 @@ class ParallelCropSampler:
     """
 
     def __init__(self, paths: list[Path], settings: CropSettings, seed: int, workers: int, batch_size: int,
-                 pin_memory: bool = False):
+                 pin_memory: bool = False, weights: list[float] | None = None):
         if workers < 1 or not paths:
             raise ValueError(f"ParallelCropSampler needs ≥ 1 worker and images; got {workers} and {len(paths)}")
         self.paths, self.settings, self.seed = paths, settings, seed
-        self.workers, self.batch_size, self.pin_memory = workers, batch_size, pin_memory
+        self.workers, self.batch_size, self.pin_memory, self.weights = workers, batch_size, pin_memory, weights
         self.step = 0
         self._batches = None
 
@@ -252,7 +293,8 @@ class ParallelCropSampler:
         if batch_size != self.batch_size:
             raise ValueError(f"this sampler's workers cut batches of {self.batch_size}, not {batch_size}")
         if self._batches is None:
-            stream = _CropStream(self.paths, self.settings, self.seed * 1_000_003 + self.step, self.batch_size)
+            stream = _CropStream(self.paths, self.settings, self.seed * 1_000_003 + self.step, self.batch_size,
+                                 self.weights)
             loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.workers,
                                                  pin_memory=self.pin_memory, prefetch_factor=4)
             self._batches = iter(loader)

@@ -32,6 +32,8 @@ def train(
                                      "from when STATE_DIR has no checkpoint; 'none' = random init"),
     thumbnail_fraction: float = typer.Option(_D.thumbnail_fraction, help="share of whole-photo thumbnail crops"),
     context_fraction: float = typer.Option(_D.context_fraction, help="share of large-context crops"),
+    photo_weights: Path = typer.Option(None, help="file of 'photo-name weight' lines: those photos are drawn in "
+                                       "proportion to their weight, the rest weigh 1 (e.g. jobs/people.txt)"),
     window: int = typer.Option(_D.window, help="training crop size in pixels"),
     num_channels: int = typer.Option(_D.num_channels, help="ADM base width (multiple of 32)"),
     num_res_blocks: int = typer.Option(_D.num_res_blocks),
@@ -69,7 +71,8 @@ def train(
         settings = TrainSettings(
             corpus=corpus, state_dir=state_dir, name=name,
             init_weights=None if init_weights.lower() == "none" else Path(init_weights),
-            thumbnail_fraction=thumbnail_fraction, context_fraction=context_fraction, window=window,
+            thumbnail_fraction=thumbnail_fraction, context_fraction=context_fraction, photo_weights=photo_weights,
+            window=window,
             num_channels=num_channels, num_res_blocks=num_res_blocks, channel_mult=channel_mult,
             attention_resolutions=attention_resolutions, dc_head=dc_head, train_only=train_only,
             batch_size=batch_size, lr=lr,
@@ -78,7 +81,12 @@ def train(
             max_minutes=max_minutes or None, workers=workers,
             checkpoint_at=checkpoint_dir, export_at=export_path, log_at=log_path, seed=seed, device=device,
             num_threads=num_threads or None, bf16=bf16, compile=compile)
-    except ValueError as error:  # bad option: one line, exit 2, no traceback
+        if photo_weights:  # read it now, so a typo is one line here rather than a traceback from the trainer
+            from jobs.data import list_images
+            from jobs.data import photo_weights as read_weights
+
+            read_weights(list_images(corpus), photo_weights)
+    except (ValueError, OSError) as error:  # bad option: one line, exit 2, no traceback
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     from jobs.train_prior import main  # torch loads here, not when the CLI starts

@@ -26,7 +26,8 @@ from torch import nn
 from ddnm.models.adm import create_model
 from ddnm.schedules import alphas_cumprod_from_betas, linear_betas
 from jobs.checkpoint import export_weights, find_checkpoint, load_checkpoint, save_checkpoint
-from jobs.data import CropSampler, CropSettings, ParallelCropSampler, list_images, split_holdout, to_unit_range
+from jobs.data import (CropSampler, CropSettings, ParallelCropSampler, list_images, photo_weights, split_holdout,
+                       to_unit_range)
 from jobs.train_settings import DEFAULT_LICENSE, REPO, StepLog, TrainSettings
 
 __all__ = ["DEFAULT_LICENSE", "REPO", "StepLog", "TrainSettings", "diffusion_loss", "main"]
@@ -151,9 +152,11 @@ class Trainer:
         self.alphas_cumprod = alphas_cumprod_from_betas(betas).to(settings.device)
         train, self.holdout = split_holdout(list_images(settings.corpus), settings.holdout_fraction)
         self.train_names = [p.name for p in train]
+        weights = photo_weights(train, settings.photo_weights) if settings.photo_weights else None
+        self.weighted = {p.name: w for p, w in zip(train, weights or []) if w != 1}
         self.sampler = (ParallelCropSampler(train, crop_settings(settings), settings.seed, settings.workers,
-                                            settings.batch_size, pin_memory=cuda) if settings.workers
-                        else CropSampler(train, crop_settings(settings), seed=settings.seed))
+                                            settings.batch_size, pin_memory=cuda, weights=weights) if settings.workers
+                        else CropSampler(train, crop_settings(settings), seed=settings.seed, weights=weights))
         self.validation = ValidationSet(self.holdout, settings, self.alphas_cumprod)
         self.generator = torch.Generator(device=settings.device).manual_seed(settings.seed)
         self.step = 0
@@ -250,6 +253,8 @@ class Trainer:
                          f"{', '.join(p.name for p in self.holdout)}); {s.window}px crops: "
                          f"{s.thumbnail_fraction:.0%} whole-photo thumbnails, {s.context_fraction:.0%} large-context, "
                          "the rest multi-scale detail; horizontal flips, no colour jitter; see docs/model_card.md"),
+                # photos drawn more (or less) often than the rest, by name: which data the weights saw, and how much
+                **({"photo_weights": self.weighted} if self.weighted else {}),
                 "init": self.init, "batch_size": s.batch_size, "ema_decay": s.ema_decay,
                 # a head-only run: these data trained that part alone, the rest is the init weights' (and their data)
                 **({"train_only": s.train_only} if s.train_only else {}),
