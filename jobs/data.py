@@ -48,6 +48,13 @@ def holdout_names(path: Path = HOLDOUT_FILE) -> tuple[str, ...]:
     return tuple(line for line in lines if line)
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
 def photo_weights(paths: list[Path], weights_file: str | Path) -> list[float]:
     """One sampling weight per path (``CropSampler``'s ``weights``) from a text file of ``name weight`` lines
     (``#`` starts a comment); photos it does not name weigh 1. A name that is in no corpus folder is refused (a typo
@@ -55,16 +62,14 @@ def photo_weights(paths: list[Path], weights_file: str | Path) -> list[float]:
     """
     table: dict[str, float] = {}
     for number, raw in enumerate(Path(weights_file).read_text().splitlines(), 1):
-        line = raw.split("#", 1)[0].split()
-        if not line:
+        fields = raw.split("#", 1)[0].split()
+        if not fields:
             continue
-        try:
-            name, weight = line[0], float(line[1]) if len(line) > 1 else float("nan")
-        except ValueError:
-            weight = float("nan")
-        if len(line) != 2 or not weight >= 0:
-            raise ValueError(f"{weights_file}:{number}: expected 'photo-name weight' with a weight ≥ 0, got {raw!r}")
-        table[name] = weight
+        weight = _number(fields[1]) if len(fields) == 2 else math.nan
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"{weights_file}:{number}: expected 'photo-name weight' with a finite weight ≥ 0, "
+                             f"got {raw!r}")
+        table[fields[0]] = weight
     folders = {p.parent for p in paths}
     missing = sorted(n for n in table if not any((folder / n).exists() for folder in folders))
     if missing:

@@ -49,6 +49,7 @@ def test_weights_file_names_photos_and_refuses_typos(tmp_path):
     good.write_text("# people\nblue.png 6   # the one with skin\n\n")
     assert photo_weights(paths, good) == [1.0, 6.0]
     for text, why in (("bleu.png 6\n", "not in the corpus"), ("blue.png\n", ":1:"), ("blue.png six\n", ":1:"),
+                      ("blue.png inf\n", ":1:"),
                       ("red.png 1\nblue.png -2\n", ":2:")):
         (tmp_path / "bad.txt").write_text(text)
         with pytest.raises(ValueError, match=why):
