@@ -5,7 +5,8 @@
 #   bash jobs/train_gpu.sh STATE_DIR MINUTES [WORKERS_64] [WORKERS_32]
 #
 # WORKERS_32 > 0 also trains ddnm-colour-32 side by side (session 12: 5 more minutes did not lower its validation
-# loss, it needs more photos rather than steps, so it is off by default). Each model is small enough that one leaves
+# loss, it needs more photos rather than steps, so it is off by default; it draws the photos of people 12x as
+# often, jobs/people.txt, as its shipped weights were fine-tuned since session 14). Each model is small enough that one leaves
 # most of a GPU idle, and cutting crops (PIL, LANCZOS; ~1,300 64-px crops/s per core) costs CPU, so two runs share
 # the GPU and split the cores between their crop workers. Both resume from STATE_DIR/<name>/checkpoint when it exists, else from the shipped fp16 weights;
 # exports land in STATE_DIR/<name>/export/ (copy into ddnm/weights/ only after re-measuring: docs/training.md).
@@ -26,7 +27,7 @@ p32=
 if (( workers32 > 0 )); then
   "$PY" -m jobs.train_cli "${common[@]}" --workers "$workers32" --name ddnm-colour-32 --batch-size 256 \
     --init-weights ddnm/weights/ddnm-colour-32.safetensors --window 32 --channel-mult 1,2,2 \
-    --thumbnail-fraction 0.6 --context-fraction 0.3 >"$state/ddnm-colour-32.log" 2>&1 &
+    --thumbnail-fraction 0.6 --context-fraction 0.3 --photo-weights jobs/people.txt >"$state/ddnm-colour-32.log" 2>&1 &
   p32=$!
 fi
 status=0
