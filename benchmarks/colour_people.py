@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     methods = [colour_method(prior, colour_args([]))[0] for prior in priors]
     photos = [SETS["kodak24"] / f"{n}.png" for n in KODAK_PEOPLE] + [HISTORICAL / n for n in PORTRAITS]
     photos = [f for f in photos if args.photos is None or f.stem in args.photos]
-    columns, scores, gray_delta_e = [], {m: [] for m in args.models}, []
+    columns, scores, gray_delta_e = [], [[] for _ in priors], []  # scores[i]: prior i's rows, one per photo
     for path in photos:
         if not path.exists():
             print(f"skipped {path.name}: not found (the eval photos live in ../shared/eval)", flush=True)
@@ -56,22 +56,22 @@ def main(argv=None) -> int:
         op = make("colorize", tuple(x.shape[1:]))
         y = quantised(op.A(x))
         outs = [quantised(method(y, op, 0).x) for method in methods]
-        if truth:
-            gray_delta_e.append(score(op.A_pinv(y), x)["delta_e"])
-            for m, out in zip(args.models, outs):
-                scores[m].append(score(out, x))
         columns.append([op.A_pinv(y), *outs, *([x] if truth else [])])
-        print(f"{path.stem}: " + " / ".join(f"{score(o, x)['psnr']:.2f} dB" for o in outs) if truth else path.stem,
-              flush=True)
+        if not truth:
+            print(path.stem, flush=True)
+            continue
+        gray_delta_e.append(score(op.A_pinv(y), x)["delta_e"])
+        for rows, out in zip(scores, outs):
+            rows.append(score(out, x))
+        print(f"{path.stem}: " + " / ".join(f"{rows[-1]['psnr']:.2f} dB" for rows in scores), flush=True)
     if not columns:
         print("error: no eval photos found (../shared/eval)", file=sys.stderr)
         return 2
-    rows = max(len(c) for c in columns)
+    height = max(len(c) for c in columns)  # gray, one per prior, truth (old portraits have none: white)
     _sheet([[_thumb(c[i], args.side) if i < len(c) else _thumb(torch.ones_like(c[0]), args.side) for c in columns]
-            for i in range(rows)], args.out, args.side)  # fmt: skip
+            for i in range(height)], args.out, args.side)  # fmt: skip
     table = []
-    for prior, m in zip(priors, args.models):
-        s = scores[m]
+    for prior, m, s in zip(priors, args.models, scores):
         table.append({"prior": m, "sha256": prior.info.weights_sha256[:12], "kodak people": len(s),
                       "psnr": float(np.mean([r["psnr"] for r in s])) if s else float("nan"),
                       "colourfulness": float(np.mean([r["colourfulness"] for r in s])) if s else float("nan"),
