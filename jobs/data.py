@@ -97,6 +97,15 @@ def split_holdout(paths: list[Path], fraction: float = 0.1,
     return [p for p in paths if p not in held], sorted(held)
 
 
+def training_photos(corpus: str | Path, holdout_fraction: float = 0.1,
+                    weights_file: str | Path | None = None) -> tuple[list[Path], list[Path], list[float] | None]:
+    """(train, holdout, weights): the corpus split as every run splits it (``split_holdout``) and each training
+    photo's sampling weight (``photo_weights``; None: uniform). What a training run reads before its first step, so
+    the command line calls it too and turns a bad corpus or weights file (ValueError, OSError) into one line."""
+    train, holdout = split_holdout(list_images(corpus), holdout_fraction)
+    return train, holdout, photo_weights(train, weights_file) if weights_file else None
+
+
 def to_unit_range(batch: torch.Tensor) -> torch.Tensor:
     """uint8 pixels [0, 255] → float [-1, 1], the networks' pixel range (on whatever device the batch is)."""
     return batch.float() / 127.5 - 1.0

@@ -81,11 +81,11 @@ def train(
             max_minutes=max_minutes or None, workers=workers,
             checkpoint_at=checkpoint_dir, export_at=export_path, log_at=log_path, seed=seed, device=device,
             num_threads=num_threads or None, bf16=bf16, compile=compile)
-        if photo_weights:  # read it now, so a typo is one line here rather than a traceback from the trainer
-            from jobs.data import list_images
-            from jobs.data import photo_weights as read_weights
+        # the photos the trainer will read, read now: a missing corpus or a typo in the weights file is one line here
+        # rather than a traceback from the trainer
+        from jobs.data import training_photos
 
-            read_weights(list_images(corpus), photo_weights)
+        training_photos(settings.corpus, settings.holdout_fraction, settings.photo_weights)
     except (ValueError, OSError) as error:  # bad option: one line, exit 2, no traceback
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

@@ -26,8 +26,7 @@ from torch import nn
 from ddnm.models.adm import create_model
 from ddnm.schedules import alphas_cumprod_from_betas, linear_betas
 from jobs.checkpoint import export_weights, find_checkpoint, load_checkpoint, save_checkpoint
-from jobs.data import (CropSampler, CropSettings, ParallelCropSampler, list_images, photo_weights, split_holdout,
-                       to_unit_range)
+from jobs.data import CropSampler, CropSettings, ParallelCropSampler, to_unit_range, training_photos
 from jobs.train_settings import DEFAULT_LICENSE, REPO, StepLog, TrainSettings
 
 __all__ = ["DEFAULT_LICENSE", "REPO", "StepLog", "TrainSettings", "diffusion_loss", "main"]
@@ -150,9 +149,9 @@ class Trainer:
                                            fused=cuda or None)
         betas = linear_betas(settings.num_timesteps)
         self.alphas_cumprod = alphas_cumprod_from_betas(betas).to(settings.device)
-        train, self.holdout = split_holdout(list_images(settings.corpus), settings.holdout_fraction)
+        train, self.holdout, weights = training_photos(settings.corpus, settings.holdout_fraction,
+                                                       settings.photo_weights)
         self.train_names = [p.name for p in train]
-        weights = photo_weights(train, settings.photo_weights) if settings.photo_weights else None
         self.weighted = {p.name: w for p, w in zip(train, weights or []) if w != 1}
         self.sampler = (ParallelCropSampler(train, crop_settings(settings), settings.seed, settings.workers,
                                             settings.batch_size, pin_memory=cuda, weights=weights) if settings.workers

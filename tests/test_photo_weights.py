@@ -77,16 +77,27 @@ def test_people_list_names_training_photos_of_the_corpus():
     assert len(listed) == 15 and not listed & set(holdout_names())
 
 
-def test_train_cli_refuses_a_bad_weights_file_in_one_line(tmp_path):
+def train_cli(*args: str):
+    """``python -m jobs.train_cli ARGS`` in process (Typer's runner), for what it tells a user about bad input."""
     import typer
 
     from jobs.train_cli import train
 
     app = typer.Typer()
     app.command()(train)
+    return CliRunner().invoke(app, list(args))
+
+
+def test_train_cli_refuses_a_bad_weights_file_in_one_line(tmp_path):
     paths = flat_photos(tmp_path / "corpus" / "images")
     (tmp_path / "w.txt").write_text("green.png 3\n")
-    result = CliRunner().invoke(app, ["--corpus", str(paths[0].parent.parent), "--photo-weights",
-                                      str(tmp_path / "w.txt"), "--state-dir", str(tmp_path / "state")])
+    result = train_cli("--corpus", str(paths[0].parent.parent), "--photo-weights", str(tmp_path / "w.txt"),
+                       "--state-dir", str(tmp_path / "state"))
     assert result.exit_code == 2
     assert "not in the corpus: green.png" in result.output and "Traceback" not in result.output
+
+
+def test_train_cli_refuses_a_missing_corpus_in_one_line(tmp_path):
+    result = train_cli("--corpus", str(tmp_path / "nowhere"), "--state-dir", str(tmp_path / "state"))
+    assert result.exit_code == 2
+    assert "nowhere" in result.output and "Traceback" not in result.output
