@@ -1,4 +1,7 @@
-"""Encode restored images as 8-bit PNG with provenance inside the file, and write them (task stage).
+"""Encode restored images as PNG with provenance inside the file, and write them (task stage).
+
+8 bits a sample, or 16 where the scan had 16 (``sample_bits``: 16-bit grey TIFF/PNG, Pillow's ``I`` and ``F``
+modes), written by :mod:`pipeline.png16`: a restoration keeps the tonal depth of the master it came from.
 
 The provenance travels with the image even when the Parquet record does not: PNG iTXt chunks
 ``Software`` and ``Description``, and an XMP packet (iTXt ``XML:com.adobe.xmp``) carrying
@@ -18,7 +21,9 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from . import io
+from .decode import GREY_16_MODES
 from .metadata import DIGITAL_SOURCE_TYPE, software_version
+from .png16 import encode_png16, to_uint16
 from .rows import (
     ENCODED_COLUMNS, OUTPUT_WRITE_FAILED, STATUS_OK, RowError, error_fields, from_rows, to_rows, unpack_array,
 )
@@ -53,12 +58,24 @@ def xmp_packet(provenance: dict[str, str]) -> str:
     )
 
 
-def encode_png(x: np.ndarray, provenance: dict[str, str]) -> bytes:
-    """Lossless 8-bit PNG of ``x`` (``(C, H, W)`` in [-1, 1]) with provenance chunks."""
+def sample_bits(input_mode: str | None) -> int:
+    """Bits a sample of the output for a scan decoded from Pillow mode ``input_mode``: 16 for 16-bit grey and for
+    the integer (``I``) and float (``F``) modes, which hold more than 8 bits; 8 otherwise (Pillow reads 16-bit RGB
+    files as 8-bit RGB, so their extra bits are gone before the restoration)."""
+    return 16 if input_mode in GREY_16_MODES or input_mode in ("I", "F") else 8
+
+
+def encode_png(x: np.ndarray, provenance: dict[str, str], bits: int = 8) -> bytes:
+    """Lossless PNG of ``x`` (``(C, H, W)`` in [-1, 1]) at ``bits`` (8 or 16) a sample, with provenance chunks."""
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    text = {"Software": f"ddnm-batch {software_version()}", "Description": _description(provenance),
+            "XML:com.adobe.xmp": xmp_packet(provenance)}  # fmt: skip
+    if bits == 16:
+        return encode_png16(to_uint16(x), text)
     info = PngInfo()
-    info.add_itxt("Software", f"ddnm-batch {software_version()}")
-    info.add_itxt("Description", _description(provenance))
-    info.add_itxt("XML:com.adobe.xmp", xmp_packet(provenance))
+    for keyword, value in text.items():
+        info.add_itxt(keyword, value)
     buffer = BytesIO()
     Image.fromarray(to_uint8(x)).save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
@@ -99,7 +116,7 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
             sampler = settings.restore.sampler
             provenance = {**provenance_for(row), "guidance": sampler.guidance,
                           "guidanceParams": guidance_params_json(settings), "convention": sampler.convention}
-            png = encode_png(x, provenance)
+            png = encode_png(x, provenance, sample_bits(row.get("input_mode")))
             uri = io.output_uri_for(settings.out_uri, row["id"])
             _write(uri, png, settings)
             out.update(output_uri=uri, output_sha256=io.sha256_hex(png))

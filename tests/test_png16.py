@@ -1,0 +1,117 @@
+"""A 16-bit scan is restored into a 16-bit PNG (``pipeline.png16``): Pillow reads what it writes (grey exactly, RGB
+by its high bytes), the provenance chunks are there, and through ``ddnm-batch restore`` a colorized 16-bit plate
+keeps its gray levels to 16-bit precision, where 8 bits would move them by up to 128 steps of 65535."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from io import BytesIO
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.encode import encode_png, encode_row, sample_bits
+from pipeline.png16 import encode_png16, to_uint16
+from pipeline.rows import STATUS_OK, pack_array
+from pipeline.settings import JobSettings
+
+
+def read_png16(data: bytes) -> np.ndarray:
+    """``(C, H, W)`` uint16 of a PNG this project wrote: IHDR and IDAT parsed, CRCs checked, the Up filter undone."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = {}, 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at:at + 4])
+        kind, body = data[at + 4:at + 8], data[at + 8:at + 8 + length]
+        assert struct.unpack(">I", data[at + 8 + length:at + 12 + length])[0] == zlib.crc32(kind + body)
+        chunks.setdefault(kind, b"")
+        chunks[kind] += body
+        at += 12 + length
+    width, height, depth, colour, *_ = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
+    assert depth == 16
+    channels = {0: 1, 2: 3}[colour]
+    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(height, 1 + width * channels * 2)
+    assert (raw[:, 0] == 2).all()  # every row Up-filtered
+    rows = np.cumsum(raw[:, 1:], axis=0, dtype=np.uint64) % 256  # Up: each byte adds the one above, modulo 256
+    samples = rows.astype(np.uint8).view(">u2").reshape(height, width, channels)
+    return samples.transpose(2, 0, 1).astype(np.uint16)
+
+
+def bit_depth(png: bytes) -> int:
+    return png[24]  # IHDR's bit depth: 8 signature + 4 length + 4 type + 4 width + 4 height bytes in
+
+
+def test_grey_16_bit_is_read_back_exactly_by_pillow():
+    samples = np.random.default_rng(0).integers(0, 65536, size=(1, 37, 53), dtype=np.uint16)  # wraps every filter
+    png = encode_png16(samples, {"Software": "test"})
+    with Image.open(BytesIO(png)) as image:
+        assert image.mode in ("I;16", "I") and image.size == (53, 37)
+        np.testing.assert_array_equal(np.asarray(image).astype(np.uint16), samples[0])
+    np.testing.assert_array_equal(read_png16(png), samples)
+
+
+def test_rgb_16_bit_matches_pillow_in_its_high_bytes_and_keeps_its_text():
+    samples = np.random.default_rng(1).integers(0, 65536, size=(3, 21, 34), dtype=np.uint16)
+    png = encode_png16(samples, {"Software": "ddnm-batch test", "Description": "réstored — ok"})
+    with Image.open(BytesIO(png)) as image:  # Pillow reads 16-bit RGB as 8-bit RGB: the high byte of each sample
+        assert image.mode == "RGB" and image.size == (34, 21)
+        np.testing.assert_array_equal(np.asarray(image).transpose(2, 0, 1), samples >> 8)
+        assert image.info["Software"] == "ddnm-batch test" and image.info["Description"] == "réstored — ok"
+    np.testing.assert_array_equal(read_png16(png), samples)
+    assert encode_png16(samples, {"Software": "ddnm-batch test", "Description": "réstored — ok"}) == png  # stable
+
+
+def test_to_uint16_rounds_and_clips():
+    x = np.array([[[-2.0, -1.0, 0.0, 1.0, 3.0]]])
+    np.testing.assert_array_equal(to_uint16(x), [[[0, 0, 32768, 65535, 65535]]])
+
+
+@pytest.mark.parametrize("mode, bits", [("I;16", 16), ("I;16B", 16), ("I", 16), ("F", 16), ("L", 8), ("RGB", 8),
+                                        ("CMYK", 8), (None, 8)])
+def test_sample_bits_follow_the_scan(mode, bits):
+    assert sample_bits(mode) == bits
+
+
+def test_encode_row_writes_16_bits_for_a_16_bit_scan(tmp_path):
+    x = np.random.default_rng(2).uniform(-1, 1, size=(3, 8, 12)).astype(np.float32)
+    row = {"id": "plate", "op": "colorize", "params": "{}", "status": STATUS_OK, "restored_npy": pack_array(x),
+           "model_name": "m", "weights_sha256": "0" * 64, "seed": 1, "steps": 2, "samples": 1,
+           "consistency_residual": 0.0, "input_sha256": "1" * 64}  # fmt: skip
+    settings = JobSettings("-", str(tmp_path / "out"))
+    written = {}
+    for mode in ("I;16", "L"):
+        out = encode_row({**row, "id": f"plate-{mode}", "input_mode": mode}, settings)
+        assert out["status"] == STATUS_OK, out
+        written[mode] = open(out["output_uri"], "rb").read()
+    assert bit_depth(written["I;16"]) == 16 and bit_depth(written["L"]) == 8
+    np.testing.assert_array_equal(read_png16(written["I;16"]), to_uint16(x))
+    with pytest.raises(ValueError, match="8 or 16"):
+        encode_png(x, {}, bits=12)
+
+
+def test_a_colorized_16_bit_plate_keeps_its_gray_levels_at_16_bits(tmp_path):
+    # A smooth plate whose levels are not multiples of 257: 8 bits could not hold them.
+    yy, xx = np.mgrid[0:40, 0:48]
+    plate = (18000 + 250 * xx + 170 * yy + 7 * ((xx * yy) % 13)).astype(np.uint16)
+    source = tmp_path / "plate.tif"
+    Image.fromarray(plate).save(source)  # 16-bit grey TIFF, as glass plates are scanned
+    out = tmp_path / "plate.png"
+    result = CliRunner().invoke(app, ["restore", str(source), str(out), "--op", "colorize", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    png = out.read_bytes()
+    assert bit_depth(png) == 16
+    colour = read_png16(png).astype(np.float64)
+    assert colour.shape == (3, 40, 48)
+    gray = colour.mean(axis=0)  # colorize's A: the channel mean, which DDNM keeps equal to the scan
+    assert np.abs(gray - plate).max() <= 1.0  # rounding of three channels; 8 bits would be off by up to 128
+    assert np.abs(colour - gray).max() > 100  # and it is coloured, not three copies of the plate
+
+
+def test_restore_refuses_an_output_name_that_is_not_png(tmp_path):
+    result = CliRunner().invoke(app, ["restore", "in.tif", str(tmp_path / "out.tif"), "--op", "colorize"])
+    assert result.exit_code == 2
+    assert "name it" in result.output and "out.png" in result.output and "Traceback" not in result.output
