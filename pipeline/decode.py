@@ -7,7 +7,9 @@ bytes a sample; :func:`to_signed_unit` makes the [-1, 1] floats in the restore s
 Mode handling: ``1``/``L`` → grey; ``I;16*`` → 16-bit grey; ``I`` → grey read as 16-bit samples;
 ``F`` → grey read as [0, 1]; ``LA``/``RGBA``/``P`` with transparency → composited over white
 (transparent pixels carry no meaningful colour); ``CMYK``/``YCbCr``/``LAB``/... → RGB by Pillow's
-conversion. An embedded ICC profile is noted (``input_icc``), not applied: values stay as stored.
+conversion. An embedded ICC profile is not applied (values stay as stored): it is noted (``input_icc``) and
+carried to the encoder, which embeds it in the output where the output's colours are the scan's
+(``encode.output_profile``).
 
 Masks: a grey image the size of the photo; **white (≥ 50 %) = known pixel, black = missing**.
 """
@@ -46,12 +48,12 @@ def to_signed_unit(samples: np.ndarray) -> np.ndarray:
     return unit * 2.0 - 1.0
 
 
-def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, str, bool]:
-    """``(samples (C, H, W), source mode, has ICC profile)``; raises :class:`RowError`."""
+def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, str, bytes]:
+    """``(samples (C, H, W), source mode, embedded ICC profile or b"")``; raises :class:`RowError`."""
     with _open(data, max_pixels) as img:
-        mode, has_icc = img.mode, bool(img.info.get("icc_profile"))
+        mode, profile = img.mode, img.info.get("icc_profile") or b""
         upright = ImageOps.exif_transpose(img)
-        return _samples(upright), mode, has_icc
+        return _samples(upright), mode, bytes(profile)
 
 
 def decode_mask(data: bytes, image_hw: tuple[int, int], max_pixels: int) -> np.ndarray:
@@ -155,7 +157,8 @@ def decode_row(row: dict, settings: JobSettings) -> dict:
         if _unchanged(row, out):
             out.update(status=STATUS_SKIPPED, decode_s=time.time() - started)
             return out
-        samples, out["input_mode"], out["input_icc"] = decode_image(data, settings.max_pixels)
+        samples, out["input_mode"], out["icc_profile"] = decode_image(data, settings.max_pixels)
+        out["input_icc"] = bool(out["icc_profile"])
         out["input_height"], out["input_width"] = samples.shape[1:]
         if reason := output_too_large(row["op"], json.loads(row["params"] or "{}"), *samples.shape[1:],
                                       settings.max_pixels):  # fmt: skip

@@ -1,7 +1,9 @@
 """Encode restored images as PNG with provenance inside the file, and write them (task stage).
 
 8 bits a sample, or 16 where the scan had 16 (``sample_bits``: 16-bit grey TIFF/PNG, Pillow's ``I`` and ``F``
-modes), written by :mod:`pipeline.png16`: a restoration keeps the tonal depth of the master it came from.
+modes), written by :mod:`pipeline.png16`: a restoration keeps the tonal depth of the master it came from. The
+scan's ICC profile is embedded where the output's colours are the scan's (``output_profile``), so a colour-managed
+viewer shows an Adobe RGB or gray-gamma master's restoration as it shows the master.
 
 The provenance travels with the image even when the Parquet record does not: PNG iTXt chunks
 ``Software`` and ``Description``, and an XMP packet (iTXt ``XML:com.adobe.xmp``) carrying
@@ -23,7 +25,11 @@ from PIL.PngImagePlugin import PngInfo
 from . import io
 from .decode import GREY_16_MODES
 from .metadata import DIGITAL_SOURCE_TYPE, software_version
+from .ops import PLANS
 from .png16 import encode_png16, to_uint16
+
+# ICC header bytes 16-20: the profile's data colour space, by the output's channel count it can describe.
+ICC_COLOUR_SPACE = {1: b"GRAY", 3: b"RGB "}
 from .rows import (
     ENCODED_COLUMNS, OUTPUT_WRITE_FAILED, STATUS_OK, RowError, error_fields, from_rows, to_rows, unpack_array,
 )
@@ -65,19 +71,34 @@ def sample_bits(input_mode: str | None) -> int:
     return 16 if input_mode in GREY_16_MODES or input_mode in ("I", "F") else 8
 
 
-def encode_png(x: np.ndarray, provenance: dict[str, str], bits: int = 8) -> bytes:
-    """Lossless PNG of ``x`` (``(C, H, W)`` in [-1, 1]) at ``bits`` (8 or 16) a sample, with provenance chunks."""
+def output_profile(profile: bytes | None, op: str, channels: int) -> bytes:
+    """The scan's ICC ``profile`` if it describes the output, else b"" (viewers then assume sRGB).
+
+    DDNM keeps the values as stored (A⁺y of the scan's own numbers) and the prior fills the null space in the same
+    numbers, so the profile that gave the scan's numbers their colour gives the output's theirs. Not where the
+    operator removes colour (colorize, old_photo): there the colours are the prior's, learnt from sRGB photos, and
+    the scan's profile (gray gamma, or a sepia print's RGB) would reinterpret them. Nor where the channel count
+    changed (a gray scan super-resolved by an RGB prior): a GRAY profile cannot describe an RGB image."""
+    if not profile or len(profile) < 20 or (op in PLANS and PLANS[op].removes_colour):
+        return b""
+    return bytes(profile) if profile[16:20] == ICC_COLOUR_SPACE.get(channels) else b""
+
+
+def encode_png(x: np.ndarray, provenance: dict[str, str], bits: int = 8, icc_profile: bytes = b"") -> bytes:
+    """Lossless PNG of ``x`` (``(C, H, W)`` in [-1, 1]) at ``bits`` (8 or 16) a sample, with provenance chunks and
+    ``icc_profile`` (if any; see :func:`output_profile`)."""
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}")
     text = {"Software": f"ddnm-batch {software_version()}", "Description": _description(provenance),
             "XML:com.adobe.xmp": xmp_packet(provenance)}  # fmt: skip
     if bits == 16:
-        return encode_png16(to_uint16(x), text)
+        return encode_png16(to_uint16(x), text, icc_profile)
     info = PngInfo()
     for keyword, value in text.items():
         info.add_itxt(keyword, value)
     buffer = BytesIO()
-    Image.fromarray(to_uint8(x)).save(buffer, format="PNG", pnginfo=info)
+    extra = {"icc_profile": icc_profile} if icc_profile else {}
+    Image.fromarray(to_uint8(x)).save(buffer, format="PNG", pnginfo=info, **extra)
     return buffer.getvalue()
 
 
@@ -116,7 +137,8 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
             sampler = settings.restore.sampler
             provenance = {**provenance_for(row), "guidance": sampler.guidance,
                           "guidanceParams": guidance_params_json(settings), "convention": sampler.convention}
-            png = encode_png(x, provenance, sample_bits(row.get("input_mode")))
+            profile = output_profile(row.get("icc_profile"), row["op"], x.shape[0])
+            png = encode_png(x, provenance, sample_bits(row.get("input_mode")), profile)
             uri = io.output_uri_for(settings.out_uri, row["id"])
             _write(uri, png, settings)
             out.update(output_uri=uri, output_sha256=io.sha256_hex(png))

@@ -25,9 +25,9 @@ def to_uint16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((x.astype(np.float64) + 1.0) * 32767.5), 0, 65535).astype(np.uint16)
 
 
-def encode_png16(samples: np.ndarray, text: dict[str, str]) -> bytes:
+def encode_png16(samples: np.ndarray, text: dict[str, str], icc_profile: bytes = b"") -> bytes:
     """PNG bytes of ``samples`` (``(C, H, W)`` uint16, C = 1 or 3) with one uncompressed iTXt chunk per ``text``
-    entry (keyword → UTF-8 text), in the order given."""
+    entry (keyword → UTF-8 text), in the order given, and an iCCP chunk for ``icc_profile`` if there is one."""
     if samples.dtype != np.uint16 or samples.ndim != 3 or samples.shape[0] not in COLOUR_TYPE:
         raise ValueError(f"need (1 or 3, H, W) uint16 samples, got {samples.dtype} {samples.shape}")
     channels, height, width = samples.shape
@@ -39,6 +39,8 @@ def encode_png16(samples: np.ndarray, text: dict[str, str]) -> bytes:
     filtered[0, 1:] = rows[0]  # the row above the first is taken as zeros
     filtered[1:, 1:] = rows[1:] - rows[:-1]  # uint8 arithmetic wraps modulo 256, as the filter is defined
     chunks = [_chunk(b"IHDR", header)]
+    if icc_profile:  # iCCP: profile name, NUL, compression method 0 (zlib), the compressed profile; before IDAT
+        chunks.append(_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile, 6)))
     chunks += [_chunk(b"iTXt", _itxt(keyword, value)) for keyword, value in text.items()]
     chunks += [_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)), _chunk(b"IEND", b"")]
     return SIGNATURE + b"".join(chunks)

@@ -26,7 +26,7 @@ FLOAT_COLUMNS = (
 INT_COLUMNS = ("input_width", "input_height", "output_width", "output_height", "steps", "seed", "tiles", "samples",
                "work_size", "start_t")
 BOOL_COLUMNS = ("input_icc",)
-BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy")
+BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy", "icc_profile")
 
 # The columns each stage emits, fixed so every block of a stage has the same schema.
 MANIFEST_COLUMNS = ["id", "uri", "op", "mask_uri", "params", "extra"]
@@ -34,12 +34,13 @@ ROW_COLUMNS = ["id", "source_uri", "mask_uri", "op", "params", "extra", "status"
 INPUT_COLUMNS = [
     "input_sha256", "mask_sha256", "input_width", "input_height", "input_mode", "input_icc", "decode_s", "started_at",
 ]
-DECODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + ["pixels_npy", "mask_npy"]
+# The scan's ICC profile travels to the encoder, not into the ledger (which notes only ``input_icc``).
+DECODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + ["pixels_npy", "mask_npy", "icc_profile"]
 RESTORE_COLUMNS = [
     "consistency_residual", "seam_ratio", "tiles", "restore_s", "model_name", "weights_sha256", "steps", "seed", "worker",
     "samples", "uncertainty", "eta", "work_size", "start_t",
 ]
-RESTORED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + ["restored_npy"]
+RESTORED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + ["restored_npy", "icc_profile"]
 OUTPUT_COLUMNS = ["output_uri", "output_sha256", "output_width", "output_height", "encode_s", "finished_at"]
 ENCODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + OUTPUT_COLUMNS
 

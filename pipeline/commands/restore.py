@@ -55,7 +55,7 @@ def restore(
         op_params = _params(params, scale)
         check_output_file(output_uri)  # before the restoration, not after it
         source = io.read_bytes(input_uri)
-        pixels, input_mode, _ = decode.decode_image(source, max_pixels)
+        pixels, input_mode, profile = decode.decode_image(source, max_pixels)
         if reason := output_too_large(op, op_params, *pixels.shape[1:], max_pixels):
             raise RowError("OutputTooLarge", reason)
         mask_array = None
@@ -91,7 +91,9 @@ def restore(
         provenance["startT"] = str(out.settings.sampler.start_t)
     if out.uncertainty is not None:
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
-    png = encode.encode_png(out.x[0].float().cpu().numpy(), provenance, encode.sample_bits(input_mode))
+    x = out.x[0].float().cpu().numpy()
+    bits, icc = encode.sample_bits(input_mode), encode.output_profile(profile, op, x.shape[0])
+    png = encode.encode_png(x, provenance, bits, icc)
     try:
         io.write_bytes_atomic(output_uri, png)
     except OSError as exc:  # checked before restoring, so the disk filled up or went away meanwhile

@@ -1,6 +1,9 @@
-"""A 16-bit scan is restored into a 16-bit PNG (``pipeline.png16``): Pillow reads what it writes (grey exactly, RGB
-by its high bytes), the provenance chunks are there, and through ``ddnm-batch restore`` a colorized 16-bit plate
-keeps its gray levels to 16-bit precision, where 8 bits would move them by up to 128 steps of 65535."""
+"""What a scan's master had, its restoration keeps: 16 bits a sample for a 16-bit scan (``pipeline.png16``) and the
+scan's ICC profile where the output's colours are the scan's (``encode.output_profile``).
+
+Pillow reads the 16-bit files this project writes (grey exactly, RGB by its high bytes) and their provenance chunks;
+through ``ddnm-batch restore`` a colorized 16-bit plate keeps its gray levels to 16-bit precision, where 8 bits would
+move them by up to 128 steps of 65535; an sRGB-tagged scan keeps its profile when super-resolved, not when colorized."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.encode import encode_png, encode_row, sample_bits
+from pipeline.encode import encode_png, encode_row, output_profile, sample_bits
 from pipeline.png16 import encode_png16, to_uint16
 from pipeline.rows import STATUS_OK, pack_array
 from pipeline.settings import JobSettings
@@ -115,3 +118,51 @@ def test_restore_refuses_an_output_name_that_is_not_png(tmp_path):
     result = CliRunner().invoke(app, ["restore", "in.tif", str(tmp_path / "out.tif"), "--op", "colorize"])
     assert result.exit_code == 2
     assert "name it" in result.output and "out.png" in result.output and "Traceback" not in result.output
+
+
+# --- the scan's ICC profile travels to the output where the output's colours are the scan's ---------------------
+
+def rgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def gray_profile() -> bytes:
+    profile = bytearray(rgb_profile())
+    profile[16:20] = b"GRAY"  # the header's data colour space is all output_profile reads
+    return bytes(profile)
+
+
+@pytest.mark.parametrize("profile, op, channels, kept", [
+    ("rgb", "sr_bicubic", 3, True), ("rgb", "denoise", 3, True), ("gray", "denoise", 1, True),
+    ("rgb", "colorize", 3, False), ("rgb", "old_photo", 3, False),  # the colours are the prior's
+    ("gray", "sr_bicubic", 3, False), ("rgb", "denoise", 1, False),  # a profile for other channels
+    ("none", "denoise", 3, False),
+])
+def test_output_profile_follows_whose_colours_the_output_has(profile, op, channels, kept):
+    data = {"rgb": rgb_profile(), "gray": gray_profile(), "none": b""}[profile]
+    assert output_profile(data, op, channels) == (data if kept else b"")
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_the_profile_is_embedded_at_either_depth(bits):
+    x = np.random.default_rng(3).uniform(-1, 1, size=(3, 6, 7)).astype(np.float32)
+    provenance = {"operator": "denoise", "model": "m", "seed": "1", "residual": "0", "sourceSha256": "0"}
+    with Image.open(BytesIO(encode_png(x, provenance, bits, rgb_profile()))) as image:
+        assert image.info["icc_profile"] == rgb_profile()
+    with Image.open(BytesIO(encode_png(x, provenance, bits))) as image:
+        assert "icc_profile" not in image.info
+
+
+def test_restore_keeps_the_scans_profile_for_sr_and_drops_it_for_colorize(tmp_path):
+    source = tmp_path / "tagged.png"
+    pixels = np.random.default_rng(4).integers(40, 200, size=(16, 16, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(source, icc_profile=rgb_profile())
+    for op, extra, kept in (("sr_avgpool", ["--scale", "2", "--steps", "2"], True),
+                            ("colorize", ["--steps", "2", "--samples", "2"], False)):
+        out = tmp_path / f"{op}.png"
+        result = CliRunner().invoke(app, ["restore", str(source), str(out), "--op", op, "--device", "cpu", *extra])
+        assert result.exit_code == 0, result.output
+        with Image.open(out) as image:
+            assert image.info.get("icc_profile", b"") == (rgb_profile() if kept else b""), op
