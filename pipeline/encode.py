@@ -27,15 +27,15 @@ from .decode import GREY_16_MODES
 from .metadata import DIGITAL_SOURCE_TYPE, software_version
 from .ops import PLANS
 from .png16 import encode_png16, to_uint16
-
-# ICC header bytes 16-20: the profile's data colour space, by the output's channel count it can describe.
-ICC_COLOUR_SPACE = {1: b"GRAY", 3: b"RGB "}
 from .rows import (
     ENCODED_COLUMNS, OUTPUT_WRITE_FAILED, STATUS_OK, RowError, error_fields, from_rows, to_rows, unpack_array,
 )
 from .settings import JobSettings, guidance_params_json
 
 DDNM_XMP_NAMESPACE = "urn:ddnm-batch:xmp:1.0"
+
+# ICC header bytes 16-20: the profile's data colour space, by the output's channel count it can describe.
+ICC_COLOUR_SPACE = {1: b"GRAY", 3: b"RGB "}
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
