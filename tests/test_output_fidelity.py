@@ -7,6 +7,7 @@ move them by up to 128 steps of 65535; an sRGB-tagged scan keeps its profile whe
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from io import BytesIO
@@ -122,7 +123,9 @@ def test_restore_refuses_an_output_name_that_is_not_png(tmp_path):
 
 # --- the scan's ICC profile travels to the output where the output's colours are the scan's ---------------------
 
+@functools.cache
 def rgb_profile() -> bytes:
+    """One sRGB profile for the whole module: LittleCMS stamps each new profile with the time it was made."""
     from PIL import ImageCms
 
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
