@@ -25,7 +25,7 @@ from io import BytesIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import io
+from . import descriptive, io
 from .ops import output_too_large
 from .rows import (
     ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, error_fields, from_rows, pack_array, to_rows,
@@ -159,6 +159,7 @@ def decode_row(row: dict, settings: JobSettings) -> dict:
             return out
         samples, out["input_mode"], out["icc_profile"] = decode_image(data, settings.max_pixels)
         out["input_icc"] = bool(out["icc_profile"])
+        out["descriptive"] = json.dumps(descriptive.for_row(row.get("extra"), data), sort_keys=True)
         out["input_height"], out["input_width"] = samples.shape[1:]
         if reason := output_too_large(row["op"], json.loads(row["params"] or "{}"), *samples.shape[1:],
                                       settings.max_pixels):  # fmt: skip

@@ -14,6 +14,7 @@ give byte-identical files (the times live in the Parquet record).
 
 from __future__ import annotations
 
+import json
 import time
 from io import BytesIO
 from xml.sax.saxutils import quoteattr
@@ -22,7 +23,7 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from . import io
+from . import descriptive, io
 from .decode import GREY_16_MODES
 from .metadata import DIGITAL_SOURCE_TYPE, software_version
 from .ops import PLANS
@@ -44,9 +45,12 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
     return samples[0] if samples.shape[0] == 1 else samples.transpose(1, 2, 0)
 
 
-def xmp_packet(provenance: dict[str, str]) -> str:
-    """An XMP packet: IPTC digital source type, creator tool, and our own ``ddnm:`` fields."""
+def xmp_packet(provenance: dict[str, str], inherited: dict[str, str] | None = None) -> str:
+    """An XMP packet: IPTC digital source type, creator tool, our own ``ddnm:`` fields, and the Dublin Core fields
+    the output ``inherited`` from its scan or manifest row (:mod:`pipeline.descriptive`)."""
     fields = "".join(f"\n    ddnm:{key}={quoteattr(str(value))}" for key, value in sorted(provenance.items()))
+    elements = descriptive.xmp_elements(inherited or {})
+    close = f">\n{elements}\n  </rdf:Description>" if elements else "/>"
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
@@ -54,10 +58,11 @@ def xmp_packet(provenance: dict[str, str]) -> str:
         '  <rdf:Description rdf:about=""\n'
         '    xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"\n'
         '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"\n'
+        f"    {descriptive.namespace_attribute()}\n"
         f"    xmlns:ddnm={quoteattr(DDNM_XMP_NAMESPACE)}\n"
         f"    Iptc4xmpExt:DigitalSourceType={quoteattr(DIGITAL_SOURCE_TYPE)}\n"
         f"    xmp:CreatorTool={quoteattr('ddnm-batch ' + software_version())}"
-        f"{fields}/>\n"
+        f"{fields}{close}\n"
         " </rdf:RDF>\n"
         "</x:xmpmeta>\n"
         '<?xpacket end="r"?>'
@@ -84,13 +89,14 @@ def output_profile(profile: bytes | None, op: str, channels: int) -> bytes:
     return bytes(profile) if profile[16:20] == ICC_COLOUR_SPACE.get(channels) else b""
 
 
-def encode_png(x: np.ndarray, provenance: dict[str, str], bits: int = 8, icc_profile: bytes = b"") -> bytes:
-    """Lossless PNG of ``x`` (``(C, H, W)`` in [-1, 1]) at ``bits`` (8 or 16) a sample, with provenance chunks and
-    ``icc_profile`` (if any; see :func:`output_profile`)."""
+def encode_png(x: np.ndarray, provenance: dict[str, str], bits: int = 8, icc_profile: bytes = b"",
+               inherited: dict[str, str] | None = None) -> bytes:
+    """Lossless PNG of ``x`` (``(C, H, W)`` in [-1, 1]) at ``bits`` (8 or 16) a sample, with provenance chunks,
+    ``icc_profile`` (if any; see :func:`output_profile`) and the title, creator and rights it ``inherited``."""
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}")
     text = {"Software": f"ddnm-batch {software_version()}", "Description": _description(provenance),
-            "XML:com.adobe.xmp": xmp_packet(provenance)}  # fmt: skip
+            **descriptive.png_text(inherited or {}), "XML:com.adobe.xmp": xmp_packet(provenance, inherited)}
     if bits == 16:
         return encode_png16(to_uint16(x), text, icc_profile)
     info = PngInfo()
@@ -138,7 +144,8 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
             provenance = {**provenance_for(row), "guidance": sampler.guidance,
                           "guidanceParams": guidance_params_json(settings), "convention": sampler.convention}
             profile = output_profile(row.get("icc_profile"), row["op"], x.shape[0])
-            png = encode_png(x, provenance, sample_bits(row.get("input_mode")), profile)
+            inherited = json.loads(row.get("descriptive") or "{}")
+            png = encode_png(x, provenance, sample_bits(row.get("input_mode")), profile, inherited)
             uri = io.output_uri_for(settings.out_uri, row["id"])
             _write(uri, png, settings)
             out.update(output_uri=uri, output_sha256=io.sha256_hex(png))

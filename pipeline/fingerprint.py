@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 
+from . import descriptive
 from .preflight import ModelIdentity
 
 # What a restored image depends on, under the names the key has hashed since before ``RestoreSettings`` (a flat
@@ -115,10 +116,14 @@ def row_fingerprint(job: str, row, op_keys: dict[str, str] | None = None) -> str
     """A row's ``settings_sha256``: the job's fingerprint with the row's operator, params (canonical JSON) and
     whether it has a mask (the mask's bytes are compared separately, as ``mask_sha256``), and what its operator
     alone depends on (``op_keys``, :func:`op_fingerprints`: the colour prior for a colour row, a task's
-    recommendation). ``row`` is a :class:`pipeline.manifest.ManifestRow` or a dict with those keys."""
+    recommendation). ``row`` is a :class:`pipeline.manifest.ManifestRow` or a dict with those keys.
+    Also the title, creator, rights and description the manifest gives the output (``pipeline.descriptive``), where
+    it gives any: a corrected rights statement re-writes the image that carries it."""
     get = row.get if isinstance(row, dict) else lambda key: getattr(row, key)
     parts = [job, get("op"), get("params"), bool(get("mask_uri"))]
     if (op_keys or {}).get(get("op")):
         parts.append(op_keys[get("op")])
+    if inherited := descriptive.from_manifest(get("extra")):
+        parts.append(inherited)  # absent from rows without those columns: their fingerprints stay as they were
     text = canonical(parts)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

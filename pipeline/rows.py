@@ -34,13 +34,15 @@ ROW_COLUMNS = ["id", "source_uri", "mask_uri", "op", "params", "extra", "status"
 INPUT_COLUMNS = [
     "input_sha256", "mask_sha256", "input_width", "input_height", "input_mode", "input_icc", "decode_s", "started_at",
 ]
-# The scan's ICC profile travels to the encoder, not into the ledger (which notes only ``input_icc``).
-DECODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + ["pixels_npy", "mask_npy", "icc_profile"]
+# What the output inherits travels to the encoder, not into the ledger (which notes only ``input_icc``): the scan's
+# ICC profile, and its title/creator/rights as JSON (pipeline.descriptive).
+CARRIED_COLUMNS = ["icc_profile", "descriptive"]
+DECODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + ["pixels_npy", "mask_npy"] + CARRIED_COLUMNS
 RESTORE_COLUMNS = [
     "consistency_residual", "seam_ratio", "tiles", "restore_s", "model_name", "weights_sha256", "steps", "seed", "worker",
     "samples", "uncertainty", "eta", "work_size", "start_t",
 ]
-RESTORED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + ["restored_npy", "icc_profile"]
+RESTORED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + ["restored_npy"] + CARRIED_COLUMNS
 OUTPUT_COLUMNS = ["output_uri", "output_sha256", "output_width", "output_height", "encode_s", "finished_at"]
 ENCODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + OUTPUT_COLUMNS
 

@@ -40,7 +40,7 @@ def restore(
     # Imported here so that `ddnm-batch --help` and the other commands start without loading torch.
     import ddnm
 
-    from .. import decode, encode, io, measurement
+    from .. import decode, descriptive, encode, io, measurement
     from ..ops import output_too_large
     from ..preflight import check_output_file, why
     from ..restore_progress import StepProgress
@@ -93,7 +93,7 @@ def restore(
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
     x = out.x[0].float().cpu().numpy()
     bits, icc = encode.sample_bits(input_mode), encode.output_profile(profile, op, x.shape[0])
-    png = encode.encode_png(x, provenance, bits, icc)
+    png = encode.encode_png(x, provenance, bits, icc, descriptive.from_file(source))  # its title, creator, rights
     try:
         io.write_bytes_atomic(output_uri, png)
     except OSError as exc:  # checked before restoring, so the disk filled up or went away meanwhile

@@ -1,0 +1,117 @@
+"""Descriptive metadata a restoration inherits: title, creator, rights and description (Dublin Core).
+
+An archive's scan says who made the photograph and under which rights it may be used, in the file (EXIF
+``ImageDescription``/``Artist``/``Copyright``, XMP ``dc:*``) or in the catalogue the manifest was exported from.
+A derivative that drops the rights statement cannot be published, so the output carries them: the manifest's
+``title``/``creator``/``rights``/``description`` columns first (the catalogue is the authority), else the scan's
+XMP, else its EXIF. They go into the output's XMP as ``dc:*`` and into the PNG's ``Title``/``Author``/``Copyright``
+text chunks (``pipeline.encode``).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from io import BytesIO
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape, quoteattr
+
+from PIL import Image
+
+FIELDS = ("title", "creator", "rights", "description")
+DC = "http://purl.org/dc/elements/1.1/"
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+EXIF_TAGS = {"description": 0x010E, "creator": 0x013B, "rights": 0x8298}  # ImageDescription, Artist, Copyright
+PNG_KEYWORDS = {"title": "Title", "creator": "Author", "rights": "Copyright"}  # PNG's predefined text keywords
+MAX_CHARS = 2000  # a caption, not a document: longer values are cut
+
+
+def for_row(extra_json: str | None, source: bytes | None) -> dict[str, str]:
+    """The fields an output inherits: the manifest's ``extra`` columns over the scan file's own (``source``)."""
+    return {**from_file(source), **from_manifest(extra_json)}
+
+
+def from_manifest(extra_json: str | None) -> dict[str, str]:
+    """``title``/``creator``/``rights``/``description`` among a manifest row's other columns (any letter case)."""
+    try:
+        extra = json.loads(extra_json) if extra_json else {}
+    except ValueError:
+        return {}
+    found = {str(key).strip().lower(): value for key, value in extra.items()} if isinstance(extra, dict) else {}
+    return {field: _clean(found[field]) for field in FIELDS if _clean(found.get(field))}
+
+
+def from_file(data: bytes | None) -> dict[str, str]:
+    """The scan's XMP ``dc:*`` fields, else its EXIF ones; ``{}`` for a file without them or that cannot be read
+    (decoding reports unreadable files; this only reads the header)."""
+    if not data:
+        return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(BytesIO(data)) as img:
+                exif = img.getexif()
+                fields = {field: _clean(exif.get(tag)) for field, tag in EXIF_TAGS.items()}
+                fields.update(_from_xmp(_xmp_of(img)))
+    except Exception:  # noqa: BLE001 - metadata is a courtesy; the pixels decide whether the row fails
+        return {}
+    return {field: fields[field] for field in FIELDS if fields.get(field)}
+
+
+def xmp_elements(fields: dict[str, str]) -> str:
+    """The ``dc:*`` elements of an rdf:Description: title, rights and description as language alternatives,
+    creator as an ordered list (XMP's rules for these Dublin Core properties)."""
+    out = []
+    for field in FIELDS:
+        if value := fields.get(field):
+            kind, lang = ("Seq", "") if field == "creator" else ("Alt", ' xml:lang="x-default"')
+            out.append(f"   <dc:{field}><rdf:{kind}><rdf:li{lang}>{escape(value)}</rdf:li></rdf:{kind}></dc:{field}>")
+    return "\n".join(out)
+
+
+def png_text(fields: dict[str, str]) -> dict[str, str]:
+    """PNG text chunks for the fields that PNG names (``Title``, ``Author``, ``Copyright``)."""
+    return {keyword: fields[field] for field, keyword in PNG_KEYWORDS.items() if fields.get(field)}
+
+
+def namespace_attribute() -> str:
+    return f"xmlns:dc={quoteattr(DC)}"
+
+
+def _xmp_of(img: Image.Image) -> bytes | str | None:
+    """The XMP packet where Pillow leaves it: JPEG/WebP/PNG ``info``, TIFF tag 700."""
+    packet = img.info.get("xmp") or img.info.get("XML:com.adobe.xmp")
+    if packet is None and hasattr(img, "tag_v2"):
+        packet = img.tag_v2.get(700)
+    return packet
+
+
+def _from_xmp(packet: bytes | str | None) -> dict[str, str]:
+    if not packet:
+        return {}
+    text = packet.decode("utf-8", "replace") if isinstance(packet, bytes) else str(packet)
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:  # no entity expansion from a file we did not write
+        return {}
+    start, end = text.find("<x:xmpmeta"), text.rfind("</x:xmpmeta>")
+    try:
+        root = ElementTree.fromstring(text[start:end + len("</x:xmpmeta>")] if 0 <= start < end else text)
+    except ElementTree.ParseError:
+        return {}
+    fields = {}
+    for field in FIELDS:
+        element = root.find(f".//{{{DC}}}{field}")
+        if element is None:
+            continue
+        items = [_clean(li.text) for li in element.iter(f"{{{RDF}}}li")]
+        fields[field] = "; ".join(item for item in items if item) if field == "creator" else next(
+            (item for item in items if item), _clean(element.text))
+    return {field: value for field, value in fields.items() if value}
+
+
+def _clean(value) -> str:
+    """Text without NULs or surrounding blanks, at most :data:`MAX_CHARS` characters; non-text values are ''."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return ""
+    return value.replace("\x00", "").strip()[:MAX_CHARS]
