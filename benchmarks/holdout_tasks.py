@@ -3,6 +3,7 @@
     python -m benchmarks.holdout_tasks                                   # SR x4 (both kernels) and 25 % box inpainting
     python -m benchmarks.holdout_tasks --ops deblur_gaussian denoise     # the other warm-started tasks, against A⁺y
     python -m benchmarks.holdout_tasks --ops sr_avgpool --samples 1 2 4  # also fixed K, beside the prior's default
+    python -m benchmarks.holdout_tasks --try steps=10 eta=0.5 start_t=150,steps=8   # other sampler settings too
     python -m benchmarks.holdout_tasks --pictures docs/img                # also the model card's pictures
     python -m benchmarks.holdout_tasks --weights /work/runs/prior64dc/ddnm-prior-64/export/ddnm-prior-64.safetensors
 
@@ -44,6 +45,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", nargs="+", default=list(TARGETS), choices=list(BASELINES))
     parser.add_argument("--samples", nargs="*", type=int, default=[], help="fixed K to measure beside the default")
+    parser.add_argument("--try", dest="tries", nargs="*", type=knobs, default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="sampler settings to measure beside the default, e.g. steps=10 or start_t=150,steps=8")
     parser.add_argument("--weights", default=None, help="a prior's .safetensors (default: the bundled prior)")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--threads", type=int, default=1)
@@ -69,6 +72,9 @@ def main(argv=None) -> None:
         methods["from noise"] = lambda: restore(y, op, model, seed=seeds, samples=1, steps=20, start_t=999, **noisy)
         for k in args.samples:
             methods[f"K={k}"] = lambda k=k: restore(y, op, model, seed=seeds, samples=k, **noisy)
+        for tried in args.tries:  # flat ddnm.restore keywords on top of the prior's recommendation
+            label = ",".join(f"{key}={value}" for key, value in tried.items())
+            methods[label] = lambda tried=tried: restore(y, op, model, seed=seeds, **{**noisy, **tried})
         shown = {}
         for method, run in methods.items():
             started = time.perf_counter()
@@ -89,6 +95,22 @@ def main(argv=None) -> None:
             columns = [(label, shown[label][picked]) for label in labels] + [("truth", x[picked])]
             picture_grid(columns, args.pictures / f"holdout_{name}.jpg", rows=len(picked))
     print_table("held-out 64-px crops, PSNR (dB)", rows)
+
+
+def knobs(text: str) -> dict:
+    """``"start_t=150,steps=8"`` → ``{"start_t": 150, "steps": 8}`` (numbers where they parse as numbers)."""
+    out = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE[,KEY=VALUE], got {text!r}")
+        for kind in (int, float, str):
+            try:
+                out[key.strip()] = kind(value)
+                break
+            except ValueError:
+                continue
+    return out
 
 
 PICTURE_ROWS = (0, 3, 5, 8, 11, 14)  # six varied crops of the 20: a statue, fur, a flower, a bee, a bird, a mountain
