@@ -43,18 +43,23 @@ def from_manifest(extra_json: str | None) -> dict[str, str]:
 
 def from_file(data: bytes | None) -> dict[str, str]:
     """The scan's XMP ``dc:*`` fields, else its EXIF ones; ``{}`` for a file without them or that cannot be read
-    (decoding reports unreadable files; this only reads the header)."""
+    (decoding reports unreadable files; this reads the header of one it has decoded)."""
     if not data:
         return {}
+    # Callers decode the pixels first, under the job's --max-pixels; Pillow's own bomb limit (its default, not the
+    # job's) must not drop the rights of a large scan the job accepted. Decoding runs one file at a time per process.
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(BytesIO(data)) as img:
+            with Image.open(BytesIO(data)) as img:  # the header only: no pixels are loaded
                 exif = img.getexif()
                 fields = {field: _clean(exif.get(tag)) for field, tag in EXIF_TAGS.items()}
                 fields.update(_from_xmp(_xmp_of(img)))
     except Exception:  # noqa: BLE001 - metadata is a courtesy; the pixels decide whether the row fails
         return {}
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
     return {field: fields[field] for field in FIELDS if fields.get(field)}
 
 

@@ -69,6 +69,12 @@ def test_exif_fields_are_read():
     assert descriptive.from_file(data) == expected
 
 
+def test_a_scan_beyond_pillows_own_pixel_limit_keeps_its_rights(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # the 12x16 scan is 192 pixels: a "bomb" to Pillow
+    assert descriptive.from_file(jpeg_with_exif(rights="Public domain")) == {"rights": "Public domain"}
+    assert Image.MAX_IMAGE_PIXELS == 50  # and the limit is put back
+
+
 def test_xmp_fields_are_read_and_beat_exif():
     fields = descriptive.from_file(png_with_xmp(SOURCE_XMP))
     assert fields == {"title": "Harbour at dawn", "creator": "A. Photographer; B. Assistant",
