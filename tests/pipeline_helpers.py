@@ -33,6 +33,15 @@ def grey_photo(seed: int, size: int = WINDOW) -> bytes:
     return png(smooth.astype(np.uint8))
 
 
+def grey_plate_16(seed: int, size: int = WINDOW) -> bytes:
+    """A smooth 16-bit grey TIFF (a glass plate's scan) whose levels 8 bits cannot hold."""
+    rng = np.random.default_rng(seed)
+    smooth = np.kron(rng.uniform(12000, 52000, (size // 4, size // 4)), np.ones((4, 4)))
+    buffer = BytesIO()
+    Image.fromarray(smooth.astype(np.uint16)).save(buffer, "TIFF")
+    return buffer.getvalue()
+
+
 def rgb_photo(seed: int, size: int) -> bytes:
     rng = np.random.default_rng(seed)
     return png(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
@@ -67,6 +76,7 @@ def good_files() -> dict[str, bytes]:
         "small.png": rgb_photo(2, WINDOW // 2),
         "holes.png": rgb_photo(3, WINDOW),
         "mask.png": half_mask(),
+        "plate.tif": grey_plate_16(7),
     }
 
 
@@ -88,6 +98,7 @@ def good_rows() -> list[dict]:
         {"id": "grey1", "uri": "grey1.png", "op": "", "mask_uri": "", "params": "", "shelf": "A2"},
         {"id": "small", "uri": "small.png", "op": "sr_avgpool", "mask_uri": "", "params": '{"scale": 2}'},
         {"id": "../holes", "uri": "holes.png", "op": "inpaint", "mask_uri": "mask.png", "params": ""},
+        {"id": "plate", "uri": "plate.tif", "op": "", "mask_uri": "", "params": "", "rights": "CC0-1.0"},
     ]
 
 
