@@ -76,7 +76,6 @@ def good_files() -> dict[str, bytes]:
         "small.png": rgb_photo(2, WINDOW // 2),
         "holes.png": rgb_photo(3, WINDOW),
         "mask.png": half_mask(),
-        "plate.tif": grey_plate_16(7),
     }
 
 
@@ -98,7 +97,6 @@ def good_rows() -> list[dict]:
         {"id": "grey1", "uri": "grey1.png", "op": "", "mask_uri": "", "params": "", "shelf": "A2"},
         {"id": "small", "uri": "small.png", "op": "sr_avgpool", "mask_uri": "", "params": '{"scale": 2}'},
         {"id": "../holes", "uri": "holes.png", "op": "inpaint", "mask_uri": "mask.png", "params": ""},
-        {"id": "plate", "uri": "plate.tif", "op": "", "mask_uri": "", "params": "", "rights": "CC0-1.0"},
     ]
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from pipeline_helpers import (
-    TEST_MAX_PIXELS, bad_files, bad_rows, good_files, good_rows, grey_photo, png, write_files, write_manifest,
+    TEST_MAX_PIXELS, bad_files, bad_rows, good_files, good_rows, grey_photo, grey_plate_16, png, write_files,
+    write_manifest,
 )
 from typer.testing import CliRunner
 
@@ -27,14 +28,22 @@ def job(manifest: str, out: str, model: str, **overrides) -> JobSettings:
     return JobSettings.of(manifest_uri=manifest, out_uri=out, **{**options, **overrides})
 
 
+# A 16-bit plate whose manifest row names its rights: the output keeps both (16 bits, dc:rights).
+PLATE = {"id": "plate", "uri": "plate.tif", "op": "", "mask_uri": "", "params": "", "rights": "CC0-1.0"}
+
+
+def ok_rows() -> list[dict]:
+    return good_rows() + [PLATE]
+
+
 def manifest_rows() -> list[dict]:
-    return good_rows() + [{k: v for k, v in r.items() if k != "expect"} for r in bad_rows()]
+    return ok_rows() + [{k: v for k, v in r.items() if k != "expect"} for r in bad_rows()]
 
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     folder = tmp_path_factory.mktemp("archive")
-    write_files(folder, {**good_files(), **bad_files()})
+    write_files(folder, {**good_files(), **bad_files(), "plate.tif": grey_plate_16(7)})
     write_manifest(folder / "all.csv", manifest_rows())
     write_manifest(folder / "first_two.csv", good_rows()[:2])
     return folder
@@ -96,12 +105,12 @@ def test_resume_skips_finished_rows_and_reproduces_bytes(tiny_model_path, ray_lo
 
     resumed = run_job(job(str(archive / "all.csv"), out, tiny_model_path))
     # skipped although all.csv has a rights column that first_two.csv lacks: an empty value gives the output nothing
-    assert (resumed.skipped, resumed.ok, resumed.errors) == (2, len(good_rows()) - 2, len(bad_rows()))
+    assert (resumed.skipped, resumed.ok, resumed.errors) == (2, len(ok_rows()) - 2, len(bad_rows()))
     for name, stamp in stamps.items():  # finished outputs are not rewritten
         assert os.stat(os.path.join(out, "images", name)).st_mtime_ns == stamp
     table = metadata.read_all(out)
     ok_ids = [r["id"] for r in table.to_pylist() if r["status"] == "ok"]
-    assert sorted(ok_ids) == sorted(r["id"] for r in good_rows())  # no duplicates, no loss
+    assert sorted(ok_ids) == sorted(r["id"] for r in ok_rows())  # no duplicates, no loss
     assert len(metadata.latest_rows(table)) == len(manifest_rows())
     assert outputs(out) == outputs(first_out)  # same seed, same bytes
 
