@@ -4,7 +4,8 @@ Images are turned upright (EXIF orientation) and reduced to grey (1 channel) or 
 keeping their integer samples (uint8, or uint16 for 16-bit grey) so the object store carries 1–2
 bytes a sample; :func:`to_signed_unit` makes the [-1, 1] floats in the restore stage.
 
-Mode handling: ``1``/``L`` → grey; ``I;16*`` → 16-bit grey; ``I`` → grey read as 16-bit samples;
+Mode handling: ``1``/``L`` → grey; ``I;16*`` → 16-bit grey; ``I`` → grey read as 16-bit samples; a 48-bit RGB
+TIFF → 16-bit RGB where ``tifffile`` is installed (``pipeline.tiff16``, input_mode ``RGB;16``), else 8-bit RGB;
 ``F`` → grey read as [0, 1]; ``LA``/``RGBA``/``P`` with transparency → composited over white
 (transparent pixels carry no meaningful colour); ``CMYK``/``YCbCr``/``LAB``/... → RGB by Pillow's
 conversion. An embedded ICC profile is not applied (values stay as stored): it is noted (``input_icc``) and
@@ -31,6 +32,7 @@ from .rows import (
     ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, error_fields, from_rows, pack_array, to_rows,
 )
 from .settings import JobSettings
+from .tiff16 import RGB16_MODE, read_rgb16
 
 GREY_16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 COMPOSITE_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
@@ -51,9 +53,11 @@ def to_signed_unit(samples: np.ndarray) -> np.ndarray:
 def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, str, bytes]:
     """``(samples (C, H, W), source mode, embedded ICC profile or b"")``; raises :class:`RowError`."""
     with _open(data, max_pixels) as img:
-        mode, profile = img.mode, img.info.get("icc_profile") or b""
+        mode, profile = img.mode, bytes(img.info.get("icc_profile") or b"")
+        if (deep := read_rgb16(img, data)) is not None:  # a 48-bit TIFF at its 16 bits (pipeline.tiff16)
+            return deep, RGB16_MODE, profile
         upright = ImageOps.exif_transpose(img)
-        return _samples(upright), mode, bytes(profile)
+        return _samples(upright), mode, profile
 
 
 def decode_mask(data: bytes, image_hw: tuple[int, int], max_pixels: int) -> np.ndarray:
