@@ -136,6 +136,7 @@ def test_restore_keeps_the_scans_rights(tmp_path):
     assert result.exit_code == 0, result.output
     fields, text = written_fields(out.read_bytes())
     assert fields == {"creator": "J. Smith", "rights": "Public domain"} and text["Copyright"] == "Public domain"
+    assert "(8-bit, creator, rights)" in " ".join(result.output.split())
 
 
 def test_a_changed_rights_statement_changes_the_rows_fingerprint_and_nothing_else_does():

@@ -107,7 +107,7 @@ def test_a_colorized_16_bit_plate_keeps_its_gray_levels_at_16_bits(tmp_path):
     result = CliRunner().invoke(app, ["restore", str(source), str(out), "--op", "colorize", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     png = out.read_bytes()
-    assert bit_depth(png) == 16
+    assert bit_depth(png) == 16 and "(16-bit)" in " ".join(result.output.split())  # and the summary says so
     colour = read_png16(png).astype(np.float64)
     assert colour.shape == (3, 40, 48)
     gray = colour.mean(axis=0)  # colorize's A: the channel mean, which DDNM keeps equal to the scan

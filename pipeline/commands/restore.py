@@ -93,7 +93,8 @@ def restore(
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
     x = out.x[0].float().cpu().numpy()
     bits, icc = encode.sample_bits(input_mode), encode.output_profile(profile, op, x.shape[0])
-    png = encode.encode_png(x, provenance, bits, icc, descriptive.from_file(source))  # its title, creator, rights
+    inherited = descriptive.from_file(source)  # its title, creator, rights
+    png = encode.encode_png(x, provenance, bits, icc, inherited)
     try:
         io.write_bytes_atomic(output_uri, png)
     except OSError as exc:  # checked before restoring, so the disk filled up or went away meanwhile
@@ -106,8 +107,9 @@ def restore(
     spread = ""
     if out.uncertainty is not None:
         spread = f"; mean of {out.samples} samples, uncertainty {float(out.uncertainty[0]):.3g}"
+    kept = [f"{bits}-bit"] + (["ICC profile"] if icc else []) + sorted(inherited)  # what the output kept of the scan
     console.print(
-        f"restored {input_uri} → {output_uri} in {time.time() - started:.1f} s; "
+        f"restored {input_uri} → {output_uri} ({', '.join(kept)}) in {time.time() - started:.1f} s; "
         f"consistency ‖Ax̂ − y‖/‖y‖ = {float(out.residual[0]):.2e}{tiled}{spread}",
         highlight=False,
     )
