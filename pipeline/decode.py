@@ -1,7 +1,7 @@
 """Decode archive images and masks with Pillow (a CPU task stage), one error row per bad file.
 
 Images are turned upright (EXIF orientation) and reduced to grey (1 channel) or RGB (3 channels),
-keeping their integer samples (uint8, or uint16 for 16-bit grey) so the object store carries 1–2
+keeping their integer samples (uint8, or uint16 for 16-bit grey and 48-bit TIFF) so the object store carries 1–2
 bytes a sample; :func:`to_signed_unit` makes the [-1, 1] floats in the restore stage.
 
 Mode handling: ``1``/``L`` → grey; ``I;16*`` → 16-bit grey; ``I`` → grey read as 16-bit samples; a 48-bit RGB
