@@ -27,6 +27,19 @@ def observed_tensor(samples: list[np.ndarray], channels: int) -> torch.Tensor:
     return x.mean(dim=1, keepdim=True).expand(-1, channels, -1, -1).contiguous()
 
 
+def in_source_channels(x: np.ndarray, source_channels: int, op_name: str) -> np.ndarray:
+    """A restored ``(C, H, W)`` in the scan's own channels: a grey scan restored by an RGB prior comes back grey,
+    the mean of the prior's channels, unless the operator adds colour (colorize, old_photo).
+
+    The lift to RGB (:func:`observed_tensor`) is the prior's format, not the archive's: what the prior puts into
+    the channels' differences is colour that no grey scan holds (up to ~3 levels of tint on an SR of a plate), and
+    a grey master's derivative should be grey, at a third of the bytes. It stays consistent: these operators act
+    on every channel alike and y's channels are equal, so A(mean x̂) = mean(A x̂) = y."""
+    if source_channels != 1 or x.shape[0] == 1 or (op_name in PLANS and PLANS[op_name].removes_colour):
+        return x
+    return x.mean(axis=0, keepdims=True)
+
+
 def operator_mask(masks: Sequence[np.ndarray | None]) -> np.ndarray | None:
     """One mask per image (``(H, W)``, 1 = known; None for an image without) as the operator's mask: None when
     no image has one, the ``(H, W)`` mask itself when every image has the same, else ``(B, 1, H, W)``, a mask

@@ -120,7 +120,8 @@ class RestoreStage:
         sampled_by = {"model_name": used.prior.name, "weights_sha256": used.prior.weights_sha256,
                       "steps": sampler.steps, "eta": sampler.eta, "start_t": sampler.start_t}  # fmt: skip
         for j, i in enumerate(indices):
-            rows[i].update(restored_npy=pack_array(x[j]), consistency_residual=float(residual[j]),
+            restored = measurement.in_source_channels(x[j], rows[i]["_samples"].shape[0], rows[i]["op"])
+            rows[i].update(restored_npy=pack_array(restored), consistency_residual=float(residual[j]),
                            seam_ratio=seams[j], tiles=tiles, restore_s=per_image, uncertainty=spread[j],
                            samples=used.samples, work_size=used.work_size, **sampled_by)
 

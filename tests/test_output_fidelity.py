@@ -169,3 +169,29 @@ def test_restore_keeps_the_scans_profile_for_sr_and_drops_it_for_colorize(tmp_pa
         assert result.exit_code == 0, result.output
         with Image.open(out) as image:
             assert image.info.get("icc_profile", b"") == (rgb_profile() if kept else b""), op
+
+
+# --- a grey scan restored by an RGB prior comes back grey, unless the operator adds colour -------------------------
+
+def test_in_source_channels_folds_the_rgb_lift_back_for_grey_scans():
+    from pipeline.measurement import in_source_channels
+
+    x = np.random.default_rng(5).uniform(-1, 1, size=(3, 4, 5))
+    np.testing.assert_allclose(in_source_channels(x, 1, "sr_bicubic"), x.mean(axis=0, keepdims=True))
+    for source, op in ((1, "colorize"), (1, "old_photo"), (3, "sr_bicubic"), (3, "denoise")):
+        assert in_source_channels(x, source, op) is x, (source, op)
+
+
+def test_a_16_bit_plate_super_resolved_is_a_16_bit_grey_png_consistent_to_16_bits(tmp_path):
+    yy, xx = np.mgrid[0:16, 0:16]
+    plate = (16000 + 1100 * xx + 700 * yy + 5 * ((xx * yy) % 11)).astype(np.uint16)
+    source, out = tmp_path / "plate.tif", tmp_path / "plate_x2.png"
+    Image.fromarray(plate).save(source)
+    result = CliRunner().invoke(app, ["restore", str(source), str(out), "--op", "sr_avgpool", "--scale", "2",
+                                      "--steps", "2", "--device", "cpu"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as image:  # grey, as the plate: no tint from the prior's channels
+        assert image.mode in ("I;16", "I") and image.size == (32, 32)
+        restored = np.asarray(image).astype(np.float64)
+    pooled = restored.reshape(16, 2, 16, 2).mean(axis=(1, 3))  # A: 2x2 average pooling
+    assert np.abs(pooled - plate).max() <= 1.0  # consistent at 16 bits

@@ -91,7 +91,7 @@ def restore(
         provenance["startT"] = str(out.settings.sampler.start_t)
     if out.uncertainty is not None:
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
-    x = out.x[0].float().cpu().numpy()
+    x = measurement.in_source_channels(out.x[0].float().cpu().numpy(), pixels.shape[0], op)  # grey stays grey
     bits, icc = encode.sample_bits(input_mode), encode.output_profile(profile, op, x.shape[0])
     inherited = descriptive.from_file(source)  # its title, creator, rights
     png = encode.encode_png(x, provenance, bits, icc, inherited)
