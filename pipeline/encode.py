@@ -84,8 +84,9 @@ def output_profile(profile: bytes | None, op: str, channels: int) -> bytes:
     DDNM keeps the values as stored (A⁺y of the scan's own numbers) and the prior fills the null space in the same
     numbers, so the profile that gave the scan's numbers their colour gives the output's theirs. Not where the
     operator removes colour (colorize, old_photo): there the colours are the prior's, learnt from sRGB photos, and
-    the scan's profile (gray gamma, or a sepia print's RGB) would reinterpret them. Nor where the channel count
-    changed (a gray scan super-resolved by an RGB prior): a GRAY profile cannot describe an RGB image."""
+    the scan's profile (gray gamma, or a sepia print's RGB) would reinterpret them. Nor where the profile's colour
+    space does not fit the output's channels: a GRAY profile cannot describe an RGB image. (A gray scan restored
+    without colour comes back gray, ``measurement.in_source_channels``, so its gray profile fits.)"""
     if not profile or len(profile) < 20 or (op in PLANS and PLANS[op].removes_colour):
         return b""
     return bytes(profile) if profile[16:20] == ICC_COLOUR_SPACE.get(channels) else b""
