@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import report_browser
-from PIL import Image
+from PIL import Image, ImageCms
 from pipeline_helpers import TEST_MAX_PIXELS, bad_files, good_files, good_rows, write_files, write_manifest
 from typer.testing import CliRunner
 
@@ -88,6 +88,7 @@ def test_one_entry_per_manifest_row_with_small_thumbnails(reviewed):
         assert row["thumbs"]["heat"].endswith(".png") and row["thumbs"]["after"].endswith(".jpg")
     assert rows["small"]["input_size"] == "16x16" and rows["small"]["output_size"] == "32x32"
     assert rows["grey0"]["extra"] == {"shelf": "A1"} and rows["grey0"]["seed"] == str(ledger["grey0"]["seed"])
+    assert rows["grey0"]["kept"] == "8-bit colour" and rows["empty"]["kept"] == ""  # colorized; no output
     assert "after" not in rows["empty"]["thumbs"] and rows["corrupt"]["thumbs"] == {}
     assert "cannot decode the source" in rows["corrupt"]["note"]
 
@@ -262,3 +263,16 @@ def _csv_rows(path: Path) -> list[dict] | None:
         return None
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def test_kept_of_scan_names_depth_profile_and_inherited_fields():
+    from pipeline.encode import encode_png
+    from pipeline.report.entries import kept_of_scan
+
+    x = np.zeros((1, 4, 6), dtype=np.float32)
+    provenance = {"operator": "denoise", "model": "m", "seed": "1", "residual": "0", "sourceSha256": "0"}
+    grey_profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    grey_profile[16:20] = b"GRAY"
+    png = encode_png(x, provenance, 16, bytes(grey_profile), {"creator": "J. Smith", "rights": "CC0-1.0"})
+    assert kept_of_scan(png) == "16-bit gray; ICC profile; creator: J. Smith; rights: CC0-1.0"
+    assert kept_of_scan(encode_png(np.zeros((3, 4, 6), dtype=np.float32), provenance)) == "8-bit colour"

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
+from io import BytesIO
 
 import numpy as np
+from PIL import Image
 
 from .. import io, metadata
 from ..decode import decode_image, decode_mask, to_signed_unit
@@ -39,12 +41,13 @@ def make_entry(index: int, row: dict, settings: ReportSettings, previous: dict |
     """
     fields = _fields(index, row)
     if reusable(previous, fields):
-        return {**fields, **{key: previous[key] for key in ("invented", "invented_area", "thumbs", "note")}}
-    images, notes, view = {}, [], None
+        reused = ("invented", "invented_area", "thumbs", "note", "kept")
+        return {**fields, **{key: previous[key] for key in reused}}
+    images, notes, view, kept = {}, [], None, []
     source = _decoded(row[metadata.SOURCE_URI], row[metadata.INPUT_SHA256], "source", settings, notes)
     restored = None
     if row[metadata.STATUS] == STATUS_OK:
-        restored = _decoded(row[metadata.OUTPUT_URI], row[metadata.OUTPUT_SHA256], "output", settings, notes)
+        restored = _decoded(row[metadata.OUTPUT_URI], row[metadata.OUTPUT_SHA256], "output", settings, notes, kept)
     reference = restored if restored is not None else source
     if reference is not None:
         size = thumbs.fit_size(reference.shape[2], reference.shape[1])
@@ -62,6 +65,7 @@ def make_entry(index: int, row: dict, settings: ReportSettings, previous: dict |
         "invented_area": view.invented_area if view else None,
         "thumbs": _write(row[metadata.ID], images, settings),
         "note": "; ".join(notes),
+        "kept": "".join(kept),
     }
 
 
@@ -107,9 +111,10 @@ def _size(width, height) -> str:
 
 
 def _decoded(
-    uri: str | None, sha256: str | None, what: str, settings: ReportSettings, notes: list
+    uri: str | None, sha256: str | None, what: str, settings: ReportSettings, notes: list, kept: list | None = None
 ) -> np.ndarray | None:
-    """Decoded samples ``(C, H, W)`` of ``uri``, or ``None`` with the reason added to ``notes``."""
+    """Decoded samples ``(C, H, W)`` of ``uri``, or ``None`` with the reason added to ``notes``; with ``kept``, also
+    what the file carries of its scan (:func:`kept_of_scan`), appended there."""
     if not uri:
         return None
     try:
@@ -125,7 +130,25 @@ def _decoded(
     except RowError as exc:
         notes.append(f"cannot decode the {what}: {exc.message}")
         return None
+    if kept is not None:
+        kept.append(kept_of_scan(data))
     return samples
+
+
+def kept_of_scan(png: bytes) -> str:
+    """What a restored PNG kept of its scan, for the reviewer: bit depth, ICC profile, and the title, creator and
+    rights it inherited (``pipeline.encode``), e.g. "16-bit gray; ICC profile; rights: CC0-1.0"."""
+    try:
+        with Image.open(BytesIO(png)) as image:
+            text = dict(getattr(image, "text", {}))
+            has_icc, grey = bool(image.info.get("icc_profile")), image.mode in ("L", "I", "I;16")
+    except Exception:  # noqa: BLE001 - decoded a moment ago; a courtesy line is no reason for a note
+        return ""
+    bits = png[24] if png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 24 else 8  # IHDR's bit depth
+    parts = [f"{bits}-bit {'gray' if grey else 'colour'}"] + (["ICC profile"] if has_icc else [])
+    parts += [f"{label}: {text[key]}" for key, label in (("Title", "title"), ("Author", "creator"),
+                                                          ("Copyright", "rights")) if text.get(key)]  # fmt: skip
+    return "; ".join(parts)
 
 
 def _null_space(row: dict, source: np.ndarray, restored: np.ndarray, settings: ReportSettings):

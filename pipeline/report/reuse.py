@@ -15,7 +15,7 @@ from .. import io
 from .settings import ReportSettings
 
 # Bump when thumbnails or entry fields change, so old entries are rebuilt.
-ENTRY_FORMAT = 2  # 2: samples, uncertainty and guidance
+ENTRY_FORMAT = 3  # 2: samples, uncertainty and guidance; 3: what the output kept of its scan
 MATCH_KEYS = ("id", "status", "uri", "mask_uri", "op", "params", "input_sha256", "output_sha256", "format")
 _CONFIG = re.compile(r'<script id="report-config" type="application/json">(.*?)</script>', re.S)
 

@@ -135,6 +135,7 @@
                   ["spread of the samples (mean per-pixel std)", DDNM.percent(row.uncertainty)],
                   ["restore s", DDNM.fixed(row.restore_s, 2)], ["run", row.run_id],
                   ["finished", row.finished_at], ["output sha256", row.output_sha256],
+                  ["kept of the scan", row.kept],
                   ["error", row.error_type ? row.error_type + ": " + row.error_message : ""],
                   ["report note", row.note]];
     for (const [key, value] of Object.entries(row.extra || {})) list.push([key, value]);
