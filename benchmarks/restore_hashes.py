@@ -112,7 +112,7 @@ def run_library(source: Path, mask: Path | None, op_name: str, cli: list[str], k
     model = None if model == "bundled" else (model_path if model == "ADM" else model)
     prior = ddnm.models.load(model)
     params = {"scale": int(options["--scale"])} if "--scale" in options else {}
-    pixels, _, _ = decode.decode_image(source.read_bytes(), 10**8)
+    pixels = decode.decode_image(source.read_bytes(), 10**8).samples
     mask_array = decode.decode_mask(mask.read_bytes(), pixels.shape[1:], 10**8) if mask else None
     op, y = measurement.build(op_name, json.dumps(params, sort_keys=True), [pixels], mask_array, prior.in_channels)
     x, _ = ddnm.restore(y, op, prior, steps=int(STEPS), seed=0, **kwargs)

@@ -22,6 +22,7 @@ import re
 import time
 import warnings
 from io import BytesIO
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -50,14 +51,24 @@ def to_signed_unit(samples: np.ndarray) -> np.ndarray:
     return unit * 2.0 - 1.0
 
 
-def decode_image(data: bytes, max_pixels: int) -> tuple[np.ndarray, str, bytes]:
-    """``(samples (C, H, W), source mode, embedded ICC profile or b"")``; raises :class:`RowError`."""
+class Decoded(NamedTuple):
+    """A decoded scan: its samples and what its file says besides them, read in the one opening of the file."""
+
+    samples: np.ndarray  # (C, H, W), upright
+    mode: str  # the source's Pillow mode (``RGB;16``: a 48-bit TIFF read at 16 bits, pipeline.tiff16)
+    icc_profile: bytes  # embedded ICC profile, or b""
+    inherited: dict[str, str]  # its title, creator, rights, description (pipeline.descriptive)
+
+
+def decode_image(data: bytes, max_pixels: int) -> Decoded:
+    """The scan in ``data``, decoded under the job's ``max_pixels``; raises :class:`RowError`."""
     with _open(data, max_pixels) as img:
         mode, profile = img.mode, bytes(img.info.get("icc_profile") or b"")
+        inherited = descriptive.from_image(img)  # from the opened file itself, not the upright copy made below
         if (deep := read_rgb16(img, data)) is not None:  # a 48-bit TIFF at its 16 bits (pipeline.tiff16)
-            return deep, RGB16_MODE, profile
+            return Decoded(deep, RGB16_MODE, profile, inherited)
         upright = ImageOps.exif_transpose(img)
-        return _samples(upright), mode, profile
+        return Decoded(_samples(upright), mode, profile, inherited)
 
 
 def decode_mask(data: bytes, image_hw: tuple[int, int], max_pixels: int) -> np.ndarray:
@@ -161,9 +172,9 @@ def decode_row(row: dict, settings: JobSettings) -> dict:
         if _unchanged(row, out):
             out.update(status=STATUS_SKIPPED, decode_s=time.time() - started)
             return out
-        samples, out["input_mode"], out["icc_profile"] = decode_image(data, settings.max_pixels)
+        samples, out["input_mode"], out["icc_profile"], inherited = decode_image(data, settings.max_pixels)
         out["input_icc"] = bool(out["icc_profile"])
-        out["descriptive"] = json.dumps(descriptive.for_row(row.get("extra"), data), sort_keys=True)
+        out["descriptive"] = json.dumps(descriptive.for_row(row.get("extra"), inherited), sort_keys=True)
         out["input_height"], out["input_width"] = samples.shape[1:]
         if reason := output_too_large(row["op"], json.loads(row["params"] or "{}"), *samples.shape[1:],
                                       settings.max_pixels):  # fmt: skip

@@ -11,8 +11,6 @@ text chunks (``pipeline.encode``).
 from __future__ import annotations
 
 import json
-import warnings
-from io import BytesIO
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
@@ -26,9 +24,9 @@ PNG_KEYWORDS = {"title": "Title", "creator": "Author", "rights": "Copyright"}  #
 MAX_CHARS = 2000  # a caption, not a document: longer values are cut
 
 
-def for_row(extra_json: str | None, source: bytes | None) -> dict[str, str]:
-    """The fields an output inherits: the manifest's ``extra`` columns over the scan file's own (``source``)."""
-    return {**from_file(source), **from_manifest(extra_json)}
+def for_row(extra_json: str | None, from_scan: dict[str, str]) -> dict[str, str]:
+    """The fields an output inherits: the manifest's ``extra`` columns over the scan file's own (``from_image``)."""
+    return {**from_scan, **from_manifest(extra_json)}
 
 
 def from_manifest(extra_json: str | None) -> dict[str, str]:
@@ -41,25 +39,15 @@ def from_manifest(extra_json: str | None) -> dict[str, str]:
     return {field: _clean(found[field]) for field in FIELDS if _clean(found.get(field))}
 
 
-def from_file(data: bytes | None) -> dict[str, str]:
-    """The scan's XMP ``dc:*`` fields, else its EXIF ones; ``{}`` for a file without them or that cannot be read
-    (decoding reports unreadable files; this reads the header of one it has decoded)."""
-    if not data:
-        return {}
-    # Callers decode the pixels first, under the job's --max-pixels; Pillow's own bomb limit (its default, not the
-    # job's) must not drop the rights of a large scan the job accepted. Decoding runs one file at a time per process.
-    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+def from_image(img: Image.Image) -> dict[str, str]:
+    """The scan's XMP ``dc:*`` fields, else its EXIF ones, from the image Pillow opened for decoding
+    (``pipeline.decode``); ``{}`` for a file without them or whose metadata cannot be read."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(BytesIO(data)) as img:  # the header only: no pixels are loaded
-                exif = img.getexif()
-                fields = {field: _clean(exif.get(tag)) for field, tag in EXIF_TAGS.items()}
-                fields.update(_from_xmp(_xmp_of(img)))
+        exif = img.getexif()
+        fields = {field: _clean(exif.get(tag)) for field, tag in EXIF_TAGS.items()}
+        fields.update(_from_xmp(_xmp_of(img)))
     except Exception:  # noqa: BLE001 - metadata is a courtesy; the pixels decide whether the row fails
         return {}
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
     return {field: fields[field] for field in FIELDS if fields.get(field)}
 
 

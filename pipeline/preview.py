@@ -15,7 +15,7 @@ BACKGROUND = (255, 255, 255)
 
 
 def _thumbnail(data: bytes, max_pixels: int) -> Image.Image:
-    samples, _, _ = decode_image(data, max_pixels)
+    samples = decode_image(data, max_pixels).samples
     image = Image.fromarray(to_uint8(to_signed_unit(samples))).convert("RGB")
     width = max(1, round(image.width * THUMB_HEIGHT / image.height))
     # Nearest keeps small test images crisp and shows restoration artefacts as they are.

@@ -9,15 +9,16 @@ from io import BytesIO
 from xml.etree import ElementTree
 
 import numpy as np
+import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from typer.testing import CliRunner
 
 from pipeline import descriptive
 from pipeline.cli import app
-from pipeline.decode import decode_row
+from pipeline.decode import decode_image, decode_row
 from pipeline.encode import encode_png, encode_row
-from pipeline.rows import STATUS_OK, pack_array
+from pipeline.rows import STATUS_OK, RowError, pack_array
 from pipeline.settings import JobSettings
 
 DC, RDF = descriptive.DC, descriptive.RDF
@@ -63,36 +64,43 @@ def written_fields(png: bytes) -> tuple[dict, dict]:
     return fields, text
 
 
+def inherited(data: bytes) -> dict[str, str]:
+    """The fields decoding reads from a scan, in the same opening of the file as its pixels."""
+    return decode_image(data, 10**6).inherited
+
+
 def test_exif_fields_are_read():
     data = jpeg_with_exif(creator="J. Smith\x00", rights=" Public domain ", description="Quay, 1902")
     expected = {"creator": "J. Smith", "rights": "Public domain", "description": "Quay, 1902"}
-    assert descriptive.from_file(data) == expected
+    assert inherited(data) == expected
 
 
 def test_a_scan_beyond_pillows_own_pixel_limit_keeps_its_rights(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # the 12x16 scan is 192 pixels: a "bomb" to Pillow
-    assert descriptive.from_file(jpeg_with_exif(rights="Public domain")) == {"rights": "Public domain"}
+    assert inherited(jpeg_with_exif(rights="Public domain")) == {"rights": "Public domain"}
     assert Image.MAX_IMAGE_PIXELS == 50  # and the limit is put back
 
 
 def test_xmp_fields_are_read_and_beat_exif():
-    fields = descriptive.from_file(png_with_xmp(SOURCE_XMP))
+    fields = inherited(png_with_xmp(SOURCE_XMP))
     assert fields == {"title": "Harbour at dawn", "creator": "A. Photographer; B. Assistant",
                       "rights": "CC BY 4.0, City Archive"}  # fmt: skip
-    assert descriptive.from_file(b"not an image") == {} and descriptive.from_file(None) == {}
+    assert inherited(png_with_xmp("<x:xmpmeta><broken")) == {}  # unreadable metadata: none, and the pixels decode
+    with pytest.raises(RowError):  # an unreadable file is the row's error, as before
+        decode_image(b"not an image", 10**6)
 
 
 def test_xmp_with_entities_is_not_expanded():
     packet = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
               + SOURCE_XMP.replace("Harbour at dawn", "&b;"))
-    assert descriptive.from_file(png_with_xmp(packet)) == {}
+    assert inherited(png_with_xmp(packet)) == {}
 
 
 def test_the_manifest_is_read_in_any_letter_case_and_wins_over_the_file():
     extra = json.dumps({"Title": "Pagoda", "RIGHTS": "", "source": "x", "creator": "Catalogue name"})
     assert descriptive.from_manifest(extra) == {"title": "Pagoda", "creator": "Catalogue name"}
     assert descriptive.from_manifest("{not json") == {} and descriptive.from_manifest("[1]") == {}
-    merged = descriptive.for_row(extra, png_with_xmp(SOURCE_XMP))
+    merged = descriptive.for_row(extra, inherited(png_with_xmp(SOURCE_XMP)))
     assert merged == {"title": "Pagoda", "creator": "Catalogue name", "rights": "CC BY 4.0, City Archive"}
 
 

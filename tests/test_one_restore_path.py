@@ -51,7 +51,7 @@ def cli_pixels(tmp_path, source: str, model_args: list[str], scale: int) -> np.n
 
 def library_pixels(source: str, model: str | None, scale: int, **load) -> np.ndarray:
     prior = ddnm.models.load(model, **load)
-    pixels, _, _ = decode.decode_image(open(source, "rb").read(), 10**6)
+    pixels = decode.decode_image(open(source, "rb").read(), 10**6).samples
     op, y = measurement.build("sr_avgpool", json.dumps({"scale": scale}), [pixels], None, prior.in_channels)
     x, _ = ddnm.restore(y, op, prior, steps=2, seed=[5])
     return to_uint8(x[0].numpy())

@@ -33,7 +33,7 @@ def gradient(h: int = 6, w: int = 10) -> np.ndarray:
 )  # fmt: skip
 def test_every_mode_decodes_to_grey_or_rgb_in_range(mode, fmt, channels):
     source = Image.fromarray(gradient()).convert(mode)
-    samples, source_mode, _ = decode_image(encoded(source, fmt), LIMIT)
+    samples, source_mode, _, _ = decode_image(encoded(source, fmt), LIMIT)
     x = to_signed_unit(samples)
     assert samples.shape == (channels, 6, 10)
     assert x.dtype == np.float32 and -1.0 <= x.min() and x.max() <= 1.0
@@ -41,14 +41,14 @@ def test_every_mode_decodes_to_grey_or_rgb_in_range(mode, fmt, channels):
 
 
 def test_grey_values_map_linearly_to_minus_one_one():
-    samples, mode, _ = decode_image(encoded(Image.fromarray(np.array([[0, 255]], dtype=np.uint8))), LIMIT)
+    samples, mode, _, _ = decode_image(encoded(Image.fromarray(np.array([[0, 255]], dtype=np.uint8))), LIMIT)
     assert mode == "L"
     np.testing.assert_allclose(to_signed_unit(samples)[0, 0], [-1.0, 1.0])
 
 
 def test_sixteen_bit_grey_keeps_its_depth():
     values = np.array([[0, 257, 65535]], dtype=np.uint16)
-    samples, _, _ = decode_image(encoded(Image.fromarray(values)), LIMIT)
+    samples = decode_image(encoded(Image.fromarray(values)), LIMIT).samples
     assert samples.dtype == np.uint16
     np.testing.assert_allclose(to_signed_unit(samples)[0, 0], [-1.0, 257 / 65535 * 2 - 1, 1.0], atol=1e-6)
 
@@ -56,7 +56,7 @@ def test_sixteen_bit_grey_keeps_its_depth():
 def test_transparent_pixels_are_composited_over_white():
     rgba = np.zeros((2, 2, 4), dtype=np.uint8)
     rgba[0, 0] = [10, 20, 30, 255]  # opaque
-    samples, _, _ = decode_image(encoded(Image.fromarray(rgba, "RGBA")), LIMIT)
+    samples = decode_image(encoded(Image.fromarray(rgba, "RGBA")), LIMIT).samples
     assert tuple(samples[:, 0, 0]) == (10, 20, 30)
     assert tuple(samples[:, 1, 1]) == (255, 255, 255)
 
@@ -64,7 +64,7 @@ def test_transparent_pixels_are_composited_over_white():
 def test_palette_with_transparency_is_composited():
     image = Image.fromarray(gradient(2, 2)).convert("P")
     image.info["transparency"] = 0
-    samples, _, _ = decode_image(encoded(image, transparency=0), LIMIT)
+    samples = decode_image(encoded(image, transparency=0), LIMIT).samples
     assert samples.shape[0] == 3 and samples.max() == 255
 
 
@@ -72,14 +72,14 @@ def test_exif_orientation_is_applied():
     image = Image.fromarray(gradient(6, 10))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to display
-    samples, _, _ = decode_image(encoded(image, "JPEG", exif=exif.tobytes()), LIMIT)
+    samples = decode_image(encoded(image, "JPEG", exif=exif.tobytes()), LIMIT).samples
     assert samples.shape == (1, 10, 6)
 
 
 def test_icc_profile_is_noted():
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    _, _, has_icc = decode_image(encoded(Image.new("RGB", (4, 4)), icc_profile=profile), LIMIT)
-    _, _, no_icc = decode_image(encoded(Image.new("RGB", (4, 4))), LIMIT)
+    has_icc = decode_image(encoded(Image.new("RGB", (4, 4)), icc_profile=profile), LIMIT).icc_profile
+    no_icc = decode_image(encoded(Image.new("RGB", (4, 4))), LIMIT).icc_profile
     assert has_icc and not no_icc
 
 

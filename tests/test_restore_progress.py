@@ -40,7 +40,7 @@ def restore(tiny_model_path: str, size: int, steps: int, samples: int, **sampler
 
     torch.manual_seed(0)
     model = ddnm.models.load(tiny_model_path)
-    pixels, _, _ = decode_image(grey_photo(3, size=size), 10**6)
+    pixels = decode_image(grey_photo(3, size=size), 10**6).samples
     op, y = measurement.build("colorize", "{}", [pixels], None, model.in_channels)
     recorder = Recorder(steps, samples)
     with recorder:

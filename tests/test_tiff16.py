@@ -35,7 +35,7 @@ def film(h: int = 6, w: int = 9, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("compression", [None, "zlib"])
 def test_a_48_bit_tiff_is_read_at_16_bits(compression):
     samples = film()
-    decoded, mode, _ = decode_image(tiff48(samples, compression=compression), LIMIT)
+    decoded, mode, _, _ = decode_image(tiff48(samples, compression=compression), LIMIT)
     assert mode == RGB16_MODE and sample_bits(mode) == 16 and decoded.dtype == np.uint16
     np.testing.assert_array_equal(decoded, samples.transpose(2, 0, 1))
 
@@ -43,7 +43,7 @@ def test_a_48_bit_tiff_is_read_at_16_bits(compression):
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_it_is_turned_upright_as_pillow_turns_it(orientation):
     data = tiff48(film(5, 8, seed=orientation), orientation)
-    decoded, _, _ = decode_image(data, LIMIT)
+    decoded = decode_image(data, LIMIT).samples
     with Image.open(BytesIO(data)) as image:  # Pillow's 8 bits: the high byte of each sample, turned by Pillow
         expected = np.asarray(ImageOps.exif_transpose(image).convert("RGB")).transpose(2, 0, 1)
     assert decoded.dtype == np.uint16 and decoded.shape == expected.shape
@@ -56,7 +56,7 @@ def test_without_a_decoder_pillows_8_bits_stand(monkeypatch):
 
     monkeypatch.setattr(tifffile, "TiffFile", cannot)
     samples = film()
-    decoded, mode, _ = decode_image(tiff48(samples), LIMIT)
+    decoded, mode, _, _ = decode_image(tiff48(samples), LIMIT)
     assert mode == "RGB" and decoded.dtype == np.uint8 and sample_bits(mode) == 8
     np.testing.assert_array_equal(decoded, (samples >> 8).transpose(2, 0, 1))
 
@@ -67,7 +67,7 @@ def test_16_bit_rgba_is_composited_over_white():
     rgba[0, 0] = (1000, 2000, 3000, 65535)  # one opaque pixel
     buffer = BytesIO()
     tifffile.imwrite(buffer, rgba, photometric="rgb", extrasamples=["unassalpha"])
-    decoded, mode, _ = decode_image(buffer.getvalue(), LIMIT)
+    decoded, mode, _, _ = decode_image(buffer.getvalue(), LIMIT)
     assert mode == RGB16_MODE
     assert decoded[:, 0, 0].tolist() == [1000, 2000, 3000] and (decoded[:, 1, :] == 65535).all()
 

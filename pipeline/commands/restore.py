@@ -40,7 +40,7 @@ def restore(
     # Imported here so that `ddnm-batch --help` and the other commands start without loading torch.
     import ddnm
 
-    from .. import decode, descriptive, encode, io, measurement
+    from .. import decode, encode, io, measurement
     from ..ops import output_too_large
     from ..preflight import check_output_file, why
     from ..restore_progress import StepProgress
@@ -55,7 +55,7 @@ def restore(
         op_params = _params(params, scale)
         check_output_file(output_uri)  # before the restoration, not after it
         source = io.read_bytes(input_uri)
-        pixels, input_mode, profile = decode.decode_image(source, max_pixels)
+        pixels, input_mode, profile, inherited = decode.decode_image(source, max_pixels)
         if reason := output_too_large(op, op_params, *pixels.shape[1:], max_pixels):
             raise RowError("OutputTooLarge", reason)
         mask_array = None
@@ -93,7 +93,6 @@ def restore(
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
     x = measurement.in_source_channels(out.x[0].float().cpu().numpy(), pixels.shape[0], op)  # grey stays grey
     bits, icc = encode.sample_bits(input_mode), encode.output_profile(profile, op, x.shape[0])
-    inherited = descriptive.from_file(source)  # its title, creator, rights
     png = encode.encode_png(x, provenance, bits, icc, inherited)
     try:
         io.write_bytes_atomic(output_uri, png)

@@ -10,13 +10,11 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from io import BytesIO
 
 import numpy as np
-from PIL import Image
 
 from .. import io, metadata
-from ..decode import decode_image, decode_mask, to_signed_unit
+from ..decode import Decoded, decode_image, decode_mask, to_signed_unit
 from ..ops import PLANS
 from ..rows import STATUS_OK, RowError
 from . import thumbs
@@ -126,28 +124,24 @@ def _decoded(
         notes.append(f"the {what} file changed since the run (sha256 differs from the ledger); not shown")
         return None
     try:
-        samples, _, _ = decode_image(data, settings.max_pixels)
+        decoded = decode_image(data, settings.max_pixels)
     except RowError as exc:
         notes.append(f"cannot decode the {what}: {exc.message}")
         return None
     if kept is not None:
-        kept.append(kept_of_scan(data))
-    return samples
+        kept.append(kept_of_scan(data, decoded))
+    return decoded.samples
 
 
-def kept_of_scan(png: bytes) -> str:
-    """What a restored PNG kept of its scan, for the reviewer: bit depth, ICC profile, and the title, creator and
-    rights it inherited (``pipeline.encode``), e.g. "16-bit gray; ICC profile; rights: CC0-1.0"."""
-    try:
-        with Image.open(BytesIO(png)) as image:
-            text = dict(getattr(image, "text", {}))
-            has_icc, grey = bool(image.info.get("icc_profile")), image.mode in ("L", "I", "I;16")
-    except Exception:  # noqa: BLE001 - decoded a moment ago; a courtesy line is no reason for a note
-        return ""
+def kept_of_scan(png: bytes, decoded: Decoded) -> str:
+    """What a restored PNG kept of its scan, for the reviewer, from its decoding (``decoded``): bit depth, ICC
+    profile, and the title, creator and rights it inherited (``pipeline.encode``), e.g. "16-bit gray; ICC profile;
+    rights: CC0-1.0"."""
     bits = png[24] if png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 24 else 8  # IHDR's bit depth
-    parts = [f"{bits}-bit {'gray' if grey else 'colour'}"] + (["ICC profile"] if has_icc else [])
-    parts += [f"{label}: {text[key]}" for key, label in (("Title", "title"), ("Author", "creator"),
-                                                          ("Copyright", "rights")) if text.get(key)]  # fmt: skip
+    grey = decoded.samples.shape[0] == 1
+    parts = [f"{bits}-bit {'gray' if grey else 'colour'}"] + (["ICC profile"] if decoded.icc_profile else [])
+    parts += [f"{field}: {decoded.inherited[field]}" for field in ("title", "creator", "rights")
+              if decoded.inherited.get(field)]  # fmt: skip
     return "; ".join(parts)
 
 
