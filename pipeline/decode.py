@@ -5,7 +5,7 @@ keeping their integer samples (uint8, or uint16 for 16-bit grey and 48-bit TIFF)
 bytes a sample; :func:`to_signed_unit` makes the [-1, 1] floats in the restore stage.
 
 Mode handling: ``1``/``L`` → grey; ``I;16*`` → 16-bit grey; ``I`` → grey read as 16-bit samples; a 48-bit RGB
-TIFF → 16-bit RGB where ``tifffile`` is installed (``pipeline.tiff16``, input_mode ``RGB;16``), else 8-bit RGB;
+TIFF or PNG → 16-bit RGB where its decoder is installed (``pipeline.rgb16``, input_mode ``RGB;16``), else 8-bit RGB;
 ``F`` → grey read as [0, 1]; ``LA``/``RGBA``/``P`` with transparency → composited over white
 (transparent pixels carry no meaningful colour); ``CMYK``/``YCbCr``/``LAB``/... → RGB by Pillow's
 conversion. An embedded ICC profile is not applied (values stay as stored): it is noted (``input_icc``) and
@@ -33,7 +33,7 @@ from .rows import (
     ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, error_fields, from_rows, pack_array, to_rows,
 )
 from .settings import JobSettings
-from .tiff16 import RGB16_MODE, read_rgb16
+from .rgb16 import RGB16_MODE, read_rgb16
 
 GREY_16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 COMPOSITE_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
@@ -55,7 +55,7 @@ class Decoded(NamedTuple):
     """A decoded scan: its samples and what its file says besides them, read in the one opening of the file."""
 
     samples: np.ndarray  # (C, H, W), upright
-    mode: str  # the source's Pillow mode (``RGB;16``: a 48-bit TIFF read at 16 bits, pipeline.tiff16)
+    mode: str  # the source's Pillow mode (``RGB;16``: 48-bit colour read at 16 bits, pipeline.rgb16)
     icc_profile: bytes  # embedded ICC profile, or b""
     inherited: dict[str, str]  # its title, creator, rights, description (pipeline.descriptive)
 
@@ -65,7 +65,7 @@ def decode_image(data: bytes, max_pixels: int) -> Decoded:
     with _open(data, max_pixels) as img:
         mode, profile = img.mode, bytes(img.info.get("icc_profile") or b"")
         inherited = descriptive.from_image(img)  # from the opened file itself, not the upright copy made below
-        if (deep := read_rgb16(img, data)) is not None:  # a 48-bit TIFF at its 16 bits (pipeline.tiff16)
+        if (deep := read_rgb16(img, data)) is not None:  # 48-bit colour at its 16 bits (pipeline.rgb16)
             return Decoded(deep, RGB16_MODE, profile, inherited)
         upright = ImageOps.exif_transpose(img)
         return Decoded(_samples(upright), mode, profile, inherited)

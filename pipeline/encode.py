@@ -28,7 +28,7 @@ from .decode import GREY_16_MODES
 from .metadata import DIGITAL_SOURCE_TYPE, software_version
 from .ops import PLANS
 from .png16 import encode_png16, to_uint16
-from .tiff16 import RGB16_MODE
+from .rgb16 import RGB16_MODE
 from .rows import (
     ENCODED_COLUMNS, OUTPUT_WRITE_FAILED, STATUS_OK, RowError, error_fields, from_rows, to_rows, unpack_array,
 )
@@ -72,9 +72,9 @@ def xmp_packet(provenance: dict[str, str], inherited: dict[str, str] | None = No
 
 def sample_bits(input_mode: str | None) -> int:
     """Bits a sample of the output for a scan decoded from Pillow mode ``input_mode``: 16 for 16-bit grey, for
-    the integer (``I``) and float (``F``) modes, which hold more than 8 bits, and for a 48-bit TIFF read at 16 bits
-    (``RGB;16``, :mod:`pipeline.tiff16`); 8 otherwise (Pillow reads other 16-bit RGB files, 48-bit PNG among them,
-    as 8-bit RGB, so their extra bits are gone before the restoration)."""
+    the integer (``I``) and float (``F``) modes, which hold more than 8 bits, and for a 48-bit TIFF or PNG read at
+    16 bits (``RGB;16``, :mod:`pipeline.rgb16`); 8 otherwise (without its decoders Pillow reads a 48-bit file as
+    8-bit RGB, so its extra bits are gone before the restoration)."""
     return 16 if input_mode in GREY_16_MODES or input_mode in ("I", "F", RGB16_MODE) else 8
 
 

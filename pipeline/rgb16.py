@@ -1,0 +1,85 @@
+"""16-bit colour scans (48-bit RGB TIFF and PNG: colour film, transparencies) read at 16 bits, where Pillow reads 8.
+
+Pillow has no 16-bit RGB mode: it opens a 48-bit TIFF or PNG as 8-bit RGB, dropping the low byte of every sample.
+Where the optional decoders are installed (``pip install 'ddnm-batch[rgb16]'``: ``tifffile`` for TIFF, and
+``imagecodecs`` for PNG and for LZW, PackBits and JPEG-compressed TIFFs) the samples are read again with them,
+turned upright by the file's orientation as Pillow would, and recorded with the pseudo-mode :data:`RGB16_MODE`, so
+the restoration is written at 16 bits (``encode.sample_bits``). Without them, or for a file they cannot decode, the
+file is read by Pillow at 8 bits as before: 16 bits are a gain, never a reason for a row to fail.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import numpy as np
+from PIL import Image
+
+RGB16_MODE = "RGB;16"  # the ledger's input_mode for a colour scan read at 16 bits a sample (not a Pillow mode)
+BITS_PER_SAMPLE, ORIENTATION = 258, 0x0112  # TIFF tags (the second is EXIF's too)
+PNG_BIT_DEPTH, PNG_COLOUR_TYPE = 24, 25  # byte offsets in a PNG: 8-byte signature, IHDR length and type, W, H
+PNG_RGB, PNG_RGBA = 2, 6  # IHDR colour types with three colour channels (16-bit palettes do not exist)
+
+
+def read_rgb16(img: Image.Image, data: bytes) -> np.ndarray | None:
+    """Upright ``(3, H, W)`` uint16 samples of a 48-bit (or 64-bit RGBA) TIFF or PNG that Pillow opened as ``img``
+    from ``data``; ``None`` for any other file, or when no decoder is installed or it cannot decode the file."""
+    if img.mode not in ("RGB", "RGBA"):
+        return None
+    if img.format == "TIFF":
+        read = _tiff_rgb16
+    elif img.format == "PNG" and data[PNG_BIT_DEPTH] == 16 and data[PNG_COLOUR_TYPE] in (PNG_RGB, PNG_RGBA):
+        read = _png_rgb16
+    else:
+        return None
+    try:
+        samples, orientation, turned = read(img, data)
+    except Exception:  # noqa: BLE001 - not installed, or a codec it lacks: Pillow's 8 bits stand
+        return None
+    if samples is None or samples.dtype != np.uint16 or samples.ndim != 3 or samples.shape[2] not in (3, 4):
+        return None
+    if samples.shape[2] == 4:  # RGBA over white, as decode composites Pillow's RGBA
+        alpha = samples[..., 3:].astype(np.float64) / 65535.0
+        samples = np.rint(samples[..., :3] * alpha + 65535.0 * (1.0 - alpha)).astype(np.uint16)
+    as_pillow_sees = _upright(samples, orientation) if turned else samples
+    if as_pillow_sees.shape[:2] != (img.height, img.width):  # not the image Pillow sees: keep to Pillow's reading
+        return None
+    upright = as_pillow_sees if turned else _upright(samples, orientation)
+    return np.ascontiguousarray(upright.transpose(2, 0, 1))
+
+
+def _tiff_rgb16(img: Image.Image, data: bytes) -> tuple[np.ndarray | None, int, bool]:
+    """The TIFF's samples, its orientation, and True: Pillow turns a TIFF upright as it opens it (and then forgets
+    the tag), so the tag is read here, from the file."""
+    bits = img.tag_v2.get(BITS_PER_SAMPLE)
+    if not bits or any(b != 16 for b in (bits if isinstance(bits, tuple) else (bits,))):
+        return None, 1, True
+    import tifffile
+
+    with tifffile.TiffFile(BytesIO(data)) as tif:
+        page = tif.pages[0]
+        tag = page.tags.get(ORIENTATION)
+        return page.asarray(), int(tag.value) if tag is not None else 1, True
+
+
+def _png_rgb16(img: Image.Image, data: bytes) -> tuple[np.ndarray, int, bool]:
+    """The PNG's samples, its EXIF orientation (an ``eXIf`` chunk), and False: Pillow opens a PNG as stored, and
+    decode turns it upright (``ImageOps.exif_transpose``), so these samples must be turned the same way."""
+    import imagecodecs
+
+    return imagecodecs.png_decode(data), int(img.getexif().get(ORIENTATION, 1)), False
+
+
+def _upright(a: np.ndarray, orientation: int) -> np.ndarray:
+    """``(H, W, C)`` turned upright for TIFF/EXIF ``orientation``, as Pillow turns the image (test_rgb16 checks
+    all eight against it)."""
+    turns = {
+        2: lambda x: x[:, ::-1],  # mirror left-right
+        3: lambda x: x[::-1, ::-1],  # rotate 180
+        4: lambda x: x[::-1, :],  # mirror top-bottom
+        5: lambda x: x.transpose(1, 0, 2),  # transpose
+        6: lambda x: np.rot90(x, -1),  # rotate 90 clockwise
+        7: lambda x: np.rot90(x, 2).transpose(1, 0, 2),  # transverse
+        8: lambda x: np.rot90(x, 1),  # rotate 90 counter-clockwise
+    }
+    return turns.get(orientation, lambda x: x)(a)
