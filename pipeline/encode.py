@@ -148,11 +148,13 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
                           "guidanceParams": guidance_params_json(settings), "convention": sampler.convention}
             profile = output_profile(row.get("icc_profile"), row["op"], x.shape[0])
             inherited = json.loads(row.get("descriptive") or "{}")
-            png = encode_png(x, provenance, sample_bits(row.get("input_mode")), profile, inherited)
+            bits = sample_bits(row.get("input_mode"))
+            png = encode_png(x, provenance, bits, profile, inherited)
             uri = io.output_uri_for(settings.out_uri, row["id"])
             _write(uri, png, settings)
             out.update(output_uri=uri, output_sha256=io.sha256_hex(png))
-            out.update(output_height=x.shape[1], output_width=x.shape[2])
+            out.update(output_height=x.shape[1], output_width=x.shape[2], output_bits=bits, output_channels=x.shape[0],
+                       output_icc=bool(profile))
         except Exception as exc:  # noqa: BLE001 - a failed write is that row's error
             out.update(error_fields(exc))
         out["encode_s"] = time.time() - started

@@ -37,6 +37,7 @@ SETTINGS_SHA256 = "settings_sha256"
 OUTPUT_SHA256 = "output_sha256"
 INPUT_WIDTH, INPUT_HEIGHT = "input_width", "input_height"
 OUTPUT_WIDTH, OUTPUT_HEIGHT = "output_width", "output_height"
+OUTPUT_BITS, OUTPUT_CHANNELS, OUTPUT_ICC = "output_bits", "output_channels", "output_icc"
 INPUT_MODE = "input_mode"
 INPUT_ICC = "input_icc"
 CONSISTENCY_RESIDUAL = "consistency_residual"
@@ -79,6 +80,9 @@ SCHEMA = pa.schema(
         pa.field(INPUT_HEIGHT, pa.int32()),
         pa.field(OUTPUT_WIDTH, pa.int32()),
         pa.field(OUTPUT_HEIGHT, pa.int32()),
+        pa.field(OUTPUT_BITS, pa.int32()),  # 8 or 16 a sample (encode.sample_bits); null in parts older than it
+        pa.field(OUTPUT_CHANNELS, pa.int32()),  # 1 gray, 3 RGB (measurement.in_source_channels)
+        pa.field(OUTPUT_ICC, pa.bool_()),  # the scan's ICC profile was embedded (encode.output_profile)
         pa.field(INPUT_MODE, pa.string()),
         pa.field(INPUT_ICC, pa.bool_()),
         pa.field(CONSISTENCY_RESIDUAL, pa.float64()),  # ‖A x̂ − y‖ / ‖y‖

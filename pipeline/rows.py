@@ -23,9 +23,9 @@ FLOAT_COLUMNS = (
     "decode_s", "restore_s", "encode_s", "started_at", "finished_at", "consistency_residual", "seam_ratio",
     "uncertainty", "eta",
 )
-INT_COLUMNS = ("input_width", "input_height", "output_width", "output_height", "steps", "seed", "tiles", "samples",
-               "work_size", "start_t")
-BOOL_COLUMNS = ("input_icc",)
+INT_COLUMNS = ("input_width", "input_height", "output_width", "output_height", "output_bits", "output_channels", "steps",
+               "seed", "tiles", "samples", "work_size", "start_t")
+BOOL_COLUMNS = ("input_icc", "output_icc")
 BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy", "icc_profile")
 
 # The columns each stage emits, fixed so every block of a stage has the same schema.
@@ -43,7 +43,10 @@ RESTORE_COLUMNS = [
     "samples", "uncertainty", "eta", "work_size", "start_t",
 ]
 RESTORED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + ["restored_npy"] + CARRIED_COLUMNS
-OUTPUT_COLUMNS = ["output_uri", "output_sha256", "output_width", "output_height", "encode_s", "finished_at"]
+OUTPUT_COLUMNS = [
+    "output_uri", "output_sha256", "output_width", "output_height", "output_bits", "output_channels", "output_icc",
+    "encode_s", "finished_at",
+]
 ENCODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + OUTPUT_COLUMNS
 
 

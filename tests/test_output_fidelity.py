@@ -86,12 +86,13 @@ def test_encode_row_writes_16_bits_for_a_16_bit_scan(tmp_path):
            "model_name": "m", "weights_sha256": "0" * 64, "seed": 1, "steps": 2, "samples": 1,
            "consistency_residual": 0.0, "input_sha256": "1" * 64}  # fmt: skip
     settings = JobSettings("-", str(tmp_path / "out"))
-    written = {}
+    written, outs = {}, {}
     for mode in ("I;16", "L"):
-        out = encode_row({**row, "id": f"plate-{mode}", "input_mode": mode}, settings)
+        outs[mode] = out = encode_row({**row, "id": f"plate-{mode}", "input_mode": mode}, settings)
         assert out["status"] == STATUS_OK, out
         written[mode] = open(out["output_uri"], "rb").read()
     assert bit_depth(written["I;16"]) == 16 and bit_depth(written["L"]) == 8
+    assert [outs[m]["output_bits"] for m in ("I;16", "L")] == [16, 8]  # the ledger says what the file holds
     np.testing.assert_array_equal(read_png16(written["I;16"]), to_uint16(x))
     with pytest.raises(ValueError, match="8 or 16"):
         encode_png(x, {}, bits=12)
@@ -195,3 +196,15 @@ def test_a_16_bit_plate_super_resolved_is_a_16_bit_grey_png_consistent_to_16_bit
         restored = np.asarray(image).astype(np.float64)
     pooled = restored.reshape(16, 2, 16, 2).mean(axis=(1, 3))  # A: 2x2 average pooling
     assert np.abs(pooled - plate).max() <= 1.0  # consistent at 16 bits
+
+
+@pytest.mark.parametrize("op, channels, kept", [("sr_avgpool", 3, True), ("colorize", 3, False), ("denoise", 1, False)])
+def test_the_ledger_row_says_what_the_png_kept(tmp_path, op, channels, kept):
+    x = np.random.default_rng(3).uniform(-1, 1, size=(channels, 6, 5)).astype(np.float32)
+    row = {"id": op, "op": op, "params": "{}", "status": STATUS_OK, "restored_npy": pack_array(x), "model_name": "m",
+           "weights_sha256": "0" * 64, "seed": 1, "steps": 2, "samples": 1, "consistency_residual": 0.0,
+           "input_sha256": "1" * 64, "input_mode": "RGB", "icc_profile": rgb_profile()}  # fmt: skip
+    out = encode_row(row, JobSettings("-", str(tmp_path / "out")))
+    with Image.open(out["output_uri"]) as image:
+        assert ("icc_profile" in image.info) == kept and len(image.getbands()) == channels
+    assert (out["output_bits"], out["output_channels"], out["output_icc"]) == (8, channels, kept)

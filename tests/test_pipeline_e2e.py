@@ -71,7 +71,7 @@ def test_every_manifest_row_gets_exactly_one_metadata_row(first_run):
     for row in table.to_pylist():
         if row["id"] in expected_errors:
             assert (row["status"], row["error_type"]) == ("error", expected_errors[row["id"]]), row["error_message"]
-            assert row["output_uri"] is None
+            assert row["output_uri"] is None and row["output_bits"] is None and row["output_channels"] is None
         else:
             assert row["status"] == "ok" and row["consistency_residual"] < 1e-3
             assert io.sha256_hex(io.read_bytes(row["output_uri"])) == row["output_sha256"]
@@ -92,6 +92,9 @@ def test_outputs_stay_inside_out_and_carry_provenance(first_run):
         assert sheet.height > 2 * 32
     plate = io.read_bytes(table["plate"]["output_uri"])  # a 16-bit scan whose manifest row names its rights
     assert table["plate"]["input_mode"] == "I;16" and plate[24] == 16  # IHDR bit depth: 16 bits kept
+    # the ledger says what each PNG kept: the plate coloured at its 16 bits, the 8-bit scans at 8
+    kept = {k: (table[k]["output_bits"], table[k]["output_channels"], table[k]["output_icc"]) for k in table}
+    assert (kept["plate"], kept["grey0"], kept["small"]) == ((16, 3, False), (8, 3, False), (8, 3, False))
     with Image.open(BytesIO(plate)) as image:
         assert image.text["Copyright"] == "CC0-1.0" and "<dc:rights>" in image.text["XML:com.adobe.xmp"]
 
