@@ -70,6 +70,9 @@ def test_run_ends_by_printing_the_report_path(reviewed):
     cli, out = reviewed["cli"], reviewed["out"]
     assert cli.exit_code == 1, cli.output  # two rows failed
     assert f"review report: {out / 'report' / 'index.html'}" in cli.output
+    # CliRunner's output is not a terminal, as a cron job's log is not: progress came as lines, ending at 100 %
+    lines = [line for line in cli.output.splitlines() if line.startswith("restoring:")]
+    assert lines and "100%" in lines[-1] and "6/6 images" in lines[-1] and "2 errors" in lines[-1], cli.output
 
 
 def test_one_entry_per_manifest_row_with_small_thumbnails(reviewed):

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..manifest import ManifestError
+from ..progress_lines import ProgressLines
 from ..settings import DEFAULT_MAX_PIXELS, JobSettings, RestoreSettings
 from ._settings_options import with_restore_options
 from ._json_options import parse_json_object, parse_storage_options  # noqa: F401 - restore.py imports the first
@@ -119,13 +120,16 @@ class _progress_bar:
             console=console,
         )
         self.task = None
+        self.lines = None if console.is_terminal else ProgressLines(console, "restoring")
 
     def __enter__(self):
-        self.bar.start()
+        if self.lines is None:
+            self.bar.start()
         return self.update
 
     def __exit__(self, *exc_info) -> None:
-        self.bar.stop()
+        if self.lines is None:  # a log gets lines only, not also the bar's last frame
+            self.bar.stop()
 
     def update(self, progress) -> None:
         rate = progress.done / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
@@ -133,6 +137,9 @@ class _progress_bar:
         if self.task is None:
             self.task = self.bar.add_task("restore", total=progress.to_do, **fields)
         self.bar.update(self.task, completed=progress.done, total=progress.to_do, **fields)
+        if self.lines is not None:
+            self.lines.update(progress.done, progress.to_do, f"{progress.done}/{progress.to_do} images, "
+                              f"{rate:.2f} img/s, {progress.errors} errors, {progress.skipped} skipped")
 
 
 def _log_traceback(path: str, exc: BaseException) -> None:
