@@ -110,7 +110,7 @@ def restore(
     console.print(
         f"restored {input_uri} → {output_uri} ({', '.join(kept)}) in {time.time() - started:.1f} s; "
         f"consistency ‖Ax̂ − y‖/‖y‖ = {float(out.residual[0]):.2e}{tiled}{spread}",
-        highlight=False,
+        highlight=False, soft_wrap=True,  # one line in a log, for grep; a terminal wraps it itself
     )
 
 
