@@ -33,6 +33,7 @@ LOCAL_PROTOCOLS = (None, "file", "local")
 DEFAULT_RETRY_S = 60.0  # the longest an S3 outage may last before a read or write counts as failed
 RETRY_ENV = "DDNM_STORAGE_RETRY_S"
 FIRST_RETRY_DELAY_S = 0.5
+READ_MANY_CHUNK = 256  # files fetched at once by read_many: bounded memory, and a retry repeats at most these
 # Exceptions that mean "try again": by class name, so botocore/aiohttp need not be imported here.
 TRANSIENT_NAMES = frozenset({
     "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError",
@@ -134,6 +135,19 @@ def retrying(action: Callable[[], T]) -> T:
 def read_bytes(uri: str, storage_options: dict | None = None) -> bytes:
     fs, path = filesystem_for(uri, storage_options)
     return retrying(lambda: fs.cat_file(path))
+
+
+def read_many(uris: list[str], storage_options: dict | None = None, chunk: int = READ_MANY_CHUNK) -> Iterator[bytes]:
+    """The bytes of each of ``uris`` (files under one folder), in order. On an object store fsspec fetches each
+    ``chunk`` concurrently: the ledger's many small parts cost one round trip's latency a chunk, not one a part
+    (500 parts from a local moto server, which answers about one request at a time: 5.1 s one by one, 4.1 s)."""
+    if not uris:
+        return
+    fs, _ = filesystem_for(uris[0], storage_options)
+    for start in range(0, len(uris), chunk):
+        paths = [filesystem_for(u, storage_options)[1] for u in uris[start:start + chunk]]
+        found = retrying(lambda: fs.cat(paths, on_error="raise"))
+        yield from (found[p] for p in paths)
 
 
 def write_bytes_atomic(

@@ -180,7 +180,7 @@ def read_all(out_uri: str, storage_options: dict | None = None, columns: list[st
     parts = [u for u in io.list_files(metadata_dir(out_uri), storage_options) if _is_part(u)]
     fields = [SCHEMA.field(c) for c in columns] if columns else list(SCHEMA)
     schema = pa.schema(fields)
-    tables = [_read_part(u, storage_options, schema) for u in parts]
+    tables = [_read_part(data, schema) for data in io.read_many(parts, storage_options)]
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
@@ -189,8 +189,8 @@ def _is_part(uri: str) -> bool:
     return name.startswith("part-") and name.endswith(".parquet")
 
 
-def _read_part(uri: str, storage_options: dict | None, schema: pa.Schema) -> pa.Table:
-    table = pq.read_table(pa.BufferReader(io.read_bytes(uri, storage_options)))
+def _read_part(data: bytes, schema: pa.Schema) -> pa.Table:
+    table = pq.read_table(pa.BufferReader(data))
     # Parts from older versions may lack newer columns: fill them with nulls.
     return pa.table(
         [table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type) for f in schema],
