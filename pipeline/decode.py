@@ -1,11 +1,12 @@
 """Decode archive images and masks with Pillow (a CPU task stage), one error row per bad file.
 
 Images are turned upright (EXIF orientation) and reduced to grey (1 channel) or RGB (3 channels),
-keeping their integer samples (uint8, or uint16 for 16-bit grey and 48-bit TIFF) so the object store carries 1–2
+keeping their integer samples (uint8, or uint16 for 16-bit grey and deep colour) so the object store carries 1–2
 bytes a sample; :func:`to_signed_unit` makes the [-1, 1] floats in the restore stage.
 
 Mode handling: ``1``/``L`` → grey; ``I;16*`` → 16-bit grey; ``I`` → grey read as 16-bit samples; a 48-bit RGB
-TIFF or PNG → 16-bit RGB where its decoder is installed (``pipeline.rgb16``, input_mode ``RGB;16``), else 8-bit RGB;
+TIFF or PNG, or JPEG 2000 of 9–16 bits → 16-bit RGB where its decoder is installed (``pipeline.rgb16``, input_mode
+``RGB;16``), else 8-bit RGB;
 ``F`` → grey read as [0, 1]; ``LA``/``RGBA``/``P`` with transparency → composited over white
 (transparent pixels carry no meaningful colour); ``CMYK``/``YCbCr``/``LAB``/... → RGB by Pillow's
 conversion. An embedded ICC profile is not applied (values stay as stored): it is noted (``input_icc``) and

@@ -1,8 +1,9 @@
-"""16-bit colour scans (48-bit RGB TIFF and PNG: colour film, transparencies) read at 16 bits, where Pillow reads 8.
+"""Deep colour scans (48-bit RGB TIFF and PNG, JPEG 2000 at 9–16 bits: colour film, transparencies, preservation
+masters) read at 16 bits, where Pillow reads 8.
 
-Pillow has no 16-bit RGB mode: it opens a 48-bit TIFF or PNG as 8-bit RGB, dropping the low byte of every sample.
-Where the optional decoders are installed (``pip install 'ddnm-batch[rgb16]'``: ``tifffile`` for TIFF, and
-``imagecodecs`` for PNG and for LZW, PackBits and JPEG-compressed TIFFs) the samples are read again with them,
+Pillow has no 16-bit RGB mode: it opens such a file as 8-bit RGB, dropping the low bits of every sample. Where the
+optional decoders are installed (``pip install 'ddnm-batch[rgb16]'``: ``tifffile`` for TIFF, and ``imagecodecs``
+for PNG, JPEG 2000 and LZW, PackBits and JPEG-compressed TIFFs) the samples are read again with them,
 turned upright by the file's orientation as Pillow would, and recorded with the pseudo-mode :data:`RGB16_MODE`, so
 the restoration is written at 16 bits (``encode.sample_bits``). Without them, or for a file they cannot decode, the
 file is read by Pillow at 8 bits as before: 16 bits are a gain, never a reason for a row to fail.
@@ -19,6 +20,7 @@ RGB16_MODE = "RGB;16"  # the ledger's input_mode for a colour scan read at 16 bi
 BITS_PER_SAMPLE, ORIENTATION = 258, 0x0112  # TIFF tags (the second is EXIF's too)
 PNG_BIT_DEPTH, PNG_COLOUR_TYPE = 24, 25  # byte offsets in a PNG: 8-byte signature, IHDR length and type, W, H
 PNG_RGB, PNG_RGBA = 2, 6  # IHDR colour types with three colour channels (16-bit palettes do not exist)
+J2K_SOC_SIZ = b"\xff\x4f\xff\x51"  # a JPEG 2000 codestream opens with SOC and then the SIZ marker
 
 
 def read_rgb16(img: Image.Image, data: bytes) -> np.ndarray | None:
@@ -30,6 +32,8 @@ def read_rgb16(img: Image.Image, data: bytes) -> np.ndarray | None:
         read = _tiff_rgb16
     elif img.format == "PNG" and data[PNG_BIT_DEPTH] == 16 and data[PNG_COLOUR_TYPE] in (PNG_RGB, PNG_RGBA):
         read = _png_rgb16
+    elif img.format == "JPEG2000" and (_j2k_bits(data) or 0) > 8:
+        read = _jpeg2000_rgb16
     else:
         return None
     try:
@@ -68,6 +72,43 @@ def _png_rgb16(img: Image.Image, data: bytes) -> tuple[np.ndarray, int, bool]:
     import imagecodecs
 
     return imagecodecs.png_decode(data), int(img.getexif().get(ORIENTATION, 1)), False
+
+
+def _jpeg2000_rgb16(img: Image.Image, data: bytes) -> tuple[np.ndarray, int, bool]:
+    """The JPEG 2000 image's samples at 16 bits and no turn (JPEG 2000 has no orientation). Samples of fewer bits
+    are shifted up to 16 as Pillow shifts a 12-bit gray JPEG 2000 into ``I;16``: full scale stays full scale."""
+    import imagecodecs
+
+    samples, bits = imagecodecs.jpeg2k_decode(data), _j2k_bits(data) or 16
+    return (samples << (16 - bits)).astype(np.uint16) if samples.dtype == np.uint16 else samples, 1, False
+
+
+def _j2k_bits(data: bytes) -> int | None:
+    """Bits a sample of a JPEG 2000 file (a bare codestream, or the ``jp2c`` box of a JP2), from its SIZ marker;
+    None where the components differ, are signed, or the header cannot be read."""
+    at = 0 if data.startswith(J2K_SOC_SIZ) else _jp2c_offset(data)
+    if at is None or data[at:at + 4] != J2K_SOC_SIZ or len(data) < at + 42:
+        return None
+    components = int.from_bytes(data[at + 40:at + 42], "big")  # Csiz, after Lsiz, Rsiz and eight 32-bit sizes
+    ssiz = data[at + 42:at + 42 + 3 * components:3]  # Ssiz of each component (then its XRsiz, YRsiz)
+    if len(ssiz) != components or len(set(ssiz)) != 1 or ssiz[0] & 0x80:
+        return None
+    return (ssiz[0] & 0x7F) + 1
+
+
+def _jp2c_offset(data: bytes) -> int | None:
+    """Where the codestream box's contents start in a JP2 file (ISO 15444-1 annex I boxes), or None."""
+    at = 0
+    while at + 8 <= len(data):
+        length, kind, header = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8], 8
+        if length == 1:  # the 64-bit length follows the type
+            length, header = int.from_bytes(data[at + 8:at + 16], "big"), 16
+        if kind == b"jp2c":
+            return at + header
+        if length < header:  # 0 (to the end) on any box but the last, or damaged
+            return None
+        at += length
+    return None
 
 
 def _upright(a: np.ndarray, orientation: int) -> np.ndarray:

@@ -23,8 +23,10 @@ FLOAT_COLUMNS = (
     "decode_s", "restore_s", "encode_s", "started_at", "finished_at", "consistency_residual", "seam_ratio",
     "uncertainty", "eta",
 )
-INT_COLUMNS = ("input_width", "input_height", "output_width", "output_height", "output_bits", "output_channels", "steps",
-               "seed", "tiles", "samples", "work_size", "start_t")
+INT_COLUMNS = (
+    "input_width", "input_height", "output_width", "output_height", "output_bits", "output_channels", "steps", "seed",
+    "tiles", "samples", "work_size", "start_t",
+)
 BOOL_COLUMNS = ("input_icc", "output_icc")
 BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy", "icc_profile")
 

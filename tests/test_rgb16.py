@@ -20,7 +20,7 @@ from pipeline.cli import app
 from pipeline.decode import decode_image
 from pipeline.encode import sample_bits
 from pipeline.png16 import encode_png16
-from pipeline.rgb16 import RGB16_MODE
+from pipeline.rgb16 import J2K_SOC_SIZ, RGB16_MODE, _j2k_bits
 
 LIMIT = 10**6
 
@@ -158,3 +158,25 @@ def test_a_restored_48_bit_png_reads_back_at_16_bits_as_the_next_input():
     decoded, mode, _, _ = decode_image(encode_png16(samples, {"Software": "test"}), LIMIT)
     assert mode == RGB16_MODE
     np.testing.assert_array_equal(decoded, samples)
+
+
+@pytest.mark.parametrize("codecformat", ["jp2", "j2k"])
+@pytest.mark.parametrize("bits", [12, 16])
+def test_a_deep_colour_jpeg_2000_is_read_at_16_bits(codecformat, bits):
+    """Preservation masters are often JPEG 2000: a JP2 file or a bare codestream, at 12 or 16 bits a sample. Fewer
+    than 16 are shifted up as Pillow shifts a 12-bit gray JPEG 2000 (full scale stays full scale)."""
+    samples = np.random.default_rng(bits).integers(0, 2**bits, size=(6, 9, 3), dtype=np.uint16)
+    data = imagecodecs.jpeg2k_encode(samples, level=0, codecformat=codecformat, bitspersample=bits)  # lossless
+    decoded, mode, _, _ = decode_image(data, LIMIT)
+    assert mode == RGB16_MODE and decoded.dtype == np.uint16
+    np.testing.assert_array_equal(decoded, (samples << (16 - bits)).transpose(2, 0, 1))
+
+
+def test_an_8_bit_jpeg_2000_and_a_broken_header_are_left_to_pillow():
+    samples = np.random.default_rng(0).integers(0, 256, size=(6, 9, 3), dtype=np.uint8)
+    data = imagecodecs.jpeg2k_encode(samples, level=0, codecformat="jp2")
+    decoded, mode, _, _ = decode_image(data, LIMIT)
+    assert mode == "RGB" and decoded.dtype == np.uint8
+    np.testing.assert_array_equal(decoded, samples.transpose(2, 0, 1))
+    assert _j2k_bits(b"\x00\x00\x00\x0cjP  \r\n\x87\n" + b"\x00\x00\x00\x00") is None  # no codestream box
+    assert _j2k_bits(J2K_SOC_SIZ + b"\x00" * 10) is None  # a SIZ marker cut short
