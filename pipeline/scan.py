@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from . import io, ledger
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".jp2")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".jp2", ".j2k", ".jpf", ".jpx")
 
 
 @dataclass(frozen=True, slots=True)
