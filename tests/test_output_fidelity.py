@@ -208,3 +208,18 @@ def test_the_ledger_row_says_what_the_png_kept(tmp_path, op, channels, kept):
     with Image.open(out["output_uri"]) as image:
         assert ("icc_profile" in image.info) == kept and len(image.getbands()) == channels
     assert (out["output_bits"], out["output_channels"], out["output_icc"]) == (8, channels, kept)
+
+
+def test_the_same_pixels_give_the_same_bytes_whatever_the_residuals_last_digits(tmp_path):
+    """One thread and two gave a restoration identical pixels and residuals 2.92839e-08 / 2.92812e-08: the PNG
+    states 3 significant figures, so its bytes are the same on either machine (the ledger keeps the full value)."""
+    x = np.random.default_rng(4).uniform(-1, 1, size=(3, 5, 7)).astype(np.float32)
+    row = {"op": "sr_avgpool", "params": "{}", "status": STATUS_OK, "restored_npy": pack_array(x), "model_name": "m",
+           "weights_sha256": "0" * 64, "seed": 1, "steps": 2, "samples": 1, "input_sha256": "1" * 64,
+           "input_mode": "RGB"}  # fmt: skip
+    settings = JobSettings("-", str(tmp_path / "out"))
+    written = [encode_row({**row, "id": f"r{i}", "consistency_residual": r}, settings)
+               for i, r in enumerate((2.92839e-08, 2.92812e-08, 2.97e-08))]  # fmt: skip
+    png = [open(w["output_uri"], "rb").read() for w in written]
+    assert png[0] == png[1] != png[2]
+    assert written[0]["consistency_residual"] == 2.92839e-08

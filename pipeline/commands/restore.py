@@ -83,7 +83,7 @@ def restore(
         "samples": str(out.samples), "guidance": settings.sampler.guidance,
         "guidanceParams": guidance_params_json(JobSettings("-", "-", restore=settings)),
         "convention": settings.sampler.convention,
-        "residual": f"{float(out.residual[0]):.6g}", "sourceSha256": io.sha256_hex(source),
+        "residual": encode.residual_text(float(out.residual[0])), "sourceSha256": io.sha256_hex(source),
     }
     if out.work_size is not None:
         provenance["workSize"] = str(out.work_size)
