@@ -191,7 +191,7 @@ def _is_part(uri: str) -> bool:
 
 def _read_part(data: bytes, schema: pa.Schema) -> pa.Table:
     part = pq.ParquetFile(pa.BufferReader(data))
-    present = set(part.schema_arrow.names)  # only the columns asked for are decoded (the resume check reads 6 of 48)
+    present = set(part.schema_arrow.names)  # only the columns asked for are decoded (the resume check reads 6 of 49)
     table = part.read(columns=[f.name for f in schema if f.name in present])
     # Parts from older versions may lack newer columns: fill them with nulls.
     return pa.table(
