@@ -4,6 +4,9 @@ Columns: ``id`` (unique, required), ``uri`` (required), optional ``op``, ``mask_
 ``params`` (a JSON object string, e.g. ``{"scale": 4}``); every other column is carried through
 to the metadata's ``extra`` column as JSON. CSV cells are read as text, so ids like ``007`` keep
 their zeros. Relative ``uri``/``mask_uri`` values are taken relative to the manifest's folder.
+Spreadsheets are met where they are: a CSV (or ``.tsv``) may be separated by commas, semicolons (Excel's CSV
+where the decimal mark is a comma), tabs or bars, and the known column names may be written in any case (``ID``,
+``URI``).
 Every problem in the manifest is reported at once, in one :class:`ManifestError`.
 """
 
@@ -24,6 +27,7 @@ from .ops import PLANS, check_op, engine_operator_names
 REQUIRED = ("id", "uri")
 KNOWN = ("id", "uri", "op", "mask_uri", "params")
 MAX_LISTED = 20  # problems quoted in the error; the rest are counted
+DELIMITERS = (",", ";", "\t", "|")  # the first is the default; another wins only by reading the header better
 
 
 class ManifestError(ValueError):
@@ -47,7 +51,7 @@ class ManifestRow:
 
 def read_manifest(uri: str, default_op: str | None = None, storage_options: dict | None = None) -> list[ManifestRow]:
     """Read, validate and resolve ``uri``; raise :class:`ManifestError` listing all problems."""
-    table = read_table(uri, storage_options)
+    table = _known_names(read_table(uri, storage_options))
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         raise ManifestError(
@@ -67,13 +71,13 @@ def read_table(uri: str, storage_options: dict | None = None) -> pa.Table:
     try:
         if lower.endswith((".parquet", ".pq")):
             return pq.read_table(pa.BufferReader(data))
-        if lower.endswith(".csv"):
+        if lower.endswith((".csv", ".tsv")):
             return _read_csv(data)
     except UnicodeDecodeError as exc:
         raise ManifestError(f"manifest {uri} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from exc
     except (pa.ArrowException, csv.Error) as exc:
         raise ManifestError(f"cannot parse manifest {uri}: {exc}") from exc
-    raise ManifestError(f"manifest {uri} must end in .csv or .parquet")
+    raise ManifestError(f"manifest {uri} must end in .csv, .tsv or .parquet")
 
 
 def _read_csv(data: bytes) -> pa.Table:
@@ -82,9 +86,29 @@ def _read_csv(data: bytes) -> pa.Table:
     first_line = next((line for line in text.splitlines() if line.strip()), "")
     if not first_line:
         raise ManifestError("manifest is empty; expected a header line with at least 'id,uri'")
-    header = next(csv.reader(stdio.StringIO(first_line)))
-    convert = pacsv.ConvertOptions(column_types={name: pa.string() for name in header}, strings_can_be_null=False)
-    return pacsv.read_csv(pa.BufferReader(data), convert_options=convert)
+    splits = {d: next(csv.reader(stdio.StringIO(first_line), delimiter=d)) for d in DELIMITERS}
+    delimiter = max(DELIMITERS, key=lambda d: _header_score(splits[d]))  # max keeps the first of equals: the comma
+    convert = pacsv.ConvertOptions(column_types={name: pa.string() for name in splits[delimiter]},
+                                   strings_can_be_null=False)  # fmt: skip
+    return pacsv.read_csv(pa.BufferReader(data), parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                          convert_options=convert)  # fmt: skip
+
+
+def _header_score(fields: list[str]) -> tuple[bool, int]:
+    """A split of the header line: one that finds ``id`` and ``uri`` beats one that does not (a comma header whose
+    last name holds semicolons), then more fields beat fewer."""
+    names = {f.strip().lower() for f in fields}
+    return all(r in names for r in REQUIRED), len(fields)
+
+
+def _known_names(table: pa.Table) -> pa.Table:
+    """``ID``, ``Uri `` … renamed to the known column they spell (where that column is not there already)."""
+    names = list(table.column_names)
+    for index, name in enumerate(names):
+        known = name.strip().lower()
+        if known in KNOWN and name != known and known not in names:
+            names[index] = known
+    return table.rename_columns(names)
 
 
 def validate_rows(

@@ -38,6 +38,24 @@ def test_parquet_manifest(tmp_path):
     assert json.loads(rows[0].extra) == {"year": 1901} and json.loads(rows[1].extra) == {"year": None}
 
 
+@pytest.mark.parametrize(("name", "text"), [
+    ("excel.csv", 'ID;URI;Title\n007;a.png;"Box 3; shelf 2"\nx;b.png;\n'),  # Excel where "," is the decimal mark
+    ("m.tsv", "id\turi\ttitle\n007\ta.png\tBox 3; shelf 2\nx\tb.png\t\n"),
+    ("bars.csv", "Id|Uri|title\n007|a.png|Box 3; shelf 2\nx|b.png|\n"),
+    ("commas.csv", 'id,uri,"title; caption; note; remark"\n007,a.png,"Box 3; shelf 2"\nx,b.png,\n'),
+])  # fmt: skip
+def test_spreadsheet_exports_are_read_as_they_come(tmp_path, name, text):
+    rows = read_manifest(write_csv(tmp_path / name, text), default_op="colorize")
+    assert [(r.id, r.uri) for r in rows] == [("007", str(tmp_path / "a.png")), ("x", str(tmp_path / "b.png"))]
+    extra = json.loads(rows[0].extra)
+    assert list(extra.values()) == ["Box 3; shelf 2"] and "id" not in extra and "ID" not in extra
+
+
+def test_a_column_spelt_twice_keeps_the_exact_one(tmp_path):
+    rows = read_manifest(write_csv(tmp_path / "m.csv", "id,ID,uri\na,b,a.png\n"), default_op="colorize")
+    assert rows[0].id == "a" and json.loads(rows[0].extra) == {"ID": "b"}
+
+
 def test_missing_columns_are_named(tmp_path):
     with pytest.raises(ManifestError, match=r"lacks required column\(s\) \['uri'\]"):
         read_manifest(write_csv(tmp_path / "m.csv", "id,path\na,a.png\n"), default_op="colorize")
@@ -91,7 +109,7 @@ def test_operators_without_image_measurements_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "match"),
     [("missing.csv", None, "cannot read manifest"), ("m.csv", "", "manifest is empty"),
-     ("m.txt", "id,uri\n", "must end in .csv or .parquet"), ("m.parquet", "not parquet", "cannot parse manifest"),
+     ("m.txt", "id,uri\n", "must end in .csv, .tsv or .parquet"), ("m.parquet", "not parquet", "cannot parse manifest"),
      ("m.csv", "id,uri\n", "has no rows"), ("m.csv", 'id,uri\n"a,b\n', "cannot parse manifest")],
 )  # fmt: skip
 def test_unreadable_manifests(tmp_path, name, content, match):
