@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
 
 @with_restore_options
 def run(
-    manifest: Annotated[str, typer.Argument(help="CSV, TSV or Parquet manifest with id and uri columns (path, file:// or s3:// URI).")],
+    manifest: Annotated[str, typer.Argument(
+        help="CSV, TSV or Parquet manifest with id and uri columns (path, file:// or s3:// URI).")],
     out: Annotated[str, typer.Option("--out", help="Output folder or s3:// prefix.")],
     op: Annotated[str | None, typer.Option(help="Default operator for rows without an 'op' value.")] = None,
     seed: Annotated[int, typer.Option(help="Job seed; each row's seed derives from it and the row id.")] = 0,
