@@ -94,6 +94,8 @@ def test_logs_follow_prints_the_run_and_ends_with_the_job(scheduled_run, ray_hea
     assert followed.returncode == 0, followed.stderr
     summary = json.loads(followed.stdout.split("summary ", 1)[1].splitlines()[0])
     assert (summary["ok"], summary["errors"], summary["errors_by_type"]) == (2, 1, {"CorruptImage": 1})
+    last = [line for line in followed.stdout.splitlines() if line.startswith("progress ")][-1]
+    assert last.startswith("progress 3/3 ok=2 errors=1 ") and last.endswith(" eta=0s"), last  # the log's ETA
 
 
 def test_metrics_endpoint_exports_the_custom_metrics(scheduled_run, ray_head):

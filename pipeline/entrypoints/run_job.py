@@ -33,8 +33,10 @@ def main(settings: JobSettings) -> JobSummary:
         now = time.monotonic()
         if now - last_printed >= PROGRESS_EVERY_S or progress.done == progress.to_do:
             last_printed = now
+            left = progress.to_do - progress.done  # the ETA at the rate so far, as the terminal's bar shows it
+            eta = f"{progress.elapsed_s * left / progress.done:.0f}s" if progress.done else "unknown"
             print(f"progress {progress.done}/{progress.to_do} ok={progress.ok} errors={progress.errors} "
-                  f"skipped={progress.skipped} elapsed={progress.elapsed_s:.0f}s", flush=True)  # fmt: skip
+                  f"skipped={progress.skipped} elapsed={progress.elapsed_s:.0f}s eta={eta}", flush=True)  # fmt: skip
 
     return run_job(settings, on_progress=report)
 
