@@ -24,8 +24,9 @@ J2K_SOC_SIZ = b"\xff\x4f\xff\x51"  # a JPEG 2000 codestream opens with SOC and t
 
 
 def read_rgb16(img: Image.Image, data: bytes) -> np.ndarray | None:
-    """Upright ``(3, H, W)`` uint16 samples of a 48-bit (or 64-bit RGBA) TIFF or PNG that Pillow opened as ``img``
-    from ``data``; ``None`` for any other file, or when no decoder is installed or it cannot decode the file."""
+    """Upright ``(3, H, W)`` uint16 samples of a 48-bit (or 64-bit RGBA) TIFF or PNG, or a JPEG 2000 of 9–16 bits,
+    that Pillow opened as ``img`` from ``data``; ``None`` for any other file, or when no decoder is installed or it
+    cannot decode the file."""
     if img.mode not in ("RGB", "RGBA"):
         return None
     if img.format == "TIFF":
