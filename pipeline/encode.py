@@ -27,7 +27,7 @@ from . import descriptive, io
 from .decode import GREY_16_MODES
 from .metadata import DIGITAL_SOURCE_TYPE, software_version
 from .ops import PLANS
-from .png16 import encode_png16, to_uint16
+from .png16 import encode_png16, quantize, to_uint16
 from .rgb16 import RGB16_MODE
 from .rows import (
     ENCODED_COLUMNS, OUTPUT_WRITE_FAILED, STATUS_OK, RowError, error_fields, from_rows, to_rows, unpack_array,
@@ -42,7 +42,7 @@ ICC_COLOUR_SPACE = {1: b"GRAY", 3: b"RGB "}
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
     """``(C, H, W)`` floats in [-1, 1] to ``(H, W, C)`` uint8 (or ``(H, W)`` for one channel)."""
-    samples = np.clip(np.rint((x.astype(np.float64) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    samples = quantize(x, 255, np.uint8)
     return samples[0] if samples.shape[0] == 1 else samples.transpose(1, 2, 0)
 
 

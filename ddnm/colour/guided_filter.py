@@ -62,6 +62,28 @@ def guided_filter(guide: torch.Tensor, p: torch.Tensor, radius: int, eps: float)
     return a * guide + b
 
 
+def upsample_coefficients(guide_low: torch.Tensor, p_low: torch.Tensor, width: int, radius: int,
+                          eps: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """(a, b) fitted at p's size and resampled to the full ``width``, still at the low height: the first half of a
+    separable bilinear upsampling, done once; :func:`rows_of` gives any band of full-size rows from it."""
+    a, b = _coefficients(guide_low, p_low, radius, eps)
+    size = (a.shape[-2], width)  # the height is unchanged (scale 1: bilinear is the identity there)
+    return (F.interpolate(a, size=size, mode="bilinear", align_corners=False),
+            F.interpolate(b, size=size, mode="bilinear", align_corners=False))  # fmt: skip
+
+
+def rows_of(coefficient: torch.Tensor, start: int, stop: int, height: int) -> torch.Tensor:
+    """Rows ``start:stop`` of ``coefficient`` (B, C, h, W) bilinearly resampled to ``height`` rows, as
+    ``F.interpolate(..., mode="bilinear", align_corners=False)`` places them: source row (i + ½)·h/H − ½, clamped."""
+    h = coefficient.shape[-2]
+    rows = torch.arange(start, stop, dtype=torch.float64, device=coefficient.device)
+    source = ((rows + 0.5) * (h / height) - 0.5).clamp(min=0)
+    below = source.floor().long().clamp(max=h - 1)
+    above = (below + 1).clamp(max=h - 1)
+    weight = (source - below).to(coefficient.dtype).view(-1, 1)
+    return coefficient[:, :, below] * (1 - weight) + coefficient[:, :, above] * weight
+
+
 def guided_upsample(guide_low: torch.Tensor, p_low: torch.Tensor, guide_full: torch.Tensor, radius: int,
                     eps: float) -> torch.Tensor:  # fmt: skip
     """Upsample ``p_low`` (B, C, h, w) to the size of ``guide_full`` (B, 1, H, W) (arXiv:1505.00996 Alg. 2).

@@ -34,7 +34,7 @@ from ..operators.compose import Compose
 from ..operators.inpaint import Inpaint
 from ..posterior import sample_seed
 from .guided_filter import box_filter
-from .lift import chroma, compose, full_gray, lift_chroma, working_measurement
+from .lift import chroma, full_gray, lift_and_compose, working_measurement
 
 # (y_work, op_work, seeds) -> x_work (B, C, h, w): one posterior sample per row (the caller's sampler and tiling)
 Sampler = Callable[[torch.Tensor, object, list[int]], torch.Tensor]
@@ -169,7 +169,6 @@ def restore_colour(y: torch.Tensor, op, sample: Sampler, seeds: list[int], setti
     colour = colour - (1 - settings.cast) * colour.mean(dim=(2, 3), keepdim=True)
     gray_work = rows.mean(dim=(1, 2)).unsqueeze(1)  # = y_work on intact pixels; the prior's fill elsewhere
     gray = full_gray(y.float(), known)
-    c_full = lift_chroma(colour, gray_work, gray, settings.radius, settings.eps)
-    x = compose(gray, c_full, channels)
+    x = lift_and_compose(colour, gray_work, gray, settings.radius, settings.eps, channels)
     spread = None if k == 1 else rows.std(dim=1).flatten(1).mean(dim=1) / 2  # as ddnm.posterior.uncertainty
     return ColourResult(x.to(y.dtype), spread, gray_work + colour, gain)
