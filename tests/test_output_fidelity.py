@@ -223,3 +223,15 @@ def test_the_same_pixels_give_the_same_bytes_whatever_the_residuals_last_digits(
     png = [open(w["output_uri"], "rb").read() for w in written]
     assert png[0] == png[1] != png[2]
     assert written[0]["consistency_residual"] == 2.92839e-08
+
+
+@pytest.mark.parametrize("top, dtype", [(255, np.uint8), (65535, np.uint16)])
+def test_quantising_in_bands_gives_the_whole_image_values(top, dtype):
+    """png16.quantize converts a band of rows at a time (a large plate's float64 temporaries stay small): every band
+    height gives rint((x + 1)·top/2) clipped, as one whole-image conversion does."""
+    from pipeline.png16 import quantize
+
+    x = np.random.default_rng(5).uniform(-1.1, 1.1, size=(3, 23, 17)).astype(np.float32)
+    whole = np.clip(np.rint((x.astype(np.float64) + 1.0) * (top / 2)), 0, top).astype(dtype)
+    for band_pixels in (1, 17 * 5, 10**6):
+        np.testing.assert_array_equal(quantize(x, top, dtype, band_pixels=band_pixels), whole)
