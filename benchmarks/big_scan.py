@@ -65,7 +65,8 @@ def run_one(scan: Path, pixels: int, op: str, out: Path) -> dict:
     if peak <= before * 1024:  # not this child's: an earlier one peaked higher (run sizes in ascending order)
         peak = float("nan")
     row = {"op": op, "megapixels": round(pixels / 1e6, 1), "seconds": round(seconds, 1),
-           "peak_rss_gb": round(peak / 2**30, 2), "bytes_per_pixel": round(peak / pixels, 1), "code": code()}  # fmt: skip
+           "peak_rss_gb": round(peak / 2**30, 2), "bytes_per_pixel": round(peak / pixels, 1),
+           "code": code()}  # fmt: skip
     append_result("big_scan", row)
     return row
 

@@ -74,7 +74,8 @@ def upsample_coefficients(guide_low: torch.Tensor, p_low: torch.Tensor, width: i
 
 def rows_of(coefficient: torch.Tensor, start: int, stop: int, height: int) -> torch.Tensor:
     """Rows ``start:stop`` of ``coefficient`` (B, C, h, W) bilinearly resampled to ``height`` rows, as
-    ``F.interpolate(..., mode="bilinear", align_corners=False)`` places them: source row (i + ½)·h/H − ½, clamped."""
+    ``F.interpolate(..., mode="bilinear", align_corners=False)`` places them: source row (i + ½)·h/H − ½,
+    clamped."""
     h = coefficient.shape[-2]
     rows = torch.arange(start, stop, dtype=torch.float64, device=coefficient.device)
     source = ((rows + 0.5) * (h / height) - 0.5).clamp(min=0)
