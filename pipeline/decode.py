@@ -39,6 +39,7 @@ from .rgb16 import RGB16_MODE, read_rgb16
 GREY_16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 COMPOSITE_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
 WHITE = (255, 255, 255, 255)
+NEW_SUBFILE_TYPE = 254  # TIFF tag; bit 0: a reduced-resolution version of another page
 
 
 def to_signed_unit(samples: np.ndarray) -> np.ndarray:
@@ -59,6 +60,7 @@ class Decoded(NamedTuple):
     mode: str  # the source's Pillow mode (``RGB;16``: 48-bit colour read at 16 bits, pipeline.rgb16)
     icc_profile: bytes  # embedded ICC profile, or b""
     inherited: dict[str, str]  # its title, creator, rights, description (pipeline.descriptive)
+    pages: int = 1  # full-resolution images in the file (TIFF pages, animation frames); only the first is restored
 
 
 def decode_image(data: bytes, max_pixels: int) -> Decoded:
@@ -67,9 +69,9 @@ def decode_image(data: bytes, max_pixels: int) -> Decoded:
         mode, profile = img.mode, bytes(img.info.get("icc_profile") or b"")
         inherited = descriptive.from_image(img)  # from the opened file itself, not the upright copy made below
         if (deep := read_rgb16(img, data)) is not None:  # 48-bit colour at its 16 bits (pipeline.rgb16)
-            return Decoded(deep, RGB16_MODE, profile, inherited)
-        upright = ImageOps.exif_transpose(img)
-        return Decoded(_samples(upright), mode, profile, inherited)
+            return Decoded(deep, RGB16_MODE, profile, inherited, _pages(img))
+        samples = _samples(ImageOps.exif_transpose(img))
+        return Decoded(samples, mode, profile, inherited, _pages(img))  # pages last: counting them moves the frame
 
 
 def decode_mask(data: bytes, image_hw: tuple[int, int], max_pixels: int) -> np.ndarray:
@@ -127,6 +129,23 @@ class _open:
             self.img.close()
 
 
+def _pages(img: Image.Image) -> int:
+    """Full-resolution images in the file: a TIFF's pages that are not reduced-resolution copies of another
+    (NewSubfileType bit 0: scanners' thumbnails), an animation's frames; 1 for a single image. Only the first is
+    restored, and the ledger's ``input_pages`` says when there were more (recto and verso of a print in one TIFF)."""
+    frames = getattr(img, "n_frames", 1)
+    if frames <= 1:
+        return 1
+    if img.format != "TIFF":
+        return frames
+    full = 0
+    for frame in range(frames):
+        img.seek(frame)
+        full += not int(img.tag_v2.get(NEW_SUBFILE_TYPE, 0)) & 1
+    img.seek(0)
+    return max(full, 1)
+
+
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
     w, h = size
     if w * h > max_pixels:
@@ -173,7 +192,8 @@ def decode_row(row: dict, settings: JobSettings) -> dict:
         if _unchanged(row, out):
             out.update(status=STATUS_SKIPPED, decode_s=time.time() - started)
             return out
-        samples, out["input_mode"], out["icc_profile"], inherited = decode_image(data, settings.max_pixels)
+        samples, out["input_mode"], out["icc_profile"], inherited, out["input_pages"] = decode_image(
+            data, settings.max_pixels)
         out["input_icc"] = bool(out["icc_profile"])
         out["descriptive"] = json.dumps(descriptive.for_row(row.get("extra"), inherited), sort_keys=True)
         out["input_height"], out["input_width"] = samples.shape[1:]

@@ -24,8 +24,8 @@ FLOAT_COLUMNS = (
     "uncertainty", "eta",
 )
 INT_COLUMNS = (
-    "input_width", "input_height", "output_width", "output_height", "output_bits", "output_channels", "steps", "seed",
-    "tiles", "samples", "work_size", "start_t",
+    "input_width", "input_height", "input_pages", "output_width", "output_height", "output_bits", "output_channels",
+    "steps", "seed", "tiles", "samples", "work_size", "start_t",
 )
 BOOL_COLUMNS = ("input_icc", "output_icc")
 BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy", "icc_profile")
@@ -34,7 +34,8 @@ BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy", "icc_profile")
 MANIFEST_COLUMNS = ["id", "uri", "op", "mask_uri", "params", "extra"]
 ROW_COLUMNS = ["id", "source_uri", "mask_uri", "op", "params", "extra", "status", "error_type", "error_message"]
 INPUT_COLUMNS = [
-    "input_sha256", "mask_sha256", "input_width", "input_height", "input_mode", "input_icc", "decode_s", "started_at",
+    "input_sha256", "mask_sha256", "input_width", "input_height", "input_mode", "input_icc", "input_pages", "decode_s",
+    "started_at",
 ]
 # What the output inherits travels to the encoder, not into the ledger (which notes only ``input_icc``): the scan's
 # ICC profile, and its title/creator/rights as JSON (pipeline.descriptive).

@@ -33,7 +33,7 @@ def gradient(h: int = 6, w: int = 10) -> np.ndarray:
 )  # fmt: skip
 def test_every_mode_decodes_to_grey_or_rgb_in_range(mode, fmt, channels):
     source = Image.fromarray(gradient()).convert(mode)
-    samples, source_mode, _, _ = decode_image(encoded(source, fmt), LIMIT)
+    samples, source_mode, *_ = decode_image(encoded(source, fmt), LIMIT)
     x = to_signed_unit(samples)
     assert samples.shape == (channels, 6, 10)
     assert x.dtype == np.float32 and -1.0 <= x.min() and x.max() <= 1.0
@@ -41,7 +41,7 @@ def test_every_mode_decodes_to_grey_or_rgb_in_range(mode, fmt, channels):
 
 
 def test_grey_values_map_linearly_to_minus_one_one():
-    samples, mode, _, _ = decode_image(encoded(Image.fromarray(np.array([[0, 255]], dtype=np.uint8))), LIMIT)
+    samples, mode, *_ = decode_image(encoded(Image.fromarray(np.array([[0, 255]], dtype=np.uint8))), LIMIT)
     assert mode == "L"
     np.testing.assert_allclose(to_signed_unit(samples)[0, 0], [-1.0, 1.0])
 
@@ -206,3 +206,54 @@ def test_a_row_restored_before_is_skipped_only_while_its_bytes_are_unchanged(tmp
     path.write_bytes(encoded(Image.new("RGB", (5, 4), (1, 2, 4))))  # re-digitised: same id, new bytes
     redone = decode_row({**row_for(str(path), str(mask_path)), **hashes}, settings_for(tmp_path))
     assert redone["status"] == "ok" and redone["input_sha256"] != first["input_sha256"] and redone["pixels_npy"]
+
+
+def tiff_pages(sizes: list[tuple[int, int]], reduced: tuple[int, ...] = ()) -> bytes:
+    """A TIFF of gray pages of ``sizes``; pages whose index is in ``reduced`` are marked reduced-resolution."""
+    import tifffile
+
+    buffer = BytesIO()
+    with tifffile.TiffWriter(buffer) as tif:
+        for index, (h, w) in enumerate(sizes):
+            tif.write(np.full((h, w), 40 * (index + 1), dtype=np.uint8), subfiletype=1 if index in reduced else 0)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("sizes, reduced, pages", [
+    ([(6, 8)], (), 1),
+    ([(6, 8), (6, 8)], (), 2),  # recto and verso of a print in one file
+    ([(6, 8), (3, 4)], (1,), 1),  # a scanner's thumbnail is not a page
+])  # fmt: skip
+def test_the_pages_of_a_tiff_are_counted_and_the_first_is_restored(sizes, reduced, pages):
+    decoded = decode_image(tiff_pages(sizes, reduced), LIMIT)
+    assert decoded.pages == pages and decoded.samples.shape == (1, 6, 8) and (decoded.samples == 40).all()
+
+
+def test_a_single_image_and_an_animation(tmp_path):
+    assert decode_image(encoded(Image.new("L", (4, 4))), LIMIT).pages == 1
+    frames = [Image.new("L", (4, 4), v) for v in (10, 200, 90)]
+    buffer = BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    decoded = decode_image(buffer.getvalue(), LIMIT)
+    assert decoded.pages == 3 and decoded.samples.shape[1:] == (4, 4)
+
+
+def test_decode_row_records_the_pages_for_the_ledger(tmp_path):
+    (tmp_path / "two.tif").write_bytes(tiff_pages([(6, 8), (6, 8)]))
+    row = {"id": "two", "uri": str(tmp_path / "two.tif"), "mask_uri": "", "op": "colorize", "params": "{}",
+           "extra": "{}"}  # fmt: skip
+    out = decode_row(row, JobSettings(str(tmp_path / "m.csv"), str(tmp_path / "out")))
+    assert out["status"] == "ok" and out["input_pages"] == 2
+
+
+def test_restore_says_when_the_file_holds_more_than_it_restores(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    source = tmp_path / "print.tif"
+    source.write_bytes(tiff_pages([(16, 16), (16, 16)]))
+    result = CliRunner().invoke(app, ["restore", str(source), str(tmp_path / "out.png"), "--op", "colorize",
+                                      "--device", "cpu"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "holds 2 images (pages or frames); the first is restored" in " ".join(result.output.split())

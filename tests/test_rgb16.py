@@ -39,7 +39,7 @@ def film(h: int = 6, w: int = 9, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("compression", [None, "zlib"])
 def test_a_48_bit_tiff_is_read_at_16_bits(compression):
     samples = film()
-    decoded, mode, _, _ = decode_image(tiff48(samples, compression=compression), LIMIT)
+    decoded, mode, *_ = decode_image(tiff48(samples, compression=compression), LIMIT)
     assert mode == RGB16_MODE and sample_bits(mode) == 16 and decoded.dtype == np.uint16
     np.testing.assert_array_equal(decoded, samples.transpose(2, 0, 1))
 
@@ -60,7 +60,7 @@ def test_without_a_decoder_pillows_8_bits_stand(monkeypatch):
 
     monkeypatch.setattr(tifffile, "TiffFile", cannot)
     samples = film()
-    decoded, mode, _, _ = decode_image(tiff48(samples), LIMIT)
+    decoded, mode, *_ = decode_image(tiff48(samples), LIMIT)
     assert mode == "RGB" and decoded.dtype == np.uint8 and sample_bits(mode) == 8
     np.testing.assert_array_equal(decoded, (samples >> 8).transpose(2, 0, 1))
 
@@ -71,7 +71,7 @@ def test_16_bit_rgba_is_composited_over_white():
     rgba[0, 0] = (1000, 2000, 3000, 65535)  # one opaque pixel
     buffer = BytesIO()
     tifffile.imwrite(buffer, rgba, photometric="rgb", extrasamples=["unassalpha"])
-    decoded, mode, _, _ = decode_image(buffer.getvalue(), LIMIT)
+    decoded, mode, *_ = decode_image(buffer.getvalue(), LIMIT)
     assert mode == RGB16_MODE
     assert decoded[:, 0, 0].tolist() == [1000, 2000, 3000] and (decoded[:, 1, :] == 65535).all()
 
@@ -108,7 +108,7 @@ def png48(samples: np.ndarray, orientation: int = 1) -> bytes:
 
 def test_a_48_bit_png_is_read_at_16_bits():
     samples = film(7, 5, seed=3)
-    decoded, mode, _, _ = decode_image(png48(samples), LIMIT)
+    decoded, mode, *_ = decode_image(png48(samples), LIMIT)
     assert mode == RGB16_MODE and decoded.dtype == np.uint16
     np.testing.assert_array_equal(decoded, samples.transpose(2, 0, 1))
 
@@ -126,17 +126,17 @@ def test_a_48_bit_png_is_turned_upright_as_pillow_turns_it(orientation):
 def test_a_64_bit_png_is_composited_over_white():
     rgba = np.zeros((2, 3, 4), dtype=np.uint16)
     rgba[0, 0] = (1000, 2000, 3000, 65535)
-    decoded, mode, _, _ = decode_image(png48(rgba), LIMIT)
+    decoded, mode, *_ = decode_image(png48(rgba), LIMIT)
     assert mode == RGB16_MODE
     assert decoded[:, 0, 0].tolist() == [1000, 2000, 3000] and (decoded[:, 1, :] == 65535).all()
 
 
 def test_an_8_bit_png_and_a_16_bit_grey_png_are_left_to_pillow():
     rgb8 = np.random.default_rng(1).integers(0, 256, size=(4, 6, 3), dtype=np.uint8)
-    decoded, mode, _, _ = decode_image(imagecodecs.png_encode(rgb8), LIMIT)
+    decoded, mode, *_ = decode_image(imagecodecs.png_encode(rgb8), LIMIT)
     assert mode == "RGB" and decoded.dtype == np.uint8
     grey = np.random.default_rng(2).integers(0, 65536, size=(1, 4, 6), dtype=np.uint16)
-    decoded, mode, _, _ = decode_image(encode_png16(grey, {}), LIMIT)
+    decoded, mode, *_ = decode_image(encode_png16(grey, {}), LIMIT)
     assert mode != RGB16_MODE and sample_bits(mode) == 16
     np.testing.assert_array_equal(decoded.astype(np.uint16), grey)
 
@@ -147,7 +147,7 @@ def test_without_a_png_decoder_pillows_8_bits_stand(monkeypatch):
 
     monkeypatch.setattr(imagecodecs, "png_decode", cannot)
     samples = film()
-    decoded, mode, _, _ = decode_image(png48(samples), LIMIT)
+    decoded, mode, *_ = decode_image(png48(samples), LIMIT)
     assert mode == "RGB" and decoded.dtype == np.uint8
     np.testing.assert_array_equal(decoded, (samples >> 8).transpose(2, 0, 1))
 
@@ -155,7 +155,7 @@ def test_without_a_png_decoder_pillows_8_bits_stand(monkeypatch):
 def test_a_restored_48_bit_png_reads_back_at_16_bits_as_the_next_input():
     """The project's own 16-bit colour output is a 16-bit input: a restoration of a restoration loses no bits."""
     samples = film(6, 4, seed=9).transpose(2, 0, 1)
-    decoded, mode, _, _ = decode_image(encode_png16(samples, {"Software": "test"}), LIMIT)
+    decoded, mode, *_ = decode_image(encode_png16(samples, {"Software": "test"}), LIMIT)
     assert mode == RGB16_MODE
     np.testing.assert_array_equal(decoded, samples)
 
@@ -167,7 +167,7 @@ def test_a_deep_colour_jpeg_2000_is_read_at_16_bits(codecformat, bits):
     than 16 are shifted up as Pillow shifts a 12-bit gray JPEG 2000 (full scale stays full scale)."""
     samples = np.random.default_rng(bits).integers(0, 2**bits, size=(6, 9, 3), dtype=np.uint16)
     data = imagecodecs.jpeg2k_encode(samples, level=0, codecformat=codecformat, bitspersample=bits)  # lossless
-    decoded, mode, _, _ = decode_image(data, LIMIT)
+    decoded, mode, *_ = decode_image(data, LIMIT)
     assert mode == RGB16_MODE and decoded.dtype == np.uint16
     np.testing.assert_array_equal(decoded, (samples << (16 - bits)).transpose(2, 0, 1))
 
@@ -175,7 +175,7 @@ def test_a_deep_colour_jpeg_2000_is_read_at_16_bits(codecformat, bits):
 def test_an_8_bit_jpeg_2000_and_a_broken_header_are_left_to_pillow():
     samples = np.random.default_rng(0).integers(0, 256, size=(6, 9, 3), dtype=np.uint8)
     data = imagecodecs.jpeg2k_encode(samples, level=0, codecformat="jp2")
-    decoded, mode, _, _ = decode_image(data, LIMIT)
+    decoded, mode, *_ = decode_image(data, LIMIT)
     assert mode == "RGB" and decoded.dtype == np.uint8
     np.testing.assert_array_equal(decoded, samples.transpose(2, 0, 1))
     assert _j2k_bits(b"\x00\x00\x00\x0cjP  \r\n\x87\n" + b"\x00\x00\x00\x00") is None  # no codestream box

@@ -55,7 +55,10 @@ def restore(
         op_params = _params(params, scale)
         check_output_file(output_uri)  # before the restoration, not after it
         source = io.read_bytes(input_uri)
-        pixels, input_mode, profile, inherited = decode.decode_image(source, max_pixels)
+        pixels, input_mode, profile, inherited, pages = decode.decode_image(source, max_pixels)
+        if pages > 1:  # said before the work, so a wrong file is noticed at once
+            console.print(f"note: {input_uri} holds {pages} images (pages or frames); the first is restored. "
+                          "Save the others as files of their own to restore them.", highlight=False, soft_wrap=True)
         if reason := output_too_large(op, op_params, *pixels.shape[1:], max_pixels):
             raise RowError("OutputTooLarge", reason)
         mask_array = None
