@@ -280,3 +280,16 @@ def test_kept_of_scan_names_depth_profile_and_inherited_fields():
     assert kept_of_scan(png, decode_image(png, 10**6)) == "16-bit gray; ICC profile; creator: J. Smith; rights: CC0-1.0"
     plain = encode_png(np.zeros((3, 4, 6), dtype=np.float32), provenance)
     assert kept_of_scan(plain, decode_image(plain, 10**6)) == "8-bit colour"
+
+
+def test_an_entry_says_when_the_scan_held_more_than_was_restored(tmp_path):
+    """A two-page TIFF's row (ledger input_pages 2) gets a note that only the first image was restored."""
+    source = tmp_path / "print.png"
+    Image.new("L", (8, 8), 90).save(source)
+    data = source.read_bytes()
+    row = metadata.table_from_rows([{"id": "print", "status": "error", "source_uri": str(source),
+                                     "input_sha256": io.sha256_hex(data), "input_pages": 2}]).to_pylist()[0]
+    entry = make_entry(0, row, ReportSettings(str(tmp_path / "out"), workers=1))
+    assert "holds 2 images (pages or frames); only the first was restored" in entry["note"]
+    row[metadata.INPUT_PAGES] = 1
+    assert "holds" not in make_entry(0, row, ReportSettings(str(tmp_path / "out"), workers=1))["note"]

@@ -57,6 +57,8 @@ def make_entry(index: int, row: dict, settings: ReportSettings, previous: dict |
             view, why_not = _null_space(row, source, restored, settings)
             images.update(_null_space_images(view, size) if view else {})
             notes += [why_not] if why_not else []
+    if (pages := row.get(metadata.INPUT_PAGES) or 1) > 1:  # the reviewer should know what was left out
+        notes.append(f"the scan holds {pages} images (pages or frames); only the first was restored")
     return {
         **fields,
         "invented": view.mean if view else None,
