@@ -54,13 +54,17 @@ def test_it_is_turned_upright_as_pillow_turns_it(orientation):
     np.testing.assert_array_equal(decoded >> 8, expected)
 
 
-def test_without_a_decoder_pillows_8_bits_stand(monkeypatch):
-    def cannot(*args, **kwargs):
-        raise KeyError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+@pytest.mark.parametrize("kind", ["tif", "png"])
+def test_without_a_decoder_pillows_8_bits_stand(monkeypatch, kind):
+    failure = KeyError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package") if kind == "tif" else \
+        RuntimeError("no libpng")  # fmt: skip
 
-    monkeypatch.setattr(tifffile, "TiffFile", cannot)
+    def cannot(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(*((tifffile, "TiffFile") if kind == "tif" else (imagecodecs, "png_decode")), cannot)
     samples = film()
-    decoded, mode, *_ = decode_image(tiff48(samples), LIMIT)
+    decoded, mode, *_ = decode_image(tiff48(samples) if kind == "tif" else png48(samples), LIMIT)
     assert mode == "RGB" and decoded.dtype == np.uint8 and sample_bits(mode) == 8
     np.testing.assert_array_equal(decoded, (samples >> 8).transpose(2, 0, 1))
 
@@ -139,17 +143,6 @@ def test_an_8_bit_png_and_a_16_bit_grey_png_are_left_to_pillow():
     decoded, mode, *_ = decode_image(encode_png16(grey, {}), LIMIT)
     assert mode != RGB16_MODE and sample_bits(mode) == 16
     np.testing.assert_array_equal(decoded.astype(np.uint16), grey)
-
-
-def test_without_a_png_decoder_pillows_8_bits_stand(monkeypatch):
-    def cannot(*args, **kwargs):
-        raise RuntimeError("no libpng")
-
-    monkeypatch.setattr(imagecodecs, "png_decode", cannot)
-    samples = film()
-    decoded, mode, *_ = decode_image(png48(samples), LIMIT)
-    assert mode == "RGB" and decoded.dtype == np.uint8
-    np.testing.assert_array_equal(decoded, (samples >> 8).transpose(2, 0, 1))
 
 
 def test_a_restored_48_bit_png_reads_back_at_16_bits_as_the_next_input():
