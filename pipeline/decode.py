@@ -34,7 +34,7 @@ from .rows import (
     ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, error_fields, from_rows, pack_array, to_rows,
 )
 from .settings import JobSettings
-from .rgb16 import RGB16_MODE, read_rgb16
+from .rgb16 import GRAY16_ALPHA_MODE, RGB16_MODE, read_rgb16
 
 GREY_16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 COMPOSITE_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
@@ -69,7 +69,8 @@ def decode_image(data: bytes, max_pixels: int) -> Decoded:
         mode, profile = img.mode, bytes(img.info.get("icc_profile") or b"")
         inherited = descriptive.from_image(img)  # from the opened file itself, not the upright copy made below
         if (deep := read_rgb16(img, data)) is not None:  # 48-bit colour at its 16 bits (pipeline.rgb16)
-            return Decoded(deep, RGB16_MODE, profile, inherited, _pages(img))
+            deep_mode = RGB16_MODE if deep.shape[0] == 3 else GRAY16_ALPHA_MODE
+            return Decoded(deep, deep_mode, profile, inherited, _pages(img))
         samples = _samples(ImageOps.exif_transpose(img))
         return Decoded(samples, mode, profile, inherited, _pages(img))  # pages last: counting them moves the frame
 

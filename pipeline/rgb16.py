@@ -17,21 +17,23 @@ import numpy as np
 from PIL import Image
 
 RGB16_MODE = "RGB;16"  # the ledger's input_mode for a colour scan read at 16 bits a sample (not a Pillow mode)
+GRAY16_ALPHA_MODE = "LA;16"  # a 16-bit gray PNG with alpha (Pillow opens it as 8-bit RGBA), composited over white
 BITS_PER_SAMPLE, ORIENTATION = 258, 0x0112  # TIFF tags (the second is EXIF's too)
 PNG_BIT_DEPTH, PNG_COLOUR_TYPE = 24, 25  # byte offsets in a PNG: 8-byte signature, IHDR length and type, W, H
-PNG_RGB, PNG_RGBA = 2, 6  # IHDR colour types with three colour channels (16-bit palettes do not exist)
+PNG_RGB, PNG_GRAY_ALPHA, PNG_RGBA = 2, 4, 6  # IHDR colour types Pillow reads at 8 bits (16-bit gray it reads deep)
 J2K_SOC_SIZ = b"\xff\x4f\xff\x51"  # a JPEG 2000 codestream opens with SOC and then the SIZ marker
 
 
 def read_rgb16(img: Image.Image, data: bytes) -> np.ndarray | None:
-    """Upright ``(3, H, W)`` uint16 samples of a 48-bit (or 64-bit RGBA) TIFF or PNG, or a JPEG 2000 of 9–16 bits,
-    that Pillow opened as ``img`` from ``data``; ``None`` for any other file, or when no decoder is installed or it
-    cannot decode the file."""
+    """Upright ``(3, H, W)`` uint16 samples of a 48-bit (or 64-bit RGBA) TIFF or PNG, or a JPEG 2000 of 9–16 bits
+    (``(1, H, W)`` for a 16-bit gray PNG with alpha, :data:`GRAY16_ALPHA_MODE`), that Pillow opened as ``img`` from
+    ``data``; ``None`` for any other file, or when no decoder is installed or it cannot decode the file."""
     if img.mode not in ("RGB", "RGBA"):
         return None
     if img.format == "TIFF":
         read = _tiff_rgb16
-    elif img.format == "PNG" and data[PNG_BIT_DEPTH] == 16 and data[PNG_COLOUR_TYPE] in (PNG_RGB, PNG_RGBA):
+    elif img.format == "PNG" and data[PNG_BIT_DEPTH] == 16 and data[PNG_COLOUR_TYPE] in (PNG_RGB, PNG_GRAY_ALPHA,
+                                                                                         PNG_RGBA):
         read = _png_rgb16
     elif img.format == "JPEG2000" and (_j2k_bits(data) or 0) > 8:
         read = _jpeg2000_rgb16
@@ -41,11 +43,11 @@ def read_rgb16(img: Image.Image, data: bytes) -> np.ndarray | None:
         samples, orientation, turned = read(img, data)
     except Exception:  # noqa: BLE001 - not installed, or a codec it lacks: Pillow's 8 bits stand
         return None
-    if samples is None or samples.dtype != np.uint16 or samples.ndim != 3 or samples.shape[2] not in (3, 4):
+    if samples is None or samples.dtype != np.uint16 or samples.ndim != 3 or samples.shape[2] not in (2, 3, 4):
         return None
-    if samples.shape[2] == 4:  # RGBA over white, as decode composites Pillow's RGBA
-        alpha = samples[..., 3:].astype(np.float64) / 65535.0
-        samples = np.rint(samples[..., :3] * alpha + 65535.0 * (1.0 - alpha)).astype(np.uint16)
+    if samples.shape[2] in (2, 4):  # gray or RGB with alpha, over white, as decode composites Pillow's LA and RGBA
+        alpha = samples[..., -1:].astype(np.float64) / 65535.0
+        samples = np.rint(samples[..., :-1] * alpha + 65535.0 * (1.0 - alpha)).astype(np.uint16)
     as_pillow_sees = _upright(samples, orientation) if turned else samples
     if as_pillow_sees.shape[:2] != (img.height, img.width):  # not the image Pillow sees: keep to Pillow's reading
         return None

@@ -20,7 +20,7 @@ from pipeline.cli import app
 from pipeline.decode import decode_image
 from pipeline.encode import sample_bits
 from pipeline.png16 import encode_png16
-from pipeline.rgb16 import J2K_SOC_SIZ, RGB16_MODE, _j2k_bits
+from pipeline.rgb16 import GRAY16_ALPHA_MODE, J2K_SOC_SIZ, RGB16_MODE, _j2k_bits
 
 LIMIT = 10**6
 
@@ -173,3 +173,17 @@ def test_an_8_bit_jpeg_2000_and_a_broken_header_are_left_to_pillow():
     np.testing.assert_array_equal(decoded, samples.transpose(2, 0, 1))
     assert _j2k_bits(b"\x00\x00\x00\x0cjP  \r\n\x87\n" + b"\x00\x00\x00\x00") is None  # no codestream box
     assert _j2k_bits(J2K_SOC_SIZ + b"\x00" * 10) is None  # a SIZ marker cut short
+
+
+def test_a_16_bit_gray_png_with_alpha_stays_gray_at_16_bits():
+    """Pillow opens it as 8-bit RGBA (a gray master would come back colour, at 8 bits): it is read as gray at 16
+    bits, transparent pixels white, as decode composites Pillow's LA."""
+    la = np.zeros((3, 5, 2), dtype=np.uint16)
+    la[..., 0] = np.arange(15, dtype=np.uint16).reshape(3, 5) * 4001
+    la[..., 1] = 65535
+    la[2, 4, 1] = 0  # one transparent pixel
+    decoded, mode, *_ = decode_image(imagecodecs.png_encode(la), LIMIT)
+    assert mode == GRAY16_ALPHA_MODE and sample_bits(mode) == 16 and decoded.shape == (1, 3, 5)
+    expected = la[..., 0].copy()
+    expected[2, 4] = 65535
+    np.testing.assert_array_equal(decoded[0], expected)
