@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import descriptive, io
+from . import descriptive, io, tiff_fallback
 from .ops import output_too_large
 from .rows import (
     ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, error_fields, from_rows, pack_array, to_rows,
@@ -65,6 +65,19 @@ class Decoded(NamedTuple):
 
 def decode_image(data: bytes, max_pixels: int) -> Decoded:
     """The scan in ``data``, decoded under the job's ``max_pixels``; raises :class:`RowError`."""
+    try:
+        return _decode_with_pillow(data, max_pixels)
+    except RowError as error:  # a TIFF Pillow cannot open (16-bit gray with alpha, float RGB): tifffile may
+        if error.error_type != "CorruptImage" or not tiff_fallback.is_tiff(data):
+            raise
+        read = tiff_fallback.read_tiff(data, max_pixels)
+        if read is None:
+            raise
+        samples, mode, profile, pages = read
+        return Decoded(samples, mode, profile, {}, pages)
+
+
+def _decode_with_pillow(data: bytes, max_pixels: int) -> Decoded:
     with _open(data, max_pixels) as img:
         mode, profile = img.mode, bytes(img.info.get("icc_profile") or b"")
         inherited = descriptive.from_image(img)  # from the opened file itself, not the upright copy made below

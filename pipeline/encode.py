@@ -29,6 +29,7 @@ from .metadata import DIGITAL_SOURCE_TYPE, software_version
 from .ops import PLANS
 from .png16 import encode_png16, quantize, to_uint16
 from .rgb16 import GRAY16_ALPHA_MODE, RGB16_MODE
+from .tiff_fallback import RGB_FLOAT_MODE
 from .rows import (
     ENCODED_COLUMNS, OUTPUT_WRITE_FAILED, STATUS_OK, RowError, error_fields, from_rows, to_rows, unpack_array,
 )
@@ -73,9 +74,11 @@ def xmp_packet(provenance: dict[str, str], inherited: dict[str, str] | None = No
 def sample_bits(input_mode: str | None) -> int:
     """Bits a sample of the output for a scan decoded from Pillow mode ``input_mode``: 16 for 16-bit grey, for
     the integer (``I``) and float (``F``) modes, which hold more than 8 bits, and for a 48-bit TIFF or PNG read at
-    16 bits (``RGB;16``, :mod:`pipeline.rgb16`) or a 16-bit gray PNG with alpha (``LA;16``); 8 otherwise (without
+    16 bits (``RGB;16``, :mod:`pipeline.rgb16`), a 16-bit gray PNG or TIFF with alpha (``LA;16``) and a float RGB
+    TIFF (``RGB;F``, :mod:`pipeline.tiff_fallback`); 8 otherwise (without
     its decoders Pillow reads a 48-bit file as 8-bit RGB, so its extra bits are gone before the restoration)."""
-    return 16 if input_mode in GREY_16_MODES or input_mode in ("I", "F", RGB16_MODE, GRAY16_ALPHA_MODE) else 8
+    deep = ("I", "F", RGB16_MODE, GRAY16_ALPHA_MODE, RGB_FLOAT_MODE)
+    return 16 if input_mode in GREY_16_MODES or input_mode in deep else 8
 
 
 def output_profile(profile: bytes | None, op: str, channels: int) -> bytes:
