@@ -73,8 +73,7 @@ def decode_image(data: bytes, max_pixels: int) -> Decoded:
         read = tiff_fallback.read_tiff(data, max_pixels)
         if read is None:
             raise
-        samples, mode, profile, pages = read
-        return Decoded(samples, mode, profile, {}, pages)
+        return Decoded(*read)
 
 
 def _decode_with_pillow(data: bytes, max_pixels: int) -> Decoded:

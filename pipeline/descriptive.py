@@ -20,6 +20,7 @@ FIELDS = ("title", "creator", "rights", "description")
 DC = "http://purl.org/dc/elements/1.1/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 EXIF_TAGS = {"description": 0x010E, "creator": 0x013B, "rights": 0x8298}  # ImageDescription, Artist, Copyright
+XMP_TAG = 700  # TIFF's XMP packet (EXIF's tag numbers above are TIFF's own too)
 PNG_KEYWORDS = {"title": "Title", "creator": "Author", "rights": "Copyright"}  # PNG's predefined text keywords
 MAX_CHARS = 2000  # a caption, not a document: longer values are cut
 
@@ -43,11 +44,24 @@ def from_image(img: Image.Image) -> dict[str, str]:
     """The scan's XMP ``dc:*`` fields, else its EXIF ones, from the image Pillow opened for decoding
     (``pipeline.decode``); ``{}`` for a file without them or whose metadata cannot be read."""
     try:
-        exif = img.getexif()
-        fields = {field: _clean(exif.get(tag)) for field, tag in EXIF_TAGS.items()}
-        fields.update(_from_xmp(_xmp_of(img)))
+        return _pick(img.getexif().get, _xmp_of(img))
     except Exception:  # noqa: BLE001 - metadata is a courtesy; the pixels decide whether the row fails
         return {}
+
+
+def from_tiff_tags(values: dict[int, object]) -> dict[str, str]:
+    """The same fields from a TIFF's tag values by number (``pipeline.tiff_fallback``, for a TIFF Pillow cannot
+    open): its XMP (tag 700), else ImageDescription, Artist and Copyright."""
+    try:
+        return _pick(values.get, values.get(XMP_TAG))
+    except Exception:  # noqa: BLE001 - as from_image
+        return {}
+
+
+def _pick(tag_value, xmp) -> dict[str, str]:
+    """XMP ``dc:*`` over the EXIF/TIFF text tags that ``tag_value(number)`` gives."""
+    fields = {field: _clean(tag_value(tag)) for field, tag in EXIF_TAGS.items()}
+    fields.update(_from_xmp(xmp))
     return {field: fields[field] for field in FIELDS if fields.get(field)}
 
 

@@ -3,9 +3,9 @@
 Pillow refuses these as "cannot identify the format", so an archive's retouched 16-bit plate saved with
 transparency was an error row. Where ``tifffile`` is installed (the ``[rgb16]`` extra) the first full-resolution
 page is read instead: turned upright by its orientation tag, alpha composited over white (as decode composites
-Pillow's LA and RGBA), its ICC profile kept. Title, creator and rights come from the manifest only: the file's own
-XMP is not read on this path. Without ``tifffile``, or for a layout it cannot turn into gray or RGB, the row keeps
-Pillow's error.
+Pillow's LA and RGBA), its ICC profile kept, its title, creator and rights read from its XMP and text tags as for any
+scan (``pipeline.descriptive``). Without ``tifffile``, or for a layout it cannot turn into gray or RGB, the row
+keeps Pillow's error.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from io import BytesIO
 
 import numpy as np
 
+from . import descriptive
 from .rgb16 import GRAY16_ALPHA_MODE, RGB16_MODE, _upright
 from .rows import RowError
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, either byte order
 ICC_TAG, ORIENTATION_TAG = 34675, 274
+TEXT_TAGS = (*descriptive.EXIF_TAGS.values(), descriptive.XMP_TAG)  # what descriptive.from_tiff_tags reads
 RGB_FLOAT_MODE = "RGB;F"  # the ledger's input_mode for floating-point RGB (not a Pillow mode); written at 16 bits
 # (channels, kind) -> the input_mode recorded: Pillow's name where Pillow has one
 MODES = {(1, "u1"): "L", (1, "u2"): "I;16", (1, "f"): "F", (3, "u1"): "RGB", (3, "u2"): RGB16_MODE,
@@ -29,8 +31,9 @@ def is_tiff(data: bytes) -> bool:
     return data[:4] in TIFF_MAGIC
 
 
-def read_tiff(data: bytes, max_pixels: int) -> tuple[np.ndarray, str, bytes, int] | None:
-    """``(samples (C, H, W), input_mode, icc_profile, pages)`` of a TIFF Pillow cannot open, or None where tifffile
+def read_tiff(data: bytes, max_pixels: int) -> tuple[np.ndarray, str, bytes, dict[str, str], int] | None:
+    """``(samples (C, H, W), input_mode, icc_profile, inherited, pages)`` of a TIFF Pillow cannot open (inherited:
+    its title, creator, rights and description), or None where tifffile
     is missing or cannot make gray or RGB of it; raises :class:`RowError` for more pixels than ``max_pixels``."""
     try:
         import tifffile
@@ -47,6 +50,7 @@ def read_tiff(data: bytes, max_pixels: int) -> tuple[np.ndarray, str, bytes, int
             orientation = page.tags.get(ORIENTATION_TAG)
             profile = bytes(icc.value) if icc is not None else b""
             turn = int(orientation.value) if orientation is not None else 1
+            text = {tag: page.tags[tag].value for tag in TEXT_TAGS if tag in page.tags}
     except RowError:
         raise
     except Exception:  # noqa: BLE001 - not installed, or a file it cannot read either: Pillow's error stands
@@ -63,7 +67,7 @@ def read_tiff(data: bytes, max_pixels: int) -> tuple[np.ndarray, str, bytes, int
     unit = over_white(samples, kind, alpha=channels in (2, 4))
     mode = GRAY16_ALPHA_MODE if (channels, kind) == (2, "u2") else MODES[(colour, kind)]
     upright = np.ascontiguousarray(_upright(unit, turn).transpose(2, 0, 1))
-    return upright, mode, profile, len(pages)
+    return upright, mode, profile, descriptive.from_tiff_tags(text), len(pages)
 
 
 def over_white(samples: np.ndarray, kind: str, alpha: bool) -> np.ndarray:

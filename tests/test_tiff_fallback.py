@@ -21,14 +21,14 @@ from pipeline.rows import RowError
 LIMIT = 10**6
 
 
-def gray_alpha_16(h: int = 4, w: int = 6, orientation: int = 1, **kwargs) -> tuple[bytes, np.ndarray]:
+def gray_alpha_16(h: int = 4, w: int = 6, orientation: int = 1, tags: tuple = (), **kwargs) -> tuple[bytes, np.ndarray]:
     la = np.zeros((h, w, 2), dtype=np.uint16)
     la[..., 0] = (np.arange(h * w, dtype=np.uint32).reshape(h, w) * 2731 % 65536).astype(np.uint16)
     la[..., 1] = 65535
     la[-1, -1, 1] = 0  # one transparent pixel: white
     buffer = BytesIO()
     tifffile.imwrite(buffer, la, photometric="minisblack", extrasamples=["unassalpha"],
-                     extratags=[(274, "H", 1, orientation, True)], **kwargs)  # fmt: skip
+                     extratags=[(274, "H", 1, orientation, True), *tags], **kwargs)  # fmt: skip
     return buffer.getvalue(), la
 
 
@@ -104,3 +104,15 @@ def test_restore_super_resolves_it_into_a_16_bit_gray_png(tmp_path):
     assert bit_depth(out.read_bytes()) == 16
     with Image.open(out) as image:
         assert image.size == (16, 16) and image.mode in ("I;16", "I")  # gray stays gray
+
+
+def test_its_title_creator_and_rights_are_inherited():
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title><rdf:Alt>'
+           '<rdf:li xml:lang="x-default">Plate 17</rdf:li></rdf:Alt></dc:title></rdf:Description></rdf:RDF>'
+           '</x:xmpmeta>').encode()  # fmt: skip
+    data, _ = gray_alpha_16(metadata=None, description="Harbour, 1902",
+                            tags=((315, "s", 0, "A. Photographer", True), (33432, "s", 0, "CC0-1.0", True),
+                                  (700, "B", len(xmp), xmp, True)))  # fmt: skip
+    assert decode_image(data, LIMIT).inherited == {"title": "Plate 17", "creator": "A. Photographer",
+                                                   "rights": "CC0-1.0", "description": "Harbour, 1902"}  # fmt: skip
