@@ -6,10 +6,11 @@ bytes a sample; :func:`to_signed_unit` makes the [-1, 1] floats in the restore s
 
 Mode handling: ``1``/``L`` → grey; ``I;16*`` → 16-bit grey; ``I`` → grey read as 16-bit samples; a 48-bit RGB
 TIFF or PNG, or JPEG 2000 of 9–16 bits → 16-bit RGB where its decoder is installed (``pipeline.rgb16``, input_mode
-``RGB;16``), else 8-bit RGB;
-``F`` → grey read as [0, 1]; ``LA``/``RGBA``/``P`` with transparency → composited over white
-(transparent pixels carry no meaningful colour); ``CMYK``/``YCbCr``/``LAB``/... → RGB by Pillow's
-conversion. An embedded ICC profile is not applied (values stay as stored): it is noted (``input_icc``) and
+``RGB;16``), else 8-bit RGB; a 16-bit grey PNG with alpha → 16-bit grey over white there (``LA;16``), else RGB;
+a TIFF Pillow cannot open (16-bit grey with alpha, float RGB) → read by ``pipeline.tiff_fallback`` where tifffile
+is installed, else a ``CorruptImage`` row; ``F`` → grey read as [0, 1]; ``LA``/``RGBA``/``P`` with transparency →
+composited over white (transparent pixels carry no meaningful colour); ``CMYK``/``YCbCr``/``LAB``/... → RGB by
+Pillow's conversion. An embedded ICC profile is not applied (values stay as stored): it is noted (``input_icc``) and
 carried to the encoder, which embeds it in the output where the output's colours are the scan's
 (``encode.output_profile``).
 
@@ -70,7 +71,7 @@ def decode_image(data: bytes, max_pixels: int) -> Decoded:
     except RowError as error:  # a TIFF Pillow cannot open (16-bit gray with alpha, float RGB): tifffile may
         if error.error_type != "CorruptImage" or not tiff_fallback.is_tiff(data):
             raise
-        read = tiff_fallback.read_tiff(data, max_pixels)
+        read = tiff_fallback.read_tiff(data, lambda size: _check_pixels(size, max_pixels))
         if read is None:
             raise
         return Decoded(*read)

@@ -75,8 +75,8 @@ def sample_bits(input_mode: str | None) -> int:
     """Bits a sample of the output for a scan decoded from Pillow mode ``input_mode``: 16 for 16-bit grey, for
     the integer (``I``) and float (``F``) modes, which hold more than 8 bits, and for a 48-bit TIFF or PNG read at
     16 bits (``RGB;16``, :mod:`pipeline.rgb16`), a 16-bit gray PNG or TIFF with alpha (``LA;16``) and a float RGB
-    TIFF (``RGB;F``, :mod:`pipeline.tiff_fallback`); 8 otherwise (without
-    its decoders Pillow reads a 48-bit file as 8-bit RGB, so its extra bits are gone before the restoration)."""
+    TIFF (``RGB;F``, :mod:`pipeline.tiff_fallback`); 8 otherwise (without its decoders Pillow reads a 48-bit file
+    as 8-bit RGB, so its extra bits are gone before the restoration)."""
     deep = ("I", "F", RGB16_MODE, GRAY16_ALPHA_MODE, RGB_FLOAT_MODE)
     return 16 if input_mode in GREY_16_MODES or input_mode in deep else 8
 

@@ -45,13 +45,11 @@ def read_rgb16(img: Image.Image, data: bytes) -> np.ndarray | None:
         return None
     if samples is None or samples.dtype != np.uint16 or samples.ndim != 3 or samples.shape[2] not in (2, 3, 4):
         return None
-    if samples.shape[2] in (2, 4):  # gray or RGB with alpha, over white, as decode composites Pillow's LA and RGBA
-        alpha = samples[..., -1:].astype(np.float64) / 65535.0
-        samples = np.rint(samples[..., :-1] * alpha + 65535.0 * (1.0 - alpha)).astype(np.uint16)
-    as_pillow_sees = _upright(samples, orientation) if turned else samples
+    samples = over_white(samples, alpha=samples.shape[2] in (2, 4))
+    as_pillow_sees = turn_upright(samples, orientation) if turned else samples
     if as_pillow_sees.shape[:2] != (img.height, img.width):  # not the image Pillow sees: keep to Pillow's reading
         return None
-    upright = as_pillow_sees if turned else _upright(samples, orientation)
+    upright = as_pillow_sees if turned else turn_upright(samples, orientation)
     return np.ascontiguousarray(upright.transpose(2, 0, 1))
 
 
@@ -114,7 +112,22 @@ def _jp2c_offset(data: bytes) -> int | None:
     return None
 
 
-def _upright(a: np.ndarray, orientation: int) -> np.ndarray:
+def over_white(samples: np.ndarray, alpha: bool) -> np.ndarray:
+    """``(H, W, C)`` without its alpha channel (the last, where ``alpha``), composited over white as decode composites
+    Pillow's LA and RGBA; integers stay integers of their depth, floats are clipped to [0, 1] (decode reads Pillow's
+    ``F`` the same way)."""
+    floating = samples.dtype.kind == "f"
+    if floating:
+        samples = np.clip(samples.astype(np.float32), 0.0, 1.0)
+    if not alpha:
+        return samples
+    top = 1.0 if floating else float(np.iinfo(samples.dtype).max)
+    weight = samples[..., -1:].astype(np.float64) / top
+    blended = samples[..., :-1] * weight + top * (1.0 - weight)
+    return blended.astype(np.float32) if floating else np.rint(blended).astype(samples.dtype)
+
+
+def turn_upright(a: np.ndarray, orientation: int) -> np.ndarray:
     """``(H, W, C)`` turned upright for TIFF/EXIF ``orientation``, as Pillow turns the image (test_rgb16 checks
     all eight against it)."""
     turns = {

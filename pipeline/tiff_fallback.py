@@ -11,15 +11,16 @@ keeps Pillow's error.
 from __future__ import annotations
 
 from io import BytesIO
+from typing import Callable
 
 import numpy as np
 
 from . import descriptive
-from .rgb16 import GRAY16_ALPHA_MODE, RGB16_MODE, _upright
+from .rgb16 import GRAY16_ALPHA_MODE, ORIENTATION, RGB16_MODE, over_white, turn_upright
 from .rows import RowError
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, either byte order
-ICC_TAG, ORIENTATION_TAG = 34675, 274
+ICC_TAG = 34675
 TEXT_TAGS = (*descriptive.EXIF_TAGS.values(), descriptive.XMP_TAG)  # what descriptive.from_tiff_tags reads
 RGB_FLOAT_MODE = "RGB;F"  # the ledger's input_mode for floating-point RGB (not a Pillow mode); written at 16 bits
 # (channels, kind) -> the input_mode recorded: Pillow's name where Pillow has one
@@ -31,23 +32,22 @@ def is_tiff(data: bytes) -> bool:
     return data[:4] in TIFF_MAGIC
 
 
-def read_tiff(data: bytes, max_pixels: int) -> tuple[np.ndarray, str, bytes, dict[str, str], int] | None:
+def read_tiff(data: bytes, check_size: Callable[[tuple[int, int]], None],
+              ) -> tuple[np.ndarray, str, bytes, dict[str, str], int] | None:  # fmt: skip
     """``(samples (C, H, W), input_mode, icc_profile, inherited, pages)`` of a TIFF Pillow cannot open (inherited:
-    its title, creator, rights and description), or None where tifffile
-    is missing or cannot make gray or RGB of it; raises :class:`RowError` for more pixels than ``max_pixels``."""
+    its title, creator, rights and description), or None where tifffile is missing or cannot make gray or RGB of
+    it. ``check_size((width, height))`` runs before the pixels are decoded (decode's pixel limit; it raises
+    :class:`RowError`)."""
     try:
         import tifffile
 
         with tifffile.TiffFile(BytesIO(data)) as tif:
             pages = [p for p in tif.pages if not int(getattr(p, "subfiletype", 0)) & 1] or list(tif.pages)
             page = pages[0]
-            if page.imagelength * page.imagewidth > max_pixels:
-                raise RowError("DecompressionBomb", f"image is {page.imagewidth}x{page.imagelength} = "
-                                                    f"{page.imagewidth * page.imagelength} pixels, above the limit of "
-                                                    f"{max_pixels}; raise --max-pixels if the file is trusted")
+            check_size((page.imagewidth, page.imagelength))
             samples, axes = page.asarray(), page.axes
             icc = page.tags.get(ICC_TAG)
-            orientation = page.tags.get(ORIENTATION_TAG)
+            orientation = page.tags.get(ORIENTATION)
             profile = bytes(icc.value) if icc is not None else b""
             turn = int(orientation.value) if orientation is not None else 1
             text = {tag: page.tags[tag].value for tag in TEXT_TAGS if tag in page.tags}
@@ -64,20 +64,8 @@ def read_tiff(data: bytes, max_pixels: int) -> tuple[np.ndarray, str, bytes, dic
     colour = {1: 1, 2: 1, 3: 3, 4: 3}.get(channels)
     if colour is None or (colour, kind) not in MODES:
         return None
-    unit = over_white(samples, kind, alpha=channels in (2, 4))
+    unit = over_white(samples, alpha=channels in (2, 4))
     mode = GRAY16_ALPHA_MODE if (channels, kind) == (2, "u2") else MODES[(colour, kind)]
-    upright = np.ascontiguousarray(_upright(unit, turn).transpose(2, 0, 1))
+    upright = np.ascontiguousarray(turn_upright(unit, turn).transpose(2, 0, 1))
     return upright, mode, profile, descriptive.from_tiff_tags(text), len(pages)
 
-
-def over_white(samples: np.ndarray, kind: str, alpha: bool) -> np.ndarray:
-    """``(H, W, C)`` without its alpha channel, composited over white; integers stay integers of their depth,
-    floats are clipped to [0, 1] (decode reads Pillow's ``F`` the same way)."""
-    if kind == "f":
-        samples = np.clip(samples.astype(np.float32), 0.0, 1.0)
-    if not alpha:
-        return samples
-    top = 1.0 if kind == "f" else float(np.iinfo(samples.dtype).max)
-    weight = samples[..., -1:].astype(np.float64) / top
-    blended = samples[..., :-1] * weight + top * (1.0 - weight)
-    return blended.astype(np.float32) if kind == "f" else np.rint(blended).astype(samples.dtype)
