@@ -172,15 +172,15 @@ def test_cast_takes_out_the_global_tint_and_keeps_the_variation_and_the_gray():
 @pytest.mark.parametrize("low, full", [((32, 24), (517, 389)), ((24, 32), (100, 1000)), ((8, 8), (3, 5))])
 def test_the_banded_lift_is_the_whole_image_lift(low, full):
     """lift_and_compose works in bands of rows to bound a large plate's memory; any band height gives the whole-image
-    result (compose of lift_chroma) to float rounding, and keeps the gray exactly."""
-    from ddnm.colour.lift import compose, lift_and_compose, lift_chroma
+    result (the guided upsampling of the chroma at once, then compose) to float rounding, and keeps the gray."""
+    from ddnm.colour.lift import compose, lift_and_compose
 
     generator = torch.Generator().manual_seed(0)
     gray_work = torch.rand(2, 1, *low, generator=generator) * 2 - 1
     c_work = chroma(torch.randn(2, 3, *low, generator=generator) * 0.3)
     gray_full = F.interpolate(gray_work, size=full, mode="bilinear") + 0.05 * torch.randn(2, 1, *full,
                                                                                           generator=generator)
-    whole = compose(gray_full, lift_chroma(c_work, gray_work, gray_full, 2, 1e-3), 3)
+    whole = compose(gray_full, chroma(guided_upsample(gray_work, c_work, gray_full, 2, 1e-3)), 3)
     for band_rows in (1, 7, full[0]):
         banded = lift_and_compose(c_work, gray_work, gray_full, 2, 1e-3, 3, strip_pixels=band_rows * full[1])
         assert (banded - whole).abs().max() < 1e-6

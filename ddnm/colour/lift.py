@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .guided_filter import guided_upsample, rows_of, upsample_coefficients
+from .guided_filter import rows_of, upsample_coefficients
 
 STRIP_PIXELS = 1 << 22  # full-size pixels lifted at a time: ~4 MP bands keep a 150 MP plate's peak memory small
 
@@ -62,19 +62,12 @@ def working_measurement(y: torch.Tensor, known: torch.Tensor | None, size: tuple
     return torch.where(known_work, y_work, torch.zeros_like(y_work)), known_work
 
 
-def lift_chroma(c_work: torch.Tensor, gray_work: torch.Tensor, gray_full: torch.Tensor, radius: int,
-                eps: float) -> torch.Tensor:  # fmt: skip
-    """Chroma (B, C, h, w) from the working size to the size of ``gray_full`` (B, 1, H, W), edge-aware.
-
-    Guided by the gray (``ddnm.colour.guided_filter.guided_upsample``); projected back onto the null space so
-    rounding leaves no gray behind.
-    """
-    return chroma(guided_upsample(gray_work, c_work, gray_full, radius, eps))
-
-
 def lift_and_compose(c_work: torch.Tensor, gray_work: torch.Tensor, gray_full: torch.Tensor, radius: int,
                      eps: float, channels: int, strip_pixels: int = STRIP_PIXELS) -> torch.Tensor:  # fmt: skip
-    """``compose(gray_full, lift_chroma(...), channels)``, computed in bands of full-size rows.
+    """Chroma (B, C, h, w) lifted from the working size to the size of ``gray_full`` (B, 1, H, W), edge-aware, and
+    composed with the gray: ``compose(gray_full, chroma(guided_upsample(...)), channels)``, computed in bands of
+    full-size rows. The chroma is guided by the gray (``ddnm.colour.guided_filter.guided_upsample``) and projected
+    back onto the null space so rounding leaves no gray behind.
 
     Every step after the coefficients' fit is per pixel, so bands give the same x̂ (to float rounding: the bilinear
     resampling is done separably) while only one band's temporaries exist at a time: whole-image temporaries
