@@ -36,10 +36,18 @@ class ProgressLines:
         self.printed_at, self.last = now, (done, total)
         elapsed = now - self.started
         fraction = min(done / total, 1.0) if total > 0 else 0.0
-        eta = _clock_time(elapsed * (1.0 - fraction) / fraction) if fraction > 0 else "-:--:--"
+        left = remaining_s(elapsed, done, total)
+        eta = "-:--:--" if left is None else _clock_time(left)
         detail = f" {detail}," if detail else ""
         self.console.print(f"{self.what}: {fraction:4.0%}{detail} {_clock_time(elapsed)} elapsed, ETA {eta}",
                            markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+
+
+def remaining_s(elapsed_s: float, done: float, total: float) -> float | None:
+    """Seconds left at the rate so far (what Rich's bar shows as ETA); None before anything is done."""
+    if done <= 0 or total <= 0:
+        return None
+    return elapsed_s * max(total - done, 0.0) / done
 
 
 def _clock_time(seconds: float) -> str:

@@ -17,6 +17,7 @@ import time
 
 from ..interrupt import RunInterrupted
 from ..job_spec import from_json
+from ..progress_lines import remaining_s
 from ..run import JobSummary, RayUnavailable, run_job
 from ..settings import JobSettings
 from ..sink import EXIT_OUTPUT_LOST, OutputUnwritable, Progress
@@ -33,8 +34,8 @@ def main(settings: JobSettings) -> JobSummary:
         now = time.monotonic()
         if now - last_printed >= PROGRESS_EVERY_S or progress.done == progress.to_do:
             last_printed = now
-            left = progress.to_do - progress.done  # the ETA at the rate so far, as the terminal's bar shows it
-            eta = f"{progress.elapsed_s * left / progress.done:.0f}s" if progress.done else "unknown"
+            left = remaining_s(progress.elapsed_s, progress.done, progress.to_do)  # as the terminal's bar shows it
+            eta = "unknown" if left is None else f"{left:.0f}s"
             print(f"progress {progress.done}/{progress.to_do} ok={progress.ok} errors={progress.errors} "
                   f"skipped={progress.skipped} elapsed={progress.elapsed_s:.0f}s eta={eta}", flush=True)  # fmt: skip
 
