@@ -6,11 +6,17 @@ A derivative that drops the rights statement cannot be published, so the output 
 ``title``/``creator``/``rights``/``description`` columns first (the catalogue is the authority), else the scan's
 XMP, else its EXIF. They go into the output's XMP as ``dc:*`` and into the PNG's ``Title``/``Author``/``Copyright``
 text chunks (``pipeline.encode``).
+
+Cameras, scanners and imaging libraries fill the file's text tags with what is no statement about the photograph
+("OLYMPUS DIGITAL CAMERA", "SONY DSC", a DCIM path, tifffile's ``{"shape": ...}``, an ImageJ or OME-XML header).
+A derivative that repeats it as its ``dc:description`` would mislead a catalogue, so such values are dropped
+(``placeholder``); the manifest's columns are the catalogue's own words and are taken as they are.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
@@ -23,6 +29,15 @@ EXIF_TAGS = {"description": 0x010E, "creator": 0x013B, "rights": 0x8298}  # Imag
 XMP_TAG = 700  # TIFF's XMP packet (EXIF's tag numbers above are TIFF's own too)
 PNG_KEYWORDS = {"title": "Title", "creator": "Author", "rights": "Copyright"}  # PNG's predefined text keywords
 MAX_CHARS = 2000  # a caption, not a document: longer values are cut
+# What devices and software write where a caption belongs (whole value, any case; blanks collapsed): a maker's
+# "<MAKE> DIGITAL [STILL] CAMERA" / "<MAKE> DSC", a memory card's DCIM path, or a generic word.
+_PLACEHOLDER = re.compile(
+    r"(?:[\w.-]+ ){0,3}(?:digital (?:still )?camera|dsc|digital image)"
+    r"|.*\bdcim[\\/].*"
+    r"|default|image|picture|photo|untitled|none|n/?a|description|ascii|binary comment|created with gimp",
+    re.IGNORECASE)
+# Machine-readable headers that imaging libraries store in ImageDescription: JSON (tifffile), ImageJ, OME-XML.
+_MACHINE_HEADER = re.compile(r"\{.*\}|imagej=.*|<\?xml.*|<ome[\s>].*", re.IGNORECASE | re.DOTALL)
 
 
 def for_row(extra_json: str | None, from_scan: dict[str, str]) -> dict[str, str]:
@@ -62,7 +77,12 @@ def _pick(tag_value, xmp) -> dict[str, str]:
     """XMP ``dc:*`` over the EXIF/TIFF text tags that ``tag_value(number)`` gives."""
     fields = {field: _clean(tag_value(tag)) for field, tag in EXIF_TAGS.items()}
     fields.update(_from_xmp(xmp))
-    return {field: fields[field] for field in FIELDS if fields.get(field)}
+    return {field: fields[field] for field in FIELDS if fields.get(field) and not placeholder(fields[field])}
+
+
+def placeholder(value: str) -> bool:
+    """Whether a file's text tag holds a device's or library's filler rather than a statement about the photo."""
+    return bool(_PLACEHOLDER.fullmatch(" ".join(value.split())) or _MACHINE_HEADER.fullmatch(value.strip()))
 
 
 def xmp_elements(fields: dict[str, str]) -> str:

@@ -81,6 +81,27 @@ def test_a_scan_beyond_pillows_own_pixel_limit_keeps_its_rights(monkeypatch):
     assert Image.MAX_IMAGE_PIXELS == 50  # and the limit is put back
 
 
+@pytest.mark.parametrize("filler", ["OLYMPUS DIGITAL CAMERA", "SONY DSC", "KODAK Digital Still Camera  ",
+                                    "DCIM\\108GOPRO\\GOPR2137.JPG", "default"])
+def test_a_devices_filler_is_no_description_but_a_caption_is(filler):
+    assert inherited(jpeg_with_exif(description=filler, rights="Public domain")) == {"rights": "Public domain"}
+    assert inherited(jpeg_with_exif(description="Digital camera shop, Oslo 1998")) == {
+        "description": "Digital camera shop, Oslo 1998"}
+    extra = json.dumps({"description": filler})  # the catalogue's own words are taken as they are
+    assert descriptive.for_row(extra, {})["description"] == filler.strip()
+
+
+def test_an_imaging_librarys_header_is_no_description():
+    tifffile = pytest.importorskip("tifffile")
+    buffer = BytesIO()
+    tifffile.imwrite(buffer, np.full((12, 16, 3), 90, dtype=np.uint8), photometric="rgb")  # writes {"shape": ...}
+    with Image.open(BytesIO(buffer.getvalue())) as image:
+        assert image.tag_v2[descriptive.EXIF_TAGS["description"]].startswith('{"shape"')
+    assert inherited(buffer.getvalue()) == {}
+    for header in ("ImageJ=1.53t\nimages=1\n", '<?xml version="1.0"?><OME xmlns="x"></OME>'):
+        assert descriptive.placeholder(header)
+
+
 def test_xmp_fields_are_read_and_beat_exif():
     fields = inherited(png_with_xmp(SOURCE_XMP))
     assert fields == {"title": "Harbour at dawn", "creator": "A. Photographer; B. Assistant",
