@@ -32,7 +32,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from . import descriptive, io, tiff_fallback
 from .ops import output_too_large
 from .rows import (
-    ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, error_fields, from_rows, pack_array, to_rows,
+    ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, check_page, error_fields, from_rows, pack_array,
+    to_rows,
 )
 from .settings import JobSettings
 from .rgb16 import GRAY16_ALPHA_MODE, RGB16_MODE, read_rgb16
@@ -40,6 +41,7 @@ from .rgb16 import GRAY16_ALPHA_MODE, RGB16_MODE, read_rgb16
 GREY_16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 COMPOSITE_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
 WHITE = (255, 255, 255, 255)
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)  # how Pillow says a file's bytes are damaged
 NEW_SUBFILE_TYPE = 254  # TIFF tag; bit 0: a reduced-resolution version of another page
 
 
@@ -61,31 +63,41 @@ class Decoded(NamedTuple):
     mode: str  # the source's Pillow mode (``RGB;16``: 48-bit colour read at 16 bits, pipeline.rgb16)
     icc_profile: bytes  # embedded ICC profile, or b""
     inherited: dict[str, str]  # its title, creator, rights, description (pipeline.descriptive)
-    pages: int = 1  # full-resolution images in the file (TIFF pages, animation frames); only the first is restored
+    pages: int = 1  # full-resolution images in the file (TIFF pages, animation frames)
+    page: int = 1  # which of them these samples are (1-based; the manifest's ``file_page``)
 
 
-def decode_image(data: bytes, max_pixels: int) -> Decoded:
-    """The scan in ``data``, decoded under the job's ``max_pixels``; raises :class:`RowError`."""
+def decode_image(data: bytes, max_pixels: int, page: int = 1) -> Decoded:
+    """Image ``page`` (1-based, of the file's full-resolution images: the recto and verso of a print in one TIFF) of
+    the scan in ``data``, decoded under the job's ``max_pixels``; raises :class:`RowError`."""
     try:
-        return _decode_with_pillow(data, max_pixels)
+        return _decode_with_pillow(data, max_pixels, page)
     except RowError as error:  # a TIFF Pillow cannot open (16-bit gray with alpha, float RGB): tifffile may
         if error.error_type != "CorruptImage" or not tiff_fallback.is_tiff(data):
             raise
-        read = tiff_fallback.read_tiff(data, lambda size: _check_pixels(size, max_pixels))
+        read = tiff_fallback.read_tiff(data, lambda size: _check_pixels(size, max_pixels), page)
         if read is None:
             raise
-        return Decoded(*read)
+        return Decoded(*read, page)
 
 
-def _decode_with_pillow(data: bytes, max_pixels: int) -> Decoded:
+def _decode_with_pillow(data: bytes, max_pixels: int, page: int) -> Decoded:
     with _open(data, max_pixels) as img:
+        frames = _full_frames(img)
+        check_page(page, len(frames))
+        if frames[page - 1] != img.tell():
+            try:
+                img.seek(frames[page - 1])
+                _check_pixels(img.size, max_pixels)  # a later page may be larger than the first, which _open checked
+                img.load()
+            except DECODE_ERRORS as exc:
+                raise _decode_error(exc) from exc
         mode, profile = img.mode, bytes(img.info.get("icc_profile") or b"")
         inherited = descriptive.from_image(img)  # from the opened file itself, not the upright copy made below
         if (deep := read_rgb16(img, data)) is not None:  # 48-bit colour at its 16 bits (pipeline.rgb16)
             deep_mode = RGB16_MODE if deep.shape[0] == 3 else GRAY16_ALPHA_MODE
-            return Decoded(deep, deep_mode, profile, inherited, _pages(img))
-        samples = _samples(ImageOps.exif_transpose(img))
-        return Decoded(samples, mode, profile, inherited, _pages(img))  # pages last: counting them moves the frame
+            return Decoded(deep, deep_mode, profile, inherited, len(frames), page)
+        return Decoded(_samples(ImageOps.exif_transpose(img)), mode, profile, inherited, len(frames), page)
 
 
 def decode_mask(data: bytes, image_hw: tuple[int, int], max_pixels: int) -> np.ndarray:
@@ -131,9 +143,8 @@ class _open:
                                                 "(--max-pixels); raise --max-pixels if the file is trusted") from exc
         except UnidentifiedImageError as exc:
             raise RowError("CorruptImage", "not a readable image: Pillow cannot identify the format") from exc
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            kind = "TruncatedImage" if "truncated" in str(exc).lower() else "CorruptImage"
-            raise RowError(kind, f"cannot decode the image: {exc}") from exc
+        except DECODE_ERRORS as exc:
+            raise _decode_error(exc) from exc
         finally:
             Image.MAX_IMAGE_PIXELS = previous
         return self.img
@@ -143,21 +154,27 @@ class _open:
             self.img.close()
 
 
-def _pages(img: Image.Image) -> int:
-    """Full-resolution images in the file: a TIFF's pages that are not reduced-resolution copies of another
-    (NewSubfileType bit 0: scanners' thumbnails), an animation's frames; 1 for a single image. Only the first is
-    restored, and the ledger's ``input_pages`` says when there were more (recto and verso of a print in one TIFF)."""
+def _decode_error(exc: Exception) -> RowError:
+    kind = "TruncatedImage" if "truncated" in str(exc).lower() else "CorruptImage"
+    return RowError(kind, f"cannot decode the image: {exc}")
+
+
+def _full_frames(img: Image.Image) -> list[int]:
+    """The frame numbers of the file's full-resolution images: a TIFF's pages that are not reduced-resolution copies
+    of another (NewSubfileType bit 0: scanners' thumbnails), an animation's frames; ``[0]`` for a single image.
+    Leaves ``img`` at its first frame."""
     frames = getattr(img, "n_frames", 1)
     if frames <= 1:
-        return 1
+        return [0]
     if img.format != "TIFF":
-        return frames
-    full = 0
+        return list(range(frames))
+    full = []
     for frame in range(frames):
         img.seek(frame)
-        full += not int(img.tag_v2.get(NEW_SUBFILE_TYPE, 0)) & 1
+        if not int(img.tag_v2.get(NEW_SUBFILE_TYPE, 0)) & 1:
+            full.append(frame)
     img.seek(0)
-    return max(full, 1)
+    return full or [0]
 
 
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
@@ -198,6 +215,7 @@ def decode_row(row: dict, settings: JobSettings) -> dict:
     started = time.time()
     out = {**row, "source_uri": row["uri"], "started_at": started, "status": STATUS_OK}
     out.pop("uri")
+    page = out["input_page"] = max(1, int(row.get("file_page") or 1))  # error rows say which image was asked for
     try:
         data = _read(row["uri"], settings)
         mask_data = _read(row["mask_uri"], settings) if row.get("mask_uri") else None
@@ -206,8 +224,8 @@ def decode_row(row: dict, settings: JobSettings) -> dict:
         if _unchanged(row, out):
             out.update(status=STATUS_SKIPPED, decode_s=time.time() - started)
             return out
-        samples, out["input_mode"], out["icc_profile"], inherited, out["input_pages"] = decode_image(
-            data, settings.max_pixels)
+        samples, out["input_mode"], out["icc_profile"], inherited, out["input_pages"], out["input_page"] = (
+            decode_image(data, settings.max_pixels, page))
         out["input_icc"] = bool(out["icc_profile"])
         out["descriptive"] = json.dumps(descriptive.for_row(row.get("extra"), inherited), sort_keys=True)
         out["input_height"], out["input_width"] = samples.shape[1:]

@@ -118,7 +118,8 @@ def _description(p: dict[str, str]) -> str:
     return (
         f"Algorithmically enhanced with DDNM zero-shot restoration (operator {p['operator']}); "
         f"model {p['model']}, seed {p['seed']}, consistency residual {p['residual']}. "
-        f"Source image sha256 {p['sourceSha256']}."
+        f"Source image sha256 {p['sourceSha256']}"
+        + (f", image {p['sourcePage']} of the file." if p.get("sourcePage") else ".")
     )
 
 
@@ -143,6 +144,7 @@ def provenance_for(row: dict) -> dict[str, str]:
         "sourceSha256": row["input_sha256"],
         **({"workSize": str(row["work_size"])} if row.get("work_size", -1) not in (None, -1) else {}),
         **({"startT": str(row["start_t"])} if row.get("start_t", -1) not in (None, -1) else {}),
+        **({"sourcePage": str(row["input_page"])} if (row.get("input_page") or 1) > 1 else {}),  # a verso, a frame
     }
 
 

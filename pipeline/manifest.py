@@ -1,8 +1,10 @@
 """Read and validate a job manifest (CSV or Parquet, local or remote) before any work starts.
 
-Columns: ``id`` (unique, required), ``uri`` (required), optional ``op``, ``mask_uri`` and
-``params`` (a JSON object string, e.g. ``{"scale": 4}``); every other column is carried through
-to the metadata's ``extra`` column as JSON. CSV cells are read as text, so ids like ``007`` keep
+Columns: ``id`` (unique, required), ``uri`` (required), optional ``op``, ``mask_uri``,
+``params`` (a JSON object string, e.g. ``{"scale": 4}``) and ``file_page`` (which full-resolution image of a
+multi-page TIFF or an animation to restore, from 1; empty = the first: list a file twice, with ids of their own,
+to restore its recto and its verso); every other column is carried through to the metadata's ``extra`` column as
+JSON. CSV cells are read as text, so ids like ``007`` keep
 their zeros. Relative ``uri``/``mask_uri`` values are taken relative to the manifest's folder.
 Spreadsheets are met where they are: a CSV (or ``.tsv``) may be separated by commas, semicolons (Excel's CSV
 where the decimal mark is a comma), tabs or bars, and the known column names may be written in any case (``ID``,
@@ -25,7 +27,7 @@ from . import io
 from .ops import PLANS, check_op, engine_operator_names
 
 REQUIRED = ("id", "uri")
-KNOWN = ("id", "uri", "op", "mask_uri", "params")
+KNOWN = ("id", "uri", "op", "mask_uri", "params", "file_page")
 MAX_LISTED = 20  # problems quoted in the error; the rest are counted
 DELIMITERS = (",", ";", "\t", "|")  # the first is the default; another wins only by reading the header better
 
@@ -44,6 +46,7 @@ class ManifestRow:
     mask_uri: str = ""
     params: str = "{}"
     extra: str = "{}"
+    file_page: int = 0  # 0: the file's first full-resolution image (pipeline.decode)
 
     def to_item(self) -> dict:
         return asdict(self)
@@ -147,6 +150,9 @@ def _validate_one(record: dict, default_op, engine_names: set[str], base_dir: st
     params, reason = _parse_params(_cell(record.get("params")))
     if reason:
         problems.append(reason)
+    page, reason = _parse_page(_cell(record.get("file_page")))
+    if reason:
+        problems.append(reason)
     mask_uri = _cell(record.get("mask_uri"))
     if op in PLANS and PLANS[op].needs_mask and not mask_uri:
         problems.append(f"operator {op!r} needs a mask; fill the 'mask_uri' column")
@@ -160,6 +166,7 @@ def _validate_one(record: dict, default_op, engine_names: set[str], base_dir: st
         mask_uri=io.resolve(mask_uri, base_dir) if mask_uri else "",
         params=json.dumps(params, sort_keys=True, separators=(",", ":")),
         extra=json.dumps(extra, sort_keys=True, default=str),
+        file_page=page,
     ), []
 
 
@@ -173,6 +180,18 @@ def _parse_params(text: str) -> tuple[dict, str | None]:
     if not isinstance(value, dict):
         return {}, f'params must be a JSON object like {{"scale": 4}}, got {text!r}'
     return value, None
+
+
+def _parse_page(text: str) -> tuple[int, str | None]:
+    if not text:
+        return 0, None
+    try:
+        page = float(text)  # a spreadsheet may write 2 as 2.0
+    except ValueError:
+        page = 0.0
+    if page < 1 or not page.is_integer():
+        return 0, f"file_page must be a whole number from 1 (the file's first image), got {text!r}"
+    return int(page), None
 
 
 def _cell(value) -> str:

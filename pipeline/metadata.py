@@ -40,7 +40,7 @@ OUTPUT_WIDTH, OUTPUT_HEIGHT = "output_width", "output_height"
 OUTPUT_BITS, OUTPUT_CHANNELS, OUTPUT_ICC = "output_bits", "output_channels", "output_icc"
 INPUT_MODE = "input_mode"
 INPUT_ICC = "input_icc"
-INPUT_PAGES = "input_pages"
+INPUT_PAGES, INPUT_PAGE = "input_pages", "input_page"
 CONSISTENCY_RESIDUAL = "consistency_residual"
 SEAM_RATIO, TILES = "seam_ratio", "tiles"
 MODEL_NAME = "model_name"
@@ -86,7 +86,8 @@ SCHEMA = pa.schema(
         pa.field(OUTPUT_ICC, pa.bool_()),  # the scan's ICC profile was embedded (encode.output_profile)
         pa.field(INPUT_MODE, pa.string()),
         pa.field(INPUT_ICC, pa.bool_()),
-        pa.field(INPUT_PAGES, pa.int32()),  # images in the file (TIFF pages, frames); the first was restored
+        pa.field(INPUT_PAGES, pa.int32()),  # full-resolution images in the file (TIFF pages, frames)
+        pa.field(INPUT_PAGE, pa.int32()),  # which was restored (1-based; the manifest's file_page); null = the first
         pa.field(CONSISTENCY_RESIDUAL, pa.float64()),  # ‖A x̂ − y‖ / ‖y‖
         pa.field(SEAM_RATIO, pa.float64()),  # tiled rows: gradient across window seams / elsewhere (ddnm.tiling)
         pa.field(TILES, pa.int32()),  # model windows the image was restored in (1 = untiled)

@@ -32,6 +32,8 @@ def read_rgb16(img: Image.Image, data: bytes) -> np.ndarray | None:
         return None
     if img.format == "TIFF":
         read = _tiff_rgb16
+    elif img.tell():  # a later frame of an animated PNG: its decoder reads the first
+        return None
     elif img.format == "PNG" and data[PNG_BIT_DEPTH] == 16 and data[PNG_COLOUR_TYPE] in (PNG_RGB, PNG_GRAY_ALPHA,
                                                                                          PNG_RGBA):
         read = _png_rgb16
@@ -62,7 +64,7 @@ def _tiff_rgb16(img: Image.Image, data: bytes) -> tuple[np.ndarray | None, int, 
     import tifffile
 
     with tifffile.TiffFile(BytesIO(data)) as tif:
-        page = tif.pages[0]
+        page = tif.pages[img.tell()]  # Pillow's frames are the TIFF's pages (its main IFD chain), as tifffile's
         tag = page.tags.get(ORIENTATION)
         return page.asarray(), int(tag.value) if tag is not None else 1, True
 

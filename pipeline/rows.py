@@ -24,18 +24,21 @@ FLOAT_COLUMNS = (
     "uncertainty", "eta",
 )
 INT_COLUMNS = (
-    "input_width", "input_height", "input_pages", "output_width", "output_height", "output_bits", "output_channels",
+    "input_width", "input_height", "input_pages", "input_page", "file_page", "output_width", "output_height",
+    "output_bits", "output_channels",
     "steps", "seed", "tiles", "samples", "work_size", "start_t",
 )
 BOOL_COLUMNS = ("input_icc", "output_icc")
 BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy", "icc_profile")
 
 # The columns each stage emits, fixed so every block of a stage has the same schema.
-MANIFEST_COLUMNS = ["id", "uri", "op", "mask_uri", "params", "extra"]
-ROW_COLUMNS = ["id", "source_uri", "mask_uri", "op", "params", "extra", "status", "error_type", "error_message"]
+MANIFEST_COLUMNS = ["id", "uri", "op", "mask_uri", "params", "extra", "file_page"]
+ROW_COLUMNS = [
+    "id", "source_uri", "mask_uri", "op", "params", "extra", "file_page", "status", "error_type", "error_message",
+]
 INPUT_COLUMNS = [
-    "input_sha256", "mask_sha256", "input_width", "input_height", "input_mode", "input_icc", "input_pages", "decode_s",
-    "started_at",
+    "input_sha256", "mask_sha256", "input_width", "input_height", "input_mode", "input_icc", "input_pages",
+    "input_page", "decode_s", "started_at",
 ]
 # What the output inherits travels to the encoder, not into the ledger (which notes only ``input_icc``): the scan's
 # ICC profile, and its title/creator/rights as JSON (pipeline.descriptive).
@@ -67,6 +70,13 @@ def error_fields(exc: BaseException) -> dict:
     if isinstance(exc, RowError):
         return {"status": STATUS_ERROR, "error_type": exc.error_type, "error_message": exc.message}
     return {"status": STATUS_ERROR, "error_type": type(exc).__name__, "error_message": str(exc) or repr(exc)}
+
+
+def check_page(page: int, pages: int) -> None:
+    """Raise :class:`RowError` unless a file of ``pages`` full-resolution images has image ``page`` (1-based)."""
+    if not 1 <= page <= pages:
+        held = "1 image" if pages == 1 else f"{pages} images (pages or frames)"
+        raise RowError("NoSuchPage", f"file_page {page} asked for, but the file holds {held}")
 
 
 def to_rows(batch: dict[str, np.ndarray]) -> list[dict]:

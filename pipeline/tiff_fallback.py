@@ -1,9 +1,9 @@
 """TIFFs Pillow cannot open, read with ``tifffile``: 16-bit gray with alpha, floating-point RGB.
 
 Pillow refuses these as "cannot identify the format", so an archive's retouched 16-bit plate saved with
-transparency was an error row. Where ``tifffile`` is installed (the ``[rgb16]`` extra) the first full-resolution
-page is read instead: turned upright by its orientation tag, alpha composited over white (as decode composites
-Pillow's LA and RGBA), its ICC profile kept, its title, creator and rights read from its XMP and text tags as for any
+transparency was an error row. Where ``tifffile`` is installed (the ``[rgb16]`` extra) the full-resolution page
+asked for (the first unless the manifest's ``file_page`` says otherwise) is read instead: turned upright by its
+orientation tag, alpha composited over white (as decode composites Pillow's LA and RGBA), its ICC profile kept, its title, creator and rights read from its XMP and text tags as for any
 scan (``pipeline.descriptive``). Without ``tifffile``, or for a layout it cannot turn into gray or RGB, the row
 keeps Pillow's error.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from . import descriptive
 from .rgb16 import GRAY16_ALPHA_MODE, ORIENTATION, RGB16_MODE, over_white, turn_upright
-from .rows import RowError
+from .rows import RowError, check_page
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, either byte order
 ICC_TAG = 34675
@@ -32,18 +32,19 @@ def is_tiff(data: bytes) -> bool:
     return data[:4] in TIFF_MAGIC
 
 
-def read_tiff(data: bytes, check_size: Callable[[tuple[int, int]], None],
+def read_tiff(data: bytes, check_size: Callable[[tuple[int, int]], None], page_number: int = 1,
               ) -> tuple[np.ndarray, str, bytes, dict[str, str], int] | None:  # fmt: skip
-    """``(samples (C, H, W), input_mode, icc_profile, inherited, pages)`` of a TIFF Pillow cannot open (inherited:
-    its title, creator, rights and description), or None where tifffile is missing or cannot make gray or RGB of
-    it. ``check_size((width, height))`` runs before the pixels are decoded (decode's pixel limit; it raises
+    """``(samples (C, H, W), input_mode, icc_profile, inherited, pages)`` of full-resolution image ``page_number``
+    (1-based) of a TIFF Pillow cannot open (inherited: its title, creator, rights and description), or None where
+    tifffile is missing or cannot make gray or RGB of it. ``check_size((width, height))`` runs before the pixels are decoded (decode's pixel limit; it raises
     :class:`RowError`)."""
     try:
         import tifffile
 
         with tifffile.TiffFile(BytesIO(data)) as tif:
             pages = [p for p in tif.pages if not int(getattr(p, "subfiletype", 0)) & 1] or list(tif.pages)
-            page = pages[0]
+            check_page(page_number, len(pages))
+            page = pages[page_number - 1]
             check_size((page.imagewidth, page.imagelength))
             samples, axes = page.asarray(), page.axes
             icc = page.tags.get(ICC_TAG)

@@ -256,4 +256,4 @@ def test_restore_says_when_the_file_holds_more_than_it_restores(tmp_path):
     result = CliRunner().invoke(app, ["restore", str(source), str(tmp_path / "out.png"), "--op", "colorize",
                                       "--device", "cpu"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "holds 2 images (pages or frames); the first is restored" in " ".join(result.output.split())
+    assert "holds 2 images (pages or frames); image 1 is restored. Pass --page N" in " ".join(result.output.split())

@@ -283,13 +283,13 @@ def test_kept_of_scan_names_depth_profile_and_inherited_fields():
 
 
 def test_an_entry_says_when_the_scan_held_more_than_was_restored(tmp_path):
-    """A two-page TIFF's row (ledger input_pages 2) gets a note that only the first image was restored."""
+    """A two-page TIFF's row (ledger input_pages 2) gets a note saying which of its images was restored."""
     source = tmp_path / "print.png"
     Image.new("L", (8, 8), 90).save(source)
     data = source.read_bytes()
     row = metadata.table_from_rows([{"id": "print", "status": "error", "source_uri": str(source),
                                      "input_sha256": io.sha256_hex(data), "input_pages": 2}]).to_pylist()[0]
     entry = make_entry(0, row, ReportSettings(str(tmp_path / "out"), workers=1))
-    assert "holds 2 images (pages or frames); only the first was restored" in entry["note"]
+    assert "holds 2 images (pages or frames); image 1 was restored" in entry["note"]
     row[metadata.INPUT_PAGES] = 1
     assert "holds" not in make_entry(0, row, ReportSettings(str(tmp_path / "out"), workers=1))["note"]

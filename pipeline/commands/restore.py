@@ -32,6 +32,7 @@ def restore(
     mask: Annotated[str | None, typer.Option(help="Mask image for inpaint / old_photo (white = known).")] = None,
     params: Annotated[str, typer.Option(help='Other operator parameters as JSON, e.g. {"sigma": 2.0}.')] = "{}",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    page: Annotated[int, typer.Option(min=1, help="Which image of a multi-page TIFF or animation (from 1).")] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     max_pixels: Annotated[int, typer.Option(help="Refuse larger inputs/outputs.")] = DEFAULT_MAX_PIXELS,
     restore: RestoreSettings | None = None,
@@ -55,10 +56,10 @@ def restore(
         op_params = _params(params, scale)
         check_output_file(output_uri)  # before the restoration, not after it
         source = io.read_bytes(input_uri)
-        pixels, input_mode, profile, inherited, pages = decode.decode_image(source, max_pixels)
+        pixels, input_mode, profile, inherited, pages, _ = decode.decode_image(source, max_pixels, page)
         if pages > 1:  # said before the work, so a wrong file is noticed at once
-            console.print(f"note: {input_uri} holds {pages} images (pages or frames); the first is restored. "
-                          "Save the others as files of their own to restore them.", highlight=False, soft_wrap=True)
+            console.print(f"note: {input_uri} holds {pages} images (pages or frames); image {page} is restored. "
+                          "Pass --page N for another.", highlight=False, soft_wrap=True)
         if reason := output_too_large(op, op_params, *pixels.shape[1:], max_pixels):
             raise RowError("OutputTooLarge", reason)
         mask_array = None
@@ -87,6 +88,7 @@ def restore(
         "guidanceParams": guidance_params_json(JobSettings("-", "-", restore=settings)),
         "convention": settings.sampler.convention,
         "residual": encode.residual_text(float(out.residual[0])), "sourceSha256": io.sha256_hex(source),
+        **({"sourcePage": str(page)} if page > 1 else {}),
     }
     if out.work_size is not None:
         provenance["workSize"] = str(out.work_size)

@@ -1,0 +1,150 @@
+"""One image of a multi-page file (the recto and verso of a print in one TIFF, a frame of an animation): the
+manifest's ``file_page`` column and ``ddnm-batch restore --page`` pick it; decode reads that image and no other,
+through Pillow, the 16-bit reader and the tifffile fallback; the ledger says which image a row restored, its
+output's provenance names it, and a page that is not there is the row's one-line error."""
+
+from __future__ import annotations
+
+import json
+from io import BytesIO
+
+import numpy as np
+import pytest
+from PIL import Image
+from pipeline_helpers import TEST_MAX_PIXELS, write_manifest
+from typer.testing import CliRunner
+
+from pipeline import metadata
+from pipeline.cli import app
+from pipeline.decode import decode_image, decode_row
+from pipeline.fingerprint import row_fingerprint
+from pipeline.manifest import ManifestError, read_manifest
+from pipeline.rows import RowError
+from pipeline.run import run_job
+from pipeline.settings import JobSettings
+
+tifffile = pytest.importorskip("tifffile")
+LIMIT = 10**6
+
+
+def pages_tiff(pages: list[np.ndarray], reduced: tuple[int, ...] = (), **kwargs) -> bytes:
+    """A TIFF of ``pages`` (each its own IFD); those whose index is in ``reduced`` are marked as thumbnails."""
+    buffer = BytesIO()
+    with tifffile.TiffWriter(buffer) as tif:
+        for index, page in enumerate(pages):
+            tif.write(page, subfiletype=1 if index in reduced else 0, **kwargs)
+    return buffer.getvalue()
+
+
+def gray(value: int, h: int = 6, w: int = 8) -> np.ndarray:
+    return np.full((h, w), value, dtype=np.uint8)
+
+
+def test_the_page_asked_for_is_decoded_and_a_thumbnail_is_no_page():
+    data = pages_tiff([gray(40), gray(80, 3, 4), gray(120, 5, 7)], reduced=(1,))
+    first, second = decode_image(data, LIMIT), decode_image(data, LIMIT, page=2)
+    assert (first.pages, first.page, first.samples.shape, int(first.samples.max())) == (2, 1, (1, 6, 8), 40)
+    assert (second.pages, second.page, second.samples.shape, int(second.samples.max())) == (2, 2, (1, 5, 7), 120)
+    with pytest.raises(RowError) as error:
+        decode_image(data, LIMIT, page=3)
+    assert error.value.error_type == "NoSuchPage" and "holds 2 images" in error.value.message
+
+
+def test_a_later_page_is_held_to_the_pixel_limit():
+    data = pages_tiff([gray(40, 4, 4), gray(90, 40, 40)])
+    assert decode_image(data, 100).samples.shape == (1, 4, 4)
+    with pytest.raises(RowError, match="above the limit of 100"):
+        decode_image(data, 100, page=2)
+
+
+def test_a_frame_of_an_animation():
+    frames = [Image.new("L", (4, 4), v) for v in (10, 200, 90)]
+    buffer = BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    assert int(decode_image(buffer.getvalue(), LIMIT, page=2).samples.mean()) == 200
+
+
+def test_a_48_bit_verso_is_read_at_16_bits():
+    rng = np.random.default_rng(0)
+    recto, verso = (rng.integers(0, 65536, (6, 9, 3), dtype=np.uint16) for _ in range(2))
+    decoded = decode_image(pages_tiff([recto, verso], photometric="rgb"), LIMIT, page=2)
+    assert decoded.mode == "RGB;16" and np.array_equal(decoded.samples, verso.transpose(2, 0, 1))
+
+
+def test_a_page_pillow_cannot_open_is_read_by_the_fallback():
+    pages = [np.zeros((4, 6, 2), dtype=np.uint16) for _ in range(2)]
+    for value, page in zip((1000, 50000), pages):
+        page[..., 0], page[..., 1] = value, 65535  # 16-bit gray with opaque alpha: Pillow refuses it
+    data = pages_tiff(pages, photometric="minisblack", extrasamples=["unassalpha"])
+    decoded = decode_image(data, LIMIT, page=2)
+    assert (decoded.mode, decoded.pages, decoded.page, int(decoded.samples.max())) == ("LA;16", 2, 2, 50000)
+    with pytest.raises(RowError, match="holds 2 images"):
+        decode_image(data, LIMIT, page=5)
+
+
+def test_the_manifest_column(tmp_path):
+    rows = [{"id": "recto", "uri": "p.tif"}, {"id": "verso", "uri": "p.tif", "file_page": "2.0"}]
+    pages = [row.file_page for row in read_manifest(write_manifest(tmp_path / "m.csv", rows), "colorize")]
+    assert pages == [0, 2]
+    bad = [{"id": f"r{i}", "uri": "p.tif", "file_page": value} for i, value in enumerate(("0", "two", "1.5"))]
+    with pytest.raises(ManifestError) as error:
+        read_manifest(write_manifest(tmp_path / "bad.csv", bad), "colorize")
+    assert str(error.value).count("file_page must be a whole number from 1") == 3
+
+
+def test_only_a_later_page_changes_a_rows_settings_key():
+    row = {"op": "colorize", "params": "{}", "mask_uri": "", "extra": "{}"}
+    before = row_fingerprint("job", row)
+    assert row_fingerprint("job", {**row, "file_page": 0}) == before == row_fingerprint("job", {**row, "file_page": 1})
+    assert row_fingerprint("job", {**row, "file_page": 2}) != before
+
+
+def test_decode_row_says_which_image_it_read_or_could_not(tmp_path):
+    (tmp_path / "p.tif").write_bytes(pages_tiff([gray(40), gray(200)]))
+    settings = JobSettings(str(tmp_path / "m.csv"), str(tmp_path / "out"))
+    row = {"id": "verso", "uri": str(tmp_path / "p.tif"), "mask_uri": "", "op": "colorize", "params": "{}",
+           "extra": "{}", "file_page": 2}  # fmt: skip
+    out = decode_row(row, settings)
+    assert (out["status"], out["input_pages"], out["input_page"]) == ("ok", 2, 2)
+    missing = decode_row({**row, "file_page": 3}, settings)
+    assert (missing["status"], missing["error_type"], missing["input_page"]) == ("error", "NoSuchPage", 3)
+
+
+def test_restore_page_two(tmp_path):
+    source = tmp_path / "print.tif"
+    source.write_bytes(pages_tiff([gray(30, 16, 16), gray(220, 16, 16)]))
+    out = tmp_path / "verso.png"
+    result = CliRunner().invoke(app, ["restore", str(source), str(out), "--op", "colorize", "--device", "cpu",
+                                      "--page", "2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "holds 2 images (pages or frames); image 2 is restored" in " ".join(result.output.split())
+    with Image.open(out) as image:
+        assert np.asarray(image.convert("L")).mean() > 150  # the light verso, not the dark recto
+        assert 'ddnm:sourcePage="2"' in image.text["XML:com.adobe.xmp"]
+    missing = CliRunner().invoke(app, ["restore", str(source), str(out), "--op", "colorize", "--page", "3"])
+    assert missing.exit_code == 2 and "file_page 3 asked for, but the file holds 2 images" in missing.output
+    assert "Traceback" not in missing.output
+
+
+def test_a_run_restores_recto_and_verso_as_two_rows(tiny_model_path, ray_local, tmp_path):
+    (tmp_path / "print.tif").write_bytes(pages_tiff([gray(30, 32, 32), gray(220, 32, 32)]))
+    rows = [{"id": "recto", "uri": "print.tif", "file_page": ""}, {"id": "verso", "uri": "print.tif", "file_page": 2},
+            {"id": "third", "uri": "print.tif", "file_page": 3}]  # fmt: skip
+    manifest, out = write_manifest(tmp_path / "m.csv", rows), str(tmp_path / "out")
+    settings = JobSettings.of(manifest_uri=manifest, out_uri=out, op="colorize", model=tiny_model_path, steps=2,
+                              batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS)  # fmt: skip
+    first = run_job(settings)
+    assert (first.ok, first.errors) == (2, 1)
+    latest = {r["id"]: r for r in metadata.latest_rows(metadata.read_all(out)).to_pylist()}
+    assert [(latest[i]["input_page"], latest[i]["input_pages"]) for i in ("recto", "verso")] == [(1, 2), (2, 2)]
+    assert (latest["third"]["error_type"], latest["third"]["input_page"]) == ("NoSuchPage", 3)
+    brightness = {}
+    for row_id in ("recto", "verso"):
+        with Image.open(latest[row_id]["output_uri"]) as image:
+            brightness[row_id] = np.asarray(image.convert("L")).mean()
+            provenance = image.text["XML:com.adobe.xmp"]
+        assert ('ddnm:sourcePage="2"' in provenance) == (row_id == "verso")
+    assert brightness["recto"] < 100 < brightness["verso"]
+    again = run_job(settings)  # both pages are finished work; the missing page is tried again
+    assert (again.skipped, again.ok, again.errors) == (2, 0, 1)
+    assert json.loads(latest["verso"]["extra"]) == {}  # file_page is a known column, not a carried one
