@@ -30,10 +30,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import descriptive, io, tiff_fallback
+from .pages import check_page, full_frames
 from .ops import output_too_large
 from .rows import (
-    ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, check_page, error_fields, from_rows, pack_array,
-    to_rows,
+    ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, error_fields, from_rows, pack_array, to_rows,
 )
 from .settings import JobSettings
 from .rgb16 import GRAY16_ALPHA_MODE, RGB16_MODE, read_rgb16
@@ -42,7 +42,6 @@ GREY_16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 COMPOSITE_MODES = ("LA", "La", "PA", "RGBA", "RGBa")
 WHITE = (255, 255, 255, 255)
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError)  # how Pillow says a file's bytes are damaged
-NEW_SUBFILE_TYPE = 254  # TIFF tag; bit 0: a reduced-resolution version of another page
 
 
 def to_signed_unit(samples: np.ndarray) -> np.ndarray:
@@ -83,7 +82,7 @@ def decode_image(data: bytes, max_pixels: int, page: int = 1) -> Decoded:
 
 def _decode_with_pillow(data: bytes, max_pixels: int, page: int) -> Decoded:
     with _open(data, max_pixels) as img:
-        frames = _full_frames(img)
+        frames = full_frames(img)
         check_page(page, len(frames))
         if frames[page - 1] != img.tell():
             try:
@@ -157,24 +156,6 @@ class _open:
 def _decode_error(exc: Exception) -> RowError:
     kind = "TruncatedImage" if "truncated" in str(exc).lower() else "CorruptImage"
     return RowError(kind, f"cannot decode the image: {exc}")
-
-
-def _full_frames(img: Image.Image) -> list[int]:
-    """The frame numbers of the file's full-resolution images: a TIFF's pages that are not reduced-resolution copies
-    of another (NewSubfileType bit 0: scanners' thumbnails), an animation's frames; ``[0]`` for a single image.
-    Leaves ``img`` at its first frame."""
-    frames = getattr(img, "n_frames", 1)
-    if frames <= 1:
-        return [0]
-    if img.format != "TIFF":
-        return list(range(frames))
-    full = []
-    for frame in range(frames):
-        img.seek(frame)
-        if not int(img.tag_v2.get(NEW_SUBFILE_TYPE, 0)) & 1:
-            full.append(frame)
-    img.seek(0)
-    return full or [0]
 
 
 def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:

@@ -72,13 +72,6 @@ def error_fields(exc: BaseException) -> dict:
     return {"status": STATUS_ERROR, "error_type": type(exc).__name__, "error_message": str(exc) or repr(exc)}
 
 
-def check_page(page: int, pages: int) -> None:
-    """Raise :class:`RowError` unless a file of ``pages`` full-resolution images has image ``page`` (1-based)."""
-    if not 1 <= page <= pages:
-        held = "1 image" if pages == 1 else f"{pages} images (pages or frames)"
-        raise RowError("NoSuchPage", f"file_page {page} asked for, but the file holds {held}")
-
-
 def to_rows(batch: dict[str, np.ndarray]) -> list[dict]:
     """Columns to a list of row dicts with plain Python values (the batch is left alone)."""
     keys = list(batch)

@@ -9,12 +9,16 @@ Ids are the object key relative to the prefix (``2024/box-3/plate-017.tif``): re
 under the prefix, and the same on every scan, so the ledger recognises finished work. Use one
 output folder per input prefix. Files whose store reports no modification time are kept by
 ``since`` (they cannot be shown to be old).
+
+With ``pages``, each TIFF is opened (its directory chain, not its pixels: ``pipeline.pages``) and one that holds
+more than one full-resolution image (recto and verso) is listed once per image: the first keeps the file's id, so
+an earlier ledger still recognises it, and image N is ``<id>#page=N`` (a PDF's open parameter) with ``file_page`` N.
 """
 
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import pyarrow as pa
@@ -22,6 +26,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import io, ledger
+from .pages import MULTI_PAGE_EXTENSIONS, count_pages
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".jp2", ".j2k", ".jpf", ".jpx")
 
@@ -35,6 +40,7 @@ class ScanSettings:
     ledger_uri: str | None = None
     extensions: tuple[str, ...] = IMAGE_EXTENSIONS
     storage_options: dict = field(default_factory=dict, repr=False)
+    pages: bool = False  # list every full-resolution image of a multi-page TIFF (opens each TIFF)
 
     def __post_init__(self) -> None:
         if not self.prefix_uri:
@@ -51,6 +57,7 @@ class ScannedImage:
     uri: str
     size: int
     modified: datetime | None
+    page: int = 0  # the manifest's file_page: 0 = the file's first image (and the file's only row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,7 @@ class ScanResult:
     listed: int  # image files under the prefix
     older: int  # dropped by ``since``
     restored: int  # dropped by the ledger
+    later_pages: int = 0  # rows for the second and later images of multi-page files (with ``pages``)
 
 
 def parse_since(text: str) -> datetime:
@@ -73,9 +81,23 @@ def parse_since(text: str) -> datetime:
 def scan(settings: ScanSettings) -> ScanResult:
     images = list_images(settings)
     recent = [i for i in images if settings.since is None or i.modified is None or i.modified >= settings.since]
+    listed = with_pages(recent, settings.storage_options) if settings.pages else recent
     finished = ledger.finished_ids(settings.ledger_uri, settings.storage_options) if settings.ledger_uri else {}
-    new = tuple(i for i in recent if i.id not in finished)
-    return ScanResult(new=new, listed=len(images), older=len(images) - len(recent), restored=len(recent) - len(new))
+    new = tuple(i for i in listed if i.id not in finished)
+    return ScanResult(new=new, listed=len(images), older=len(images) - len(recent), restored=len(listed) - len(new),
+                      later_pages=len(listed) - len(recent))  # fmt: skip
+
+
+def with_pages(images: list[ScannedImage], storage_options: dict | None = None) -> list[ScannedImage]:
+    """``images`` with a row for each later full-resolution image of a multi-page TIFF, after its file's row."""
+    tiffs = [i for i in images if i.id.lower().endswith(MULTI_PAGE_EXTENSIONS)]
+    counts = dict(zip((i.id for i in tiffs), count_pages([i.uri for i in tiffs], storage_options)))
+    out = []
+    for image in images:
+        out.append(image)
+        later = range(2, counts.get(image.id, 1) + 1)
+        out += [replace(image, id=f"{image.id}#page={page}", page=page) for page in later]
+    return out
 
 
 def list_images(settings: ScanSettings) -> list[ScannedImage]:
@@ -122,10 +144,12 @@ def modified_time(info: dict) -> datetime | None:
 
 
 def manifest_table(images: tuple[ScannedImage, ...] | list[ScannedImage], op: str | None = None) -> pa.Table:
-    """Manifest columns ``id, uri[, op], size, modified`` (the last two reach ``extra``)."""
+    """Manifest columns ``id, uri[, op][, file_page], size, modified`` (the last two reach ``extra``)."""
     columns = {"id": [i.id for i in images], "uri": [i.uri for i in images]}
     if op:
         columns["op"] = [op] * len(images)
+    if any(i.page for i in images):
+        columns["file_page"] = [str(i.page) if i.page else "" for i in images]
     columns["size"] = [str(i.size) for i in images]
     columns["modified"] = [i.modified.isoformat() if i.modified else "" for i in images]
     return pa.table({k: pa.array(v, type=pa.string()) for k, v in columns.items()})

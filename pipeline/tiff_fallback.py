@@ -17,7 +17,8 @@ import numpy as np
 
 from . import descriptive
 from .rgb16 import GRAY16_ALPHA_MODE, ORIENTATION, RGB16_MODE, over_white, turn_upright
-from .rows import RowError, check_page
+from .pages import check_page
+from .rows import RowError
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, either byte order
 ICC_TAG = 34675

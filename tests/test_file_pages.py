@@ -19,6 +19,8 @@ from pipeline.cli import app
 from pipeline.decode import decode_image, decode_row
 from pipeline.fingerprint import row_fingerprint
 from pipeline.manifest import ManifestError, read_manifest
+from pipeline.report.entries import make_entry
+from pipeline.report.settings import ReportSettings
 from pipeline.rows import RowError
 from pipeline.run import run_job
 from pipeline.settings import JobSettings
@@ -145,6 +147,62 @@ def test_a_run_restores_recto_and_verso_as_two_rows(tiny_model_path, ray_local, 
             provenance = image.text["XML:com.adobe.xmp"]
         assert ('ddnm:sourcePage="2"' in provenance) == (row_id == "verso")
     assert brightness["recto"] < 100 < brightness["verso"]
+    entry = make_entry(0, latest["verso"], ReportSettings(out, workers=1))  # the review page shows the verso
+    assert "holds 2 images (pages or frames); image 2 was restored" in entry["note"]
+    with Image.open(tmp_path / "out" / "report" / entry["thumbs"]["before"]) as before:
+        assert np.asarray(before.convert("L")).mean() > 150
     again = run_job(settings)  # both pages are finished work; the missing page is tried again
     assert (again.skipped, again.ok, again.errors) == (2, 0, 1)
     assert json.loads(latest["verso"]["extra"]) == {}  # file_page is a known column, not a carried one
+
+
+def test_scan_lists_each_page_of_a_multi_page_tiff_on_s3(s3_endpoint, tiny_model_path, ray_local):
+    """``scan --pages`` on a real S3 API: a two-page TIFF (with a thumbnail) is two rows, the first under the file's
+    own id; the manifest it writes restores both, and a second scan against that ledger finds nothing new."""
+    import hashlib
+    import os
+
+    from pipeline import io
+    from pipeline.scan import ScanSettings, scan
+
+    bucket = "pages-" + hashlib.sha256(os.urandom(8)).hexdigest()[:8]
+    options = {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"}
+    io.filesystem_for(f"s3://{bucket}", options)[0].mkdir(bucket)
+    files = {"box/print.tif": pages_tiff([gray(30, 32, 32), gray(90, 8, 8), gray(220, 32, 32)], reduced=(1,)),
+             "box/single.tif": pages_tiff([gray(60, 32, 32)]), "box/photo.png": gray_png(100)}  # fmt: skip
+    for name, data in files.items():
+        io.write_bytes_atomic(f"s3://{bucket}/in/{name}", data, options)
+    prefix, out, manifest = f"s3://{bucket}/in", f"s3://{bucket}/out", f"s3://{bucket}/new.csv"
+    found = scan(ScanSettings(prefix_uri=prefix, storage_options=options, pages=True))
+    assert [(i.id, i.page) for i in found.new] == [
+        ("box/photo.png", 0), ("box/print.tif", 0), ("box/print.tif#page=2", 2), ("box/single.tif", 0)]
+    assert (found.listed, found.later_pages) == (3, 1)
+    assert [i.id for i in scan(ScanSettings(prefix_uri=prefix, storage_options=options)).new] == [
+        "box/photo.png", "box/print.tif", "box/single.tif"]  # without --pages: one row a file, as before
+    result = CliRunner().invoke(app, ["scan", prefix, "--out", manifest, "--ledger", out, "--op", "colorize",
+                                      "--pages", "--storage-options", json.dumps(options)])  # fmt: skip
+    assert result.exit_code == 0 and result.stdout.strip().splitlines()[-1] == "4", result.output
+    assert "(and 1 later pages of multi-page TIFFs)" in result.output
+    settings = JobSettings.of(manifest_uri=manifest, out_uri=out, model=tiny_model_path, steps=2, batch_size=4,
+                              device="cpu", max_pixels=TEST_MAX_PIXELS, storage_options=options)  # fmt: skip
+    assert (run_job(settings).ok, run_job(settings).skipped) == (4, 4)
+    latest = {r["id"]: r for r in metadata.latest_rows(metadata.read_all(out, options)).to_pylist()}
+    assert (latest["box/print.tif#page=2"]["input_page"], latest["box/print.tif"]["input_page"]) == (2, 1)
+    again = scan(ScanSettings(prefix_uri=prefix, ledger_uri=out, storage_options=options, pages=True))
+    assert (len(again.new), again.restored) == (0, 4)
+
+
+def gray_png(value: int) -> bytes:
+    buffer = BytesIO()
+    Image.fromarray(gray(value, 32, 32)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_counting_pages_reads_no_pixels_and_minds_no_pixel_limit(tmp_path, monkeypatch):
+    from pipeline.pages import count_pages
+
+    (tmp_path / "two.tif").write_bytes(pages_tiff([gray(30, 32, 32), gray(220, 32, 32)]))
+    (tmp_path / "broken.tif").write_bytes(b"II*\x00" + b"\x00" * 10)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # each page is a "bomb" to Pillow's open
+    assert count_pages([str(tmp_path / "two.tif"), str(tmp_path / "broken.tif")]) == [2, 1]
+    assert Image.MAX_IMAGE_PIXELS == 10  # and the limit is put back

@@ -24,6 +24,8 @@ def scan(
     extension: Annotated[list[str] | None, typer.Option(
         help="Image extension to keep (repeatable; default: common image types).")] = None,
     storage_options: Annotated[str, typer.Option(help='fsspec options as JSON: {"endpoint_url": "..."}.')] = "{}",
+    pages: Annotated[bool, typer.Option(
+        "--pages", help="List every image of a multi-page TIFF (recto and verso) as a row: opens each TIFF.")] = False,
 ) -> None:
     """Write a manifest of the images under PREFIX not yet restored (per --ledger) and not older than --since.
 
@@ -37,12 +39,14 @@ def scan(
         check_manifest_name(out)
         options = parse_storage_options(storage_options)
         settings = ScanSettings(prefix_uri=prefix, since=parse_since(since) if since else None, ledger_uri=ledger,
-                                extensions=tuple(extension or IMAGE_EXTENSIONS), storage_options=options)  # fmt: skip
+                                extensions=tuple(extension or IMAGE_EXTENSIONS), storage_options=options,
+                                pages=pages)  # fmt: skip
         found = scan_prefix(settings)
         write_manifest(manifest_table(found.new, op), out, options)
     except (ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
-    console.print(f"{found.listed} images under {prefix}: {found.restored} already restored, {found.older} older "
-                  f"than --since, {len(found.new)} new -> {out}", highlight=False, soft_wrap=True)  # fmt: skip
+    later = f" (and {found.later_pages} later pages of multi-page TIFFs)" if found.later_pages else ""
+    console.print(f"{found.listed} images under {prefix}{later}: {found.restored} already restored, {found.older} "
+                  f"older than --since, {len(found.new)} new -> {out}", highlight=False, soft_wrap=True)  # fmt: skip
     typer.echo(len(found.new))

@@ -2,7 +2,7 @@
 
 ``python -m pipeline.entrypoints.scan_then_run --prefix s3://archive/incoming
 --manifest s3://archive/manifests/run.parquet --settings '{"out_uri": "s3://archive/restored", "op": "colorize"}'
-[--since 2026-11-01]``
+[--since 2026-11-01] [--pages]``
 
 The out folder's metadata is the ledger, so images restored by earlier runs are left out; with
 nothing new the job writes an empty manifest and ends successfully without starting Ray Data. A run that cannot
@@ -21,7 +21,7 @@ from ..scan import ScanSettings, manifest_table, parse_since, scan, write_manife
 from .run_job import run_to_exit_code
 
 
-def main(prefix_uri: str, manifest_uri: str, settings_json: str, since: str | None = None) -> int:
+def main(prefix_uri: str, manifest_uri: str, settings_json: str, since: str | None = None, pages: bool = False) -> int:
     """Scan, write the manifest, run; exit codes and one-line errors as ``pipeline.entrypoints.run_job``'s."""
     try:
         settings = from_json(settings_json, manifest_uri=manifest_uri)
@@ -30,12 +30,14 @@ def main(prefix_uri: str, manifest_uri: str, settings_json: str, since: str | No
             since=parse_since(since) if since else None,
             ledger_uri=settings.out_uri,
             storage_options=settings.storage_options,
+            pages=pages,
         ))  # fmt: skip
         write_manifest(manifest_table(found.new, settings.op), manifest_uri, settings.storage_options)
     except ValueError as exc:  # bad settings or --since, a prefix that cannot be listed
         print(f"error: {exc}", flush=True)
         return 2
-    print(f"scan {prefix_uri}: {found.listed} images, {found.restored} already restored, "
+    later = f" (and {found.later_pages} later pages of multi-page TIFFs)" if found.later_pages else ""
+    print(f"scan {prefix_uri}: {found.listed} images{later}, {found.restored} already restored, "
           f"{found.older} older than --since, {len(found.new)} new -> {manifest_uri}", flush=True)  # fmt: skip
     if not found.new:
         return 0
@@ -49,8 +51,9 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", required=True, help="where to write the manifest (.parquet or .csv)")
     parser.add_argument("--settings", required=True, help="JobSettings as JSON; manifest_uri is taken from --manifest")
     parser.add_argument("--since", default=None, help="only files modified at or after this ISO date")
+    parser.add_argument("--pages", action="store_true", help="a row for every image of a multi-page TIFF")
     args = parser.parse_args(argv)
-    return main(args.prefix, args.manifest, args.settings, args.since)
+    return main(args.prefix, args.manifest, args.settings, args.since, args.pages)
 
 
 if __name__ == "__main__":
