@@ -20,7 +20,7 @@ from .commands import eval as eval_command  # noqa: E402
 from .commands import report as report_command  # noqa: E402 - review page of a run (issue 10)
 from .commands import restore as restore_command  # noqa: E402
 from .commands import run as run_command  # noqa: E402
-from .commands import logs, scan, status, stop, submit  # noqa: E402 - cluster operations (issue 7)
+from .commands import compact, logs, scan, status, stop, submit  # noqa: E402 - cluster operations (issue 7)
 
 app = typer.Typer(
     name="ddnm-batch",
@@ -35,7 +35,7 @@ def main() -> None:
     """Restore image archives with DDNM / DDNM+ (a callback keeps ``run`` a subcommand)."""
 
 
-for command in (run_command, restore_command, submit, status, logs, stop, scan, eval_command, report_command):
+for command in (run_command, restore_command, submit, status, logs, stop, scan, compact, eval_command, report_command):
     command.register(app)
 
 

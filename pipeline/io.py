@@ -200,6 +200,28 @@ def remove(uri: str, storage_options: dict | None = None) -> None:
     retrying(lambda: fs.rm_file(path))
 
 
+def remove_many(uris: list[str], storage_options: dict | None = None) -> int:
+    """Delete ``uris`` (files under one folder; S3 deletes up to 1000 a request) and return how many are still
+    there: a batch that fails is retried one file at a time, and a file already gone counts as deleted."""
+    if not uris:
+        return 0
+    fs, _ = filesystem_for(uris[0], storage_options)
+    paths = [filesystem_for(u, storage_options)[1] for u in uris]
+    try:
+        retrying(lambda: fs.rm(paths))
+        return 0
+    except (OSError, ValueError):  # ValueError: a folder among them (fsspec's local rm)
+        left = 0
+        for uri in uris:
+            try:
+                remove(uri, storage_options)
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError):
+                left += 1
+        return left
+
+
 def slugify(text: str) -> str:
     """ASCII letters, digits, ``.``, ``_`` and ``-`` only; no leading dots, never empty.
 

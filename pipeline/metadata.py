@@ -1,14 +1,16 @@
 """The Parquet provenance record: the schema (declared once, here), writing parts, reading them back.
 
 Each manifest row yields exactly one metadata row per attempt. The driver writes them as a Parquet
-dataset under ``OUT/metadata/``, one ``part-<run_id>-<n>.parquet`` file per received block, each
-written atomically. A re-run adds parts; readers keep, per id, the latest ``ok`` row, or the latest
-row when no attempt succeeded (:func:`latest_rows`). Times are UTC; ``params``/``extra`` are JSON.
+dataset under ``OUT/metadata/``, one ``part-<run_id>-<n>.parquet`` file per 256 rows or 30 seconds
+(``pipeline.sink``), each written atomically. A re-run adds parts; readers keep, per id, the latest ``ok`` row, or
+the latest row when no attempt succeeded (:func:`latest_rows`). Times are UTC; ``params``/``extra`` are JSON.
+``pipeline.compact`` merges many parts into one ``….compact.parquet`` that reads the same.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import math
 import uuid
 from datetime import datetime, timezone
@@ -61,6 +63,8 @@ DIGITAL_SOURCE_TYPE_COLUMN = "digital_source_type"
 EXTRA = "extra"
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+COMPACTED_SUFFIX = ".compact.parquet"  # a part that holds the rows of earlier parts (pipeline.compact)
+REPLACES_KEY = b"ddnm:replaces"  # its footer's list of the part names it holds
 
 SCHEMA = pa.schema(
     [
@@ -180,16 +184,47 @@ def parquet_bytes(table: pa.Table) -> bytes:
 
 def read_all(out_uri: str, storage_options: dict | None = None, columns: list[str] | None = None) -> pa.Table:
     """Every metadata row ever written under ``out_uri`` (all attempts), in part-file order."""
-    parts = [u for u in io.list_files(metadata_dir(out_uri), storage_options) if _is_part(u)]
+    return read_parts(part_uris(out_uri, storage_options), storage_options, columns)
+
+
+def part_uris(out_uri: str, storage_options: dict | None = None) -> list[str]:
+    """The ledger's part files, sorted by name (which is time order: see :func:`latest_rows`)."""
+    return [u for u in io.list_files(metadata_dir(out_uri), storage_options) if _is_part(u)]
+
+
+def read_parts(parts: list[str], storage_options: dict | None = None, columns: list[str] | None = None) -> pa.Table:
+    """The rows of ``parts`` in their order, less those of parts a compacted part replaced (``pipeline.compact``:
+    it lists them in its footer, so a compaction cut short before its deletions reads the same)."""
     fields = [SCHEMA.field(c) for c in columns] if columns else list(SCHEMA)
     schema = pa.schema(fields)
-    tables = [_read_part(data, schema) for data in io.read_many(parts, storage_options)]
+    compacted_uris = [u for u in parts if is_compacted(u)]
+    compacted = dict(zip(compacted_uris, io.read_many(compacted_uris, storage_options)))
+    replaced = {name for data in compacted.values() for name in replaced_by(data)}
+    rest = [u for u in parts if u not in compacted and part_name(u) not in replaced]
+    rest_data = io.read_many(rest, storage_options)
+    tables = [_read_part(compacted[u] if u in compacted else next(rest_data), schema)
+              for u in parts if u in compacted or part_name(u) not in replaced]  # fmt: skip
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
+def is_compacted(uri: str) -> bool:
+    return part_name(uri).endswith(COMPACTED_SUFFIX)
+
+
+def replaced_by(data: bytes) -> list[str]:
+    """The part names a compacted part's footer says it replaces ([] for any other part)."""
+    meta = pq.ParquetFile(pa.BufferReader(data)).schema_arrow.metadata or {}
+    return json.loads(meta.get(REPLACES_KEY, b"[]"))
+
+
 def _is_part(uri: str) -> bool:
-    name = uri.rsplit("/", 1)[-1]
+    name = part_name(uri)
     return name.startswith("part-") and name.endswith(".parquet")
+
+
+def part_name(uri: str) -> str:
+    """The file name of a part's URI."""
+    return uri.rsplit("/", 1)[-1]
 
 
 def _read_part(data: bytes, schema: pa.Schema) -> pa.Table:

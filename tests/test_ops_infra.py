@@ -88,7 +88,7 @@ def test_cronjob_scans_then_submits_with_a_schedule_slot():
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     script = "\n".join(container["args"])
-    assert script.index("ddnm-batch scan") < script.index("ddnm-batch submit")
+    assert script.index("ddnm-batch compact") < script.index("ddnm-batch scan") < script.index("ddnm-batch submit")
     assert "--schedule-slot" in script and "--ledger" in script and '"$NEW" = "0"' in script
     env = env_of(container)
     assert_token_auth(env, "cronjob")
