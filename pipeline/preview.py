@@ -14,19 +14,22 @@ GAP = 4
 BACKGROUND = (255, 255, 255)
 
 
-def _thumbnail(data: bytes, max_pixels: int) -> Image.Image:
-    samples = decode_image(data, max_pixels).samples
+def _thumbnail(data: bytes, max_pixels: int, page: int = 1) -> Image.Image:
+    samples = decode_image(data, max_pixels, page).samples
     image = Image.fromarray(to_uint8(to_signed_unit(samples))).convert("RGB")
     width = max(1, round(image.width * THUMB_HEIGHT / image.height))
     # Nearest keeps small test images crisp and shows restoration artefacts as they are.
     return image.resize((width, THUMB_HEIGHT), Image.Resampling.NEAREST)
 
 
-def contact_sheet(pairs: list[tuple[bytes, bytes]], max_pixels: int) -> bytes:
-    """PNG with one row per pair: the source image left, the restored image right."""
+def contact_sheet(pairs: list[tuple[bytes, bytes]], max_pixels: int, pages: list[int] | None = None) -> bytes:
+    """PNG with one row per pair: the source image left (its image ``pages[i]`` where given: a verso), the
+    restored image right."""
     if not pairs:
         raise ValueError("a contact sheet needs at least one (before, after) pair")
-    rows = [(_thumbnail(before, max_pixels), _thumbnail(after, max_pixels)) for before, after in pairs]
+    pages = pages or [1] * len(pairs)
+    rows = [(_thumbnail(before, max_pixels, page), _thumbnail(after, max_pixels))
+            for (before, after), page in zip(pairs, pages)]  # fmt: skip
     width = max(b.width + a.width for b, a in rows) + 3 * GAP
     height = len(rows) * (THUMB_HEIGHT + GAP) + GAP
     sheet = Image.new("RGB", (width, height), BACKGROUND)

@@ -246,6 +246,7 @@ def write_preview(rows: list[ManifestRow], settings: JobSettings) -> str:
     options = settings.storage_options
     pairs = [(io.read_bytes(r[metadata.SOURCE_URI], options), io.read_bytes(r[metadata.OUTPUT_URI], options))
              for r in chosen]  # fmt: skip
+    pages = [r.get(metadata.INPUT_PAGE) or 1 for r in chosen]
     uri = io.join(settings.out_uri, "preview.png")
-    io.write_bytes_atomic(uri, contact_sheet(pairs, settings.max_pixels), settings.storage_options)
+    io.write_bytes_atomic(uri, contact_sheet(pairs, settings.max_pixels, pages), settings.storage_options)
     return uri

@@ -134,8 +134,12 @@ def test_a_run_restores_recto_and_verso_as_two_rows(tiny_model_path, ray_local, 
             {"id": "third", "uri": "print.tif", "file_page": 3}]  # fmt: skip
     manifest, out = write_manifest(tmp_path / "m.csv", rows), str(tmp_path / "out")
     settings = JobSettings.of(manifest_uri=manifest, out_uri=out, op="colorize", model=tiny_model_path, steps=2,
-                              batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS)  # fmt: skip
+                              batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS, preview=2)  # fmt: skip
     first = run_job(settings)
+    with Image.open(tmp_path / "out" / "preview.png") as sheet:  # the verso's row shows the verso before and after
+        gray_sheet = np.asarray(sheet.convert("L")).astype(float)
+    verso_before = gray_sheet[4 + 192 + 4:4 + 2 * 192 + 4, 4:4 + 192]
+    assert verso_before.mean() > 150
     assert (first.ok, first.errors) == (2, 1)
     latest = {r["id"]: r for r in metadata.latest_rows(metadata.read_all(out)).to_pylist()}
     assert [(latest[i]["input_page"], latest[i]["input_pages"]) for i in ("recto", "verso")] == [(1, 2), (2, 2)]
