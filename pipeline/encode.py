@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from . import descriptive, io
+from . import descriptive, io, tiff_out
 from .decode import GREY_16_MODES
 from .metadata import DIGITAL_SOURCE_TYPE, software_version
 from .ops import PLANS
@@ -33,7 +33,7 @@ from .tiff_fallback import RGB_FLOAT_MODE
 from .rows import (
     ENCODED_COLUMNS, OUTPUT_WRITE_FAILED, STATUS_OK, RowError, error_fields, from_rows, to_rows, unpack_array,
 )
-from .settings import JobSettings, guidance_params_json
+from .settings import OUTPUT_FORMATS, JobSettings, guidance_params_json
 
 DDNM_XMP_NAMESPACE = "urn:ddnm-batch:xmp:1.0"
 
@@ -93,6 +93,20 @@ def output_profile(profile: bytes | None, op: str, channels: int) -> bytes:
     if not profile or len(profile) < 20 or (op in PLANS and PLANS[op].removes_colour):
         return b""
     return bytes(profile) if profile[16:20] == ICC_COLOUR_SPACE.get(channels) else b""
+
+
+def encode_image(x: np.ndarray, provenance: dict[str, str], bits: int = 8, icc_profile: bytes = b"",
+                 inherited: dict[str, str] | None = None, output_format: str = "png") -> bytes:
+    """The restoration as ``output_format`` (``png`` or ``tiff``): the same pixels, profile and metadata."""
+    if output_format == "png":
+        return encode_png(x, provenance, bits, icc_profile, inherited)
+    if output_format != "tiff":
+        raise ValueError(f"output format must be one of {sorted(OUTPUT_FORMATS)}, got {output_format!r}")
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    samples = to_uint16(x) if bits == 16 else quantize(x, 255, np.uint8)
+    return tiff_out.encode_tiff(samples, _description(provenance), f"ddnm-batch {software_version()}",
+                                xmp_packet(provenance, inherited), icc_profile, inherited)  # fmt: skip
 
 
 def encode_png(x: np.ndarray, provenance: dict[str, str], bits: int = 8, icc_profile: bytes = b"",
@@ -161,10 +175,10 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
             profile = output_profile(row.get("icc_profile"), row["op"], x.shape[0])
             inherited = json.loads(row.get("descriptive") or "{}")
             bits = sample_bits(row.get("input_mode"))
-            png = encode_png(x, provenance, bits, profile, inherited)
-            uri = io.output_uri_for(settings.out_uri, row["id"])
-            _write(uri, png, settings)
-            out.update(output_uri=uri, output_sha256=io.sha256_hex(png))
+            image = encode_image(x, provenance, bits, profile, inherited, settings.output_format)
+            uri = io.output_uri_for(settings.out_uri, row["id"], OUTPUT_FORMATS[settings.output_format])
+            _write(uri, image, settings)
+            out.update(output_uri=uri, output_sha256=io.sha256_hex(image))
             out.update(output_height=x.shape[1], output_width=x.shape[2], output_bits=bits, output_channels=x.shape[0],
                        output_icc=bool(profile))
         except Exception as exc:  # noqa: BLE001 - a failed write is that row's error
@@ -174,11 +188,11 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
     return out
 
 
-def _write(uri: str, png: bytes, settings: JobSettings) -> None:
+def _write(uri: str, image: bytes, settings: JobSettings) -> None:
     """Write the image (transient errors retried in :mod:`pipeline.io`); a failure is an
     ``OutputWriteFailed`` row, on which the driver checks whether OUT itself is gone (:mod:`pipeline.sink`)."""
     try:
-        io.write_bytes_atomic(uri, png, settings.storage_options)
+        io.write_bytes_atomic(uri, image, settings.storage_options)
     except Exception as exc:  # noqa: BLE001 - OSError, botocore errors...
         raise RowError(OUTPUT_WRITE_FAILED, f"cannot write {uri}: {type(exc).__name__}: {exc}") from exc
 

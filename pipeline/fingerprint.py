@@ -81,6 +81,8 @@ def job_fingerprint(settings, model: ModelIdentity) -> str:
         "model": {"weights_sha256": model.weights_sha256, "config": model.config},
         "eta": model.eta,
     }
+    if getattr(settings, "output_format", "png") != "png":  # another file; PNG keeps the key jobs had before
+        fields["output_format"] = settings.output_format
     return hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest()
 
 

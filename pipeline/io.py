@@ -243,9 +243,9 @@ def images_dir(out_uri: str) -> str:
     return join(out_uri, "images")
 
 
-def output_uri_for(out_uri: str, row_id: str) -> str:
-    """Where a row's restored image goes: ``OUT/images/<slug>-<hash>.png``."""
-    return join(images_dir(out_uri), output_name(row_id))
+def output_uri_for(out_uri: str, row_id: str, suffix: str = ".png") -> str:
+    """Where a row's restored image goes: ``OUT/images/<slug>-<hash>.png`` (``.tif`` for TIFF outputs)."""
+    return join(images_dir(out_uri), output_name(row_id, suffix))
 
 
 def sha256_hex(data: bytes) -> str:

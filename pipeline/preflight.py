@@ -86,15 +86,20 @@ def check_output(out_uri: str, storage_options: dict | None = None) -> None:
                              "(or check the storage options and endpoint)")
 
 
+def output_format_of(uri: str) -> str:
+    """``tiff`` for an output file named ``.tif``/``.tiff``, else ``png`` (what ``ddnm-batch restore OUT`` writes)."""
+    return "tiff" if os.path.splitext(uri)[1].lower() in (".tif", ".tiff") else "png"
+
+
 def check_output_file(uri: str, storage_options: dict | None = None) -> None:
     """Refuse an output file path whose folder cannot be written, or whose name promises another format than the
-    PNG that is written (``ddnm-batch restore OUT``: a ``.tif`` or ``.jpg`` holding PNG bytes misleads)."""
+    PNG or TIFF that is written (``ddnm-batch restore OUT``: a ``.jpg`` holding PNG bytes misleads)."""
     if io.is_local(uri) and os.path.isdir(os.path.expanduser(uri)):
         raise PreflightError(f"cannot write {uri}: it is a folder; give a file name such as {uri.rstrip('/')}/out.png")
     stem, suffix = os.path.splitext(uri)
-    if suffix and suffix.lower() != ".png":
-        raise PreflightError(f"cannot write {uri}: the restored image is a PNG (lossless, with its provenance, 16 bits "
-                             f"for a 16-bit scan); name it {stem}.png")
+    if suffix and suffix.lower() not in (".png", ".tif", ".tiff"):
+        raise PreflightError(f"cannot write {uri}: the restored image is a PNG or a TIFF (lossless, with its "
+                             f"provenance, 16 bits for a 16-bit scan); name it {stem}.png or {stem}.tif")
     try:
         probe_folder(io.parent(uri), storage_options)
     except Exception as exc:  # noqa: BLE001

@@ -33,7 +33,7 @@ from .interrupt import RunInterrupted, stop_on_signals
 from .manifest import ManifestRow, check_outputs_do_not_overwrite_inputs, read_manifest
 from .preview import contact_sheet
 from .rows import STATUS_OK
-from .settings import JobSettings
+from .settings import OUTPUT_FORMATS, JobSettings
 from .sink import MetadataSink, OutputUnwritable, Progress
 
 # Ray Data fails a job after 30 min without progress; one batched model call on a CPU, or a
@@ -69,7 +69,9 @@ def run_job(settings: JobSettings, on_progress: Callable[[Progress], None] | Non
     started = time.time()
     settings = absolute_paths(settings)
     rows = read_manifest(settings.manifest_uri, settings.op, settings.storage_options)
-    check_outputs_do_not_overwrite_inputs(rows, settings.out_uri, lambda i: io.output_uri_for(settings.out_uri, i))
+    suffix = OUTPUT_FORMATS[settings.output_format]
+    check_outputs_do_not_overwrite_inputs(rows, settings.out_uri,
+                                          lambda i: io.output_uri_for(settings.out_uri, i, suffix))  # fmt: skip
     preflight.check_output(settings.out_uri, settings.storage_options)
     model = preflight.check_model(settings.restore, {row.op for row in rows})
     job_fingerprint = fingerprint.job_fingerprint(settings, model)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from ddnm.settings import ModelSpec, RestoreSettings
 
 DEVICES = ("auto", "cpu", "cuda")
+OUTPUT_FORMATS = {"png": ".png", "tiff": ".tif"}  # --output-format → the restored images' file suffix
 
 # Pillow's own default ceiling is 89 Mpx; archives hold large scans, so allow a little more by
 # default. A bigger image becomes an error row (DecompressionBomb), never a crash.
@@ -38,6 +39,7 @@ class JobSettings:
     connecting to a cluster.
     ``max_worker_crashes``: a row whose restore worker died this many times (at least once with the row restored
     alone) becomes a ``WorkerCrashed`` error row and the run goes on (:mod:`pipeline.worker_crashes`).
+    ``output_format``: ``png``, or ``tiff`` (lossless, as archives keep production masters; ``pipeline.tiff_out``).
     """
 
     manifest_uri: str
@@ -56,6 +58,7 @@ class JobSettings:
     actor_cpus: float | None = None
     num_cpus: int | None = None
     dashboard: bool = False
+    output_format: str = "png"
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -104,6 +107,8 @@ def _problems(s: JobSettings) -> list[str]:
         (s.preview >= 0, f"preview must be >= 0, got {s.preview}"),
         (s.actor_cpus is None or s.actor_cpus > 0, f"actor_cpus must be > 0, got {s.actor_cpus}"),
         (s.num_cpus is None or s.num_cpus >= 1, f"num_cpus must be >= 1, got {s.num_cpus}"),
+        (s.output_format in OUTPUT_FORMATS, f"output_format must be one of {sorted(OUTPUT_FORMATS)}, "
+                                            f"got {s.output_format!r}"),
     ]
     return [message for ok, message in checks if not ok]
 

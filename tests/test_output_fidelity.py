@@ -116,10 +116,10 @@ def test_a_colorized_16_bit_plate_keeps_its_gray_levels_at_16_bits(tmp_path):
     assert np.abs(colour - gray).max() > 100  # and it is coloured, not three copies of the plate
 
 
-def test_restore_refuses_an_output_name_that_is_not_png(tmp_path):
-    result = CliRunner().invoke(app, ["restore", "in.tif", str(tmp_path / "out.tif"), "--op", "colorize"])
-    assert result.exit_code == 2
-    assert "name it" in result.output and "out.png" in result.output and "Traceback" not in result.output
+def test_restore_refuses_an_output_name_that_is_not_png_or_tiff(tmp_path):
+    result = CliRunner().invoke(app, ["restore", "in.tif", str(tmp_path / "out.jpg"), "--op", "colorize"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "name it" in result.output and "out.png or" in result.output and "out.tif" in result.output
 
 
 # --- the scan's ICC profile travels to the output where the output's colours are the scan's ---------------------

@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
 @with_restore_options
 def restore(
     input_uri: Annotated[str, typer.Argument(metavar="IN", help="Degraded image (path, file:// or s3://).")],
-    output_uri: Annotated[str, typer.Argument(metavar="OUT", help="Where to write the restored PNG.")],
+    output_uri: Annotated[str, typer.Argument(
+        metavar="OUT", help="Where to write the restored image: a .png, or a .tif for a TIFF.")],
     op: Annotated[str, typer.Option(help=f"Operator: {', '.join(sorted(PLANS))}.")],
     scale: Annotated[int | None, typer.Option(help="Scale factor for sr_avgpool / sr_bicubic.")] = None,
     mask: Annotated[str | None, typer.Option(help="Mask image for inpaint / old_photo (white = known).")] = None,
@@ -43,7 +44,7 @@ def restore(
 
     from .. import decode, encode, io, measurement
     from ..ops import output_too_large
-    from ..preflight import check_output_file, why
+    from ..preflight import check_output_file, output_format_of, why
     from ..restore_progress import StepProgress
     from ..restore_stage import resolve_device
     from ..rows import RowError
@@ -98,9 +99,9 @@ def restore(
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
     x = measurement.in_source_channels(out.x[0].float().cpu().numpy(), pixels.shape[0], op)  # grey stays grey
     bits, icc = encode.sample_bits(input_mode), encode.output_profile(profile, op, x.shape[0])
-    png = encode.encode_png(x, provenance, bits, icc, inherited)
+    image = encode.encode_image(x, provenance, bits, icc, inherited, output_format_of(output_uri))
     try:
-        io.write_bytes_atomic(output_uri, png)
+        io.write_bytes_atomic(output_uri, image)
     except OSError as exc:  # checked before restoring, so the disk filled up or went away meanwhile
         console.print(f"[red]error:[/red] restored, but cannot write {output_uri}: {why(exc)}", highlight=False,
                       soft_wrap=True)  # fmt: skip

@@ -39,9 +39,11 @@ def run(
     report: Annotated[bool, typer.Option(help="Build the review page OUT/report/index.html at the end.")] = True,
     max_worker_crashes: Annotated[int, typer.Option(
         help="A row whose restore worker died this many times becomes a WorkerCrashed error row.")] = 3,
+    output_format: Annotated[str, typer.Option(
+        help="Restored images as png, or tiff (lossless, 16 bits where the scan had 16, same metadata).")] = "png",
     restore: RestoreSettings | None = None,
 ) -> None:
-    """Restore every image MANIFEST lists; write PNGs under OUT/images and Parquet under OUT/metadata.
+    """Restore every image MANIFEST lists; write PNGs (or TIFFs) under OUT/images and Parquet under OUT/metadata.
 
     Exit status: 0 every row ok; 1 some rows failed (see the error_* columns), or Ray could not be started or
     joined (one line, nothing restored); 2 refused before any work (manifest, options, OUT not writable, model);
@@ -72,6 +74,7 @@ def run(
             num_cpus=num_cpus,
             dashboard=dashboard,
             max_worker_crashes=max_worker_crashes,
+            output_format=output_format,
         )
         with ray_output_to_log(settings.out_uri) as log:  # Ray's own output: the log, not the terminal
             with _progress_bar(Console(file=log.terminal)) as on_progress:

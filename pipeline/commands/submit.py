@@ -45,6 +45,8 @@ def submit(
     preview: Annotated[int, typer.Option(help="Write OUT/preview.png with the first N restored rows.")] = 0,
     max_worker_crashes: Annotated[int, typer.Option(
         help="A row whose restore worker died this many times becomes a WorkerCrashed error row.")] = 3,
+    output_format: Annotated[str, typer.Option(
+        help="Restored images as png, or tiff (lossless, 16 bits where the scan had 16, same metadata).")] = "png",
     restore: RestoreSettings | None = None,
 ) -> None:
     """Submit a restoration run as a Ray job; print its id (stdout) and dashboard URL.
@@ -62,7 +64,8 @@ def submit(
         job = JobSettings(manifest_uri=manifest, out_uri=out, op=op, restore=restore,
                           seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
                           max_pixels=max_pixels, storage_options=parse_storage_options(storage_options),
-                          preview=preview, max_worker_crashes=max_worker_crashes)  # fmt: skip
+                          preview=preview, max_worker_crashes=max_worker_crashes,
+                          output_format=output_format)  # fmt: skip
         request = SubmitRequest(job=job, schedule_slot=schedule_slot, working_dir=working_dir,
                                 pip=tuple(pip or ()), entrypoint_num_cpus=entrypoint_num_cpus)  # fmt: skip
         if check:

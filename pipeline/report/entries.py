@@ -137,11 +137,14 @@ def _decoded(
     return decoded.samples
 
 
-def kept_of_scan(png: bytes, decoded: Decoded) -> str:
-    """What a restored PNG kept of its scan, for the reviewer, from its decoding (``decoded``): bit depth, ICC
-    profile, and the title, creator and rights it inherited (``pipeline.encode``), e.g. "16-bit gray; ICC profile;
-    rights: CC0-1.0"."""
-    bits = png[24] if png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 24 else 8  # IHDR's bit depth
+def kept_of_scan(image: bytes, decoded: Decoded) -> str:
+    """What a restored PNG or TIFF kept of its scan, for the reviewer, from its decoding (``decoded``): bit depth,
+    ICC profile, and the title, creator and rights it inherited (``pipeline.encode``), e.g. "16-bit gray; ICC
+    profile; rights: CC0-1.0"."""
+    if image[:8] == b"\x89PNG\r\n\x1a\n" and len(image) > 24:
+        bits = image[24]  # IHDR's bit depth: a 16-bit colour PNG decodes at 8 where imagecodecs is not installed
+    else:
+        bits = 16 if decoded.samples.dtype == np.uint16 else 8
     grey = decoded.samples.shape[0] == 1
     parts = [f"{bits}-bit {'gray' if grey else 'colour'}"] + (["ICC profile"] if decoded.icc_profile else [])
     parts += [f"{field}: {decoded.inherited[field]}" for field in ("title", "creator", "rights")
