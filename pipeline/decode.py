@@ -31,6 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import descriptive, io, tiff_fallback
 from .pages import check_page, full_frames
+from .resolution import stated_dpi
 from .ops import output_too_large
 from .rows import (
     ANY_MASK, DECODED_COLUMNS, STATUS_OK, STATUS_SKIPPED, RowError, error_fields, from_rows, pack_array, to_rows,
@@ -64,6 +65,7 @@ class Decoded(NamedTuple):
     inherited: dict[str, str]  # its title, creator, rights, description (pipeline.descriptive)
     pages: int = 1  # full-resolution images in the file (TIFF pages, animation frames)
     page: int = 1  # which of them these samples are (1-based; the manifest's ``file_page``)
+    dpi: tuple[float, float] | None = None  # the scan's stated resolution (x, y) in pixels an inch; None if none
 
 
 def decode_image(data: bytes, max_pixels: int, page: int = 1) -> Decoded:
@@ -77,7 +79,8 @@ def decode_image(data: bytes, max_pixels: int, page: int = 1) -> Decoded:
         read = tiff_fallback.read_tiff(data, lambda size: _check_pixels(size, max_pixels), page)
         if read is None:
             raise
-        return Decoded(*read, page)
+        samples, mode, profile, inherited, pages, dpi = read
+        return Decoded(samples, mode, profile, inherited, pages, page, dpi)
 
 
 def _decode_with_pillow(data: bytes, max_pixels: int, page: int) -> Decoded:
@@ -93,10 +96,12 @@ def _decode_with_pillow(data: bytes, max_pixels: int, page: int) -> Decoded:
                 raise _decode_error(exc) from exc
         mode, profile = img.mode, bytes(img.info.get("icc_profile") or b"")
         inherited = descriptive.from_image(img)  # from the opened file itself, not the upright copy made below
+        dpi = stated_dpi(img.info.get("dpi"))  # Pillow's reading of pHYs, JFIF, EXIF or the TIFF tags, in inches
         if (deep := read_rgb16(img, data)) is not None:  # 48-bit colour at its 16 bits (pipeline.rgb16)
             deep_mode = RGB16_MODE if deep.shape[0] == 3 else GRAY16_ALPHA_MODE
-            return Decoded(deep, deep_mode, profile, inherited, len(frames), page)
-        return Decoded(_samples(ImageOps.exif_transpose(img)), mode, profile, inherited, len(frames), page)
+            return Decoded(deep, deep_mode, profile, inherited, len(frames), page, dpi)
+        return Decoded(_samples(ImageOps.exif_transpose(img)), mode, profile, inherited, len(frames), page, dpi)
+
 
 
 def decode_mask(data: bytes, image_hw: tuple[int, int], max_pixels: int) -> np.ndarray:
@@ -205,8 +210,9 @@ def decode_row(row: dict, settings: JobSettings) -> dict:
         if _unchanged(row, out):
             out.update(status=STATUS_SKIPPED, decode_s=time.time() - started)
             return out
-        samples, out["input_mode"], out["icc_profile"], inherited, out["input_pages"], out["input_page"] = (
-            decode_image(data, settings.max_pixels, page))
+        decoded = decode_image(data, settings.max_pixels, page)
+        samples, out["input_mode"], out["icc_profile"], inherited, out["input_pages"], out["input_page"], dpi = decoded
+        out["dpi_x"], out["dpi_y"] = dpi or (None, None)
         out["input_icc"] = bool(out["icc_profile"])
         out["descriptive"] = json.dumps(descriptive.for_row(row.get("extra"), inherited), sort_keys=True)
         out["input_height"], out["input_width"] = samples.shape[1:]

@@ -28,6 +28,7 @@ from .decode import GREY_16_MODES
 from .metadata import DIGITAL_SOURCE_TYPE, software_version
 from .ops import PLANS
 from .png16 import encode_png16, quantize, to_uint16
+from .resolution import INCH_M, output_dpi, png_pixels_per_metre
 from .rgb16 import GRAY16_ALPHA_MODE, RGB16_MODE
 from .tiff_fallback import RGB_FLOAT_MODE
 from .rows import (
@@ -96,34 +97,39 @@ def output_profile(profile: bytes | None, op: str, channels: int) -> bytes:
 
 
 def encode_image(x: np.ndarray, provenance: dict[str, str], bits: int = 8, icc_profile: bytes = b"",
-                 inherited: dict[str, str] | None = None, output_format: str = "png") -> bytes:
-    """The restoration as ``output_format`` (``png`` or ``tiff``): the same pixels, profile and metadata."""
+                 inherited: dict[str, str] | None = None, output_format: str = "png",
+                 dpi: tuple[float, float] | None = None) -> bytes:  # fmt: skip
+    """The restoration as ``output_format`` (``png`` or ``tiff``): the same pixels, profile and metadata, and the
+    resolution ``dpi`` (pixels an inch, ``pipeline.resolution.output_dpi``) where the scan stated one."""
     if output_format == "png":
-        return encode_png(x, provenance, bits, icc_profile, inherited)
+        return encode_png(x, provenance, bits, icc_profile, inherited, dpi)
     if output_format != "tiff":
         raise ValueError(f"output format must be one of {sorted(OUTPUT_FORMATS)}, got {output_format!r}")
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}")
     samples = to_uint16(x) if bits == 16 else quantize(x, 255, np.uint8)
     return tiff_out.encode_tiff(samples, _description(provenance), f"ddnm-batch {software_version()}",
-                                xmp_packet(provenance, inherited), icc_profile, inherited)  # fmt: skip
+                                xmp_packet(provenance, inherited), icc_profile, inherited, dpi)  # fmt: skip
 
 
 def encode_png(x: np.ndarray, provenance: dict[str, str], bits: int = 8, icc_profile: bytes = b"",
-               inherited: dict[str, str] | None = None) -> bytes:
+               inherited: dict[str, str] | None = None, dpi: tuple[float, float] | None = None) -> bytes:
     """Lossless PNG of ``x`` (``(C, H, W)`` in [-1, 1]) at ``bits`` (8 or 16) a sample, with provenance chunks,
     ``icc_profile`` (if any; see :func:`output_profile`) and the title, creator and rights it ``inherited``."""
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}")
     text = {"Software": f"ddnm-batch {software_version()}", "Description": _description(provenance),
             **descriptive.png_text(inherited or {}), "XML:com.adobe.xmp": xmp_packet(provenance, inherited)}
+    ppm = png_pixels_per_metre(dpi) if dpi else None
     if bits == 16:
-        return encode_png16(to_uint16(x), text, icc_profile)
+        return encode_png16(to_uint16(x), text, icc_profile, ppm)
     info = PngInfo()
     for keyword, value in text.items():
         info.add_itxt(keyword, value)
     buffer = BytesIO()
     extra = {"icc_profile": icc_profile} if icc_profile else {}
+    if ppm:
+        extra["dpi"] = tuple(p * INCH_M for p in ppm)  # Pillow writes round(dpi / 0.0254): the same pHYs as 16 bits
     Image.fromarray(to_uint8(x)).save(buffer, format="PNG", pnginfo=info, **extra)
     return buffer.getvalue()
 
@@ -175,7 +181,9 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
             profile = output_profile(row.get("icc_profile"), row["op"], x.shape[0])
             inherited = json.loads(row.get("descriptive") or "{}")
             bits = sample_bits(row.get("input_mode"))
-            image = encode_image(x, provenance, bits, profile, inherited, settings.output_format)
+            dpi = output_dpi((row.get("dpi_x"), row.get("dpi_y")), (row.get("input_height"), row.get("input_width")),
+                             x.shape[1:])  # fmt: skip
+            image = encode_image(x, provenance, bits, profile, inherited, settings.output_format, dpi)
             uri = io.output_uri_for(settings.out_uri, row["id"], OUTPUT_FORMATS[settings.output_format])
             _write(uri, image, settings)
             out.update(output_uri=uri, output_sha256=io.sha256_hex(image))

@@ -41,9 +41,11 @@ def quantize(x: np.ndarray, top: int, dtype: type, band_pixels: int = 1 << 22) -
     return out
 
 
-def encode_png16(samples: np.ndarray, text: dict[str, str], icc_profile: bytes = b"") -> bytes:
+def encode_png16(samples: np.ndarray, text: dict[str, str], icc_profile: bytes = b"",
+                 pixels_per_metre: tuple[int, int] | None = None) -> bytes:  # fmt: skip
     """PNG bytes of ``samples`` (``(C, H, W)`` uint16, C = 1 or 3) with one uncompressed iTXt chunk per ``text``
-    entry (keyword → UTF-8 text), in the order given, and an iCCP chunk for ``icc_profile`` if there is one."""
+    entry (keyword → UTF-8 text), in the order given, an iCCP chunk for ``icc_profile`` if there is one, and a pHYs
+    chunk for ``pixels_per_metre`` (x, y) if given."""
     if samples.dtype != np.uint16 or samples.ndim != 3 or samples.shape[0] not in COLOUR_TYPE:
         raise ValueError(f"need (1 or 3, H, W) uint16 samples, got {samples.dtype} {samples.shape}")
     channels, height, width = samples.shape
@@ -57,6 +59,8 @@ def encode_png16(samples: np.ndarray, text: dict[str, str], icc_profile: bytes =
     chunks = [_chunk(b"IHDR", header)]
     if icc_profile:  # iCCP: profile name, NUL, compression method 0 (zlib), the compressed profile; before IDAT
         chunks.append(_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile, 6)))
+    if pixels_per_metre:  # pHYs: pixels a unit along x and y, unit 1 = the metre; before IDAT
+        chunks.append(_chunk(b"pHYs", struct.pack(">IIB", *pixels_per_metre, 1)))
     chunks += [_chunk(b"iTXt", _itxt(keyword, value)) for keyword, value in text.items()]
     chunks += [_chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6)), _chunk(b"IEND", b"")]
     return SIGNATURE + b"".join(chunks)

@@ -21,7 +21,7 @@ ANY_MASK = "*"  # resume_mask_sha256 when the earlier row has no mask hash (no m
 # Column kinds of every column a stage may emit; anything else is an object column.
 FLOAT_COLUMNS = (
     "decode_s", "restore_s", "encode_s", "started_at", "finished_at", "consistency_residual", "seam_ratio",
-    "uncertainty", "eta",
+    "uncertainty", "eta", "dpi_x", "dpi_y",
 )
 INT_COLUMNS = (
     "input_width", "input_height", "input_pages", "input_page", "file_page", "output_width", "output_height",
@@ -41,8 +41,8 @@ INPUT_COLUMNS = [
     "input_page", "decode_s", "started_at",
 ]
 # What the output inherits travels to the encoder, not into the ledger (which notes only ``input_icc``): the scan's
-# ICC profile, and its title/creator/rights as JSON (pipeline.descriptive).
-CARRIED_COLUMNS = ["icc_profile", "descriptive"]
+# ICC profile, its title/creator/rights as JSON (pipeline.descriptive), and its resolution in pixels an inch.
+CARRIED_COLUMNS = ["icc_profile", "descriptive", "dpi_x", "dpi_y"]
 DECODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + ["pixels_npy", "mask_npy"] + CARRIED_COLUMNS
 RESTORE_COLUMNS = [
     "consistency_residual", "seam_ratio", "tiles", "restore_s", "model_name", "weights_sha256", "steps", "seed", "worker",

@@ -18,10 +18,13 @@ import numpy as np
 from . import descriptive
 from .rgb16 import GRAY16_ALPHA_MODE, ORIENTATION, RGB16_MODE, over_white, turn_upright
 from .pages import check_page
+from .resolution import stated_dpi
 from .rows import RowError
 
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, either byte order
 ICC_TAG = 34675
+X_RESOLUTION, Y_RESOLUTION, RESOLUTION_UNIT = 282, 283, 296
+RESOLUTION_TAGS = (X_RESOLUTION, Y_RESOLUTION, RESOLUTION_UNIT)
 TEXT_TAGS = (*descriptive.EXIF_TAGS.values(), descriptive.XMP_TAG)  # what descriptive.from_tiff_tags reads
 RGB_FLOAT_MODE = "RGB;F"  # the ledger's input_mode for floating-point RGB (not a Pillow mode); written at 16 bits
 # (channels, kind) -> the input_mode recorded: Pillow's name where Pillow has one
@@ -35,7 +38,7 @@ def is_tiff(data: bytes) -> bool:
 
 def read_tiff(data: bytes, check_size: Callable[[tuple[int, int]], None], page_number: int = 1,
               ) -> tuple[np.ndarray, str, bytes, dict[str, str], int] | None:  # fmt: skip
-    """``(samples (C, H, W), input_mode, icc_profile, inherited, pages)`` of full-resolution image ``page_number``
+    """``(samples (C, H, W), input_mode, icc_profile, inherited, pages, dpi)`` of full-resolution image ``page_number``
     (1-based) of a TIFF Pillow cannot open (inherited: its title, creator, rights and description), or None where
     tifffile is missing or cannot make gray or RGB of it. ``check_size((width, height))`` runs before the pixels are decoded (decode's pixel limit; it raises
     :class:`RowError`)."""
@@ -53,6 +56,7 @@ def read_tiff(data: bytes, check_size: Callable[[tuple[int, int]], None], page_n
             profile = bytes(icc.value) if icc is not None else b""
             turn = int(orientation.value) if orientation is not None else 1
             text = {tag: page.tags[tag].value for tag in TEXT_TAGS if tag in page.tags}
+            dpi = _dpi({tag: page.tags[tag].value for tag in RESOLUTION_TAGS if tag in page.tags})
     except RowError:
         raise
     except Exception:  # noqa: BLE001 - not installed, or a file it cannot read either: Pillow's error stands
@@ -69,5 +73,17 @@ def read_tiff(data: bytes, check_size: Callable[[tuple[int, int]], None], page_n
     unit = over_white(samples, alpha=channels in (2, 4))
     mode = GRAY16_ALPHA_MODE if (channels, kind) == (2, "u2") else MODES[(colour, kind)]
     upright = np.ascontiguousarray(turn_upright(unit, turn).transpose(2, 0, 1))
-    return upright, mode, profile, descriptive.from_tiff_tags(text), len(pages)
+    return upright, mode, profile, descriptive.from_tiff_tags(text), len(pages), dpi
+
+
+def _dpi(tags: dict[int, object]) -> tuple[float, float] | None:
+    """Pixels an inch from XResolution / YResolution (rationals) and ResolutionUnit (2 inch, 3 centimetre; with
+    none, TIFF's default, inches); None without them or with no absolute unit (1)."""
+    unit = int(tags.get(RESOLUTION_UNIT, 2))
+    try:
+        x, y = (num / den for num, den in (tags[X_RESOLUTION], tags[Y_RESOLUTION]))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+    scale = {2: 1.0, 3: 2.54}.get(unit)
+    return stated_dpi((x * scale, y * scale)) if scale else None
 

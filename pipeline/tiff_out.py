@@ -3,8 +3,8 @@
 Lossless (Adobe Deflate with the horizontal predictor, which suits photographs), at the bits the PNG would have
 (8, or 16 where the scan had 16), gray or RGB, with what the PNG carries: the scan's ICC profile (tag 34675) where
 the output's colours are the scan's, the provenance and Dublin Core fields in an XMP packet (tag 700), the
-description (ImageDescription), Software, and the creator and rights in Artist and Copyright where they are
-ASCII, as TIFF 6 asks (the XMP holds them in any script). ``tifffile`` writes it; nothing time-dependent goes in,
+description (ImageDescription), Software, the resolution (``pipeline.resolution``), and the creator and rights in
+Artist and Copyright where they are ASCII, as TIFF 6 asks (the XMP holds them in any script). ``tifffile`` writes it; nothing time-dependent goes in,
 so the same restoration gives the same bytes.
 """
 
@@ -19,7 +19,7 @@ STRIP_BYTES = 1 << 20  # uncompressed bytes a strip, about
 
 
 def encode_tiff(samples: np.ndarray, description: str, software: str, xmp: str, icc_profile: bytes = b"",
-                inherited: dict[str, str] | None = None) -> bytes:  # fmt: skip
+                inherited: dict[str, str] | None = None, dpi: tuple[float, float] | None = None) -> bytes:  # fmt: skip
     """TIFF bytes of ``samples`` (``(C, H, W)`` uint8 or uint16, C = 1 or 3)."""
     import tifffile
 
@@ -38,6 +38,7 @@ def encode_tiff(samples: np.ndarray, description: str, software: str, xmp: str, 
         rowsperstrip=max(1, STRIP_BYTES // row_bytes),  # strips, not one of the whole image: readers read in parts
         description=_ascii(description), software=_ascii(software), iccprofile=icc_profile or None,
         extratags=tags, metadata=None,  # no tifffile JSON in ImageDescription: ours is the description
+        **({"resolution": dpi, "resolutionunit": "INCH"} if dpi else {}),
     )  # fmt: skip
     return buffer.getvalue()
 

@@ -45,6 +45,7 @@ def restore(
     from .. import decode, encode, io, measurement
     from ..ops import output_too_large
     from ..preflight import check_output_file, output_format_of, why
+    from ..resolution import output_dpi
     from ..restore_progress import StepProgress
     from ..restore_stage import resolve_device
     from ..rows import RowError
@@ -57,7 +58,7 @@ def restore(
         op_params = _params(params, scale)
         check_output_file(output_uri)  # before the restoration, not after it
         source = io.read_bytes(input_uri)
-        pixels, input_mode, profile, inherited, pages, _ = decode.decode_image(source, max_pixels, page)
+        pixels, input_mode, profile, inherited, pages, _, dpi = decode.decode_image(source, max_pixels, page)
         if pages > 1:  # said before the work, so a wrong file is noticed at once
             console.print(f"note: {input_uri} holds {pages} images (pages or frames); image {page} is restored. "
                           "Pass --page N for another.", highlight=False, soft_wrap=True)
@@ -99,7 +100,8 @@ def restore(
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
     x = measurement.in_source_channels(out.x[0].float().cpu().numpy(), pixels.shape[0], op)  # grey stays grey
     bits, icc = encode.sample_bits(input_mode), encode.output_profile(profile, op, x.shape[0])
-    image = encode.encode_image(x, provenance, bits, icc, inherited, output_format_of(output_uri))
+    dpi = output_dpi(dpi, pixels.shape[1:], x.shape[1:])  # the scan's inches: ×4 SR of 600 dpi is 2400 dpi
+    image = encode.encode_image(x, provenance, bits, icc, inherited, output_format_of(output_uri), dpi)
     try:
         io.write_bytes_atomic(output_uri, image)
     except OSError as exc:  # checked before restoring, so the disk filled up or went away meanwhile
