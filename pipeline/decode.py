@@ -103,7 +103,6 @@ def _decode_with_pillow(data: bytes, max_pixels: int, page: int) -> Decoded:
         return Decoded(_samples(ImageOps.exif_transpose(img)), mode, profile, inherited, len(frames), page, dpi)
 
 
-
 def decode_mask(data: bytes, image_hw: tuple[int, int], max_pixels: int) -> np.ndarray:
     """Known-pixel mask ``(H, W)`` bool (white = known); raises :class:`RowError`."""
     with _open(data, max_pixels) as img:
