@@ -37,6 +37,7 @@ from .rows import (
 from .settings import OUTPUT_FORMATS, JobSettings, guidance_params_json
 
 DDNM_XMP_NAMESPACE = "urn:ddnm-batch:xmp:1.0"
+CONTENT_TYPES = {"png": "image/png", "tiff": "image/tiff"}  # by --output-format
 
 # ICC header bytes 16-20: the profile's data colour space, by the output's channel count it can describe.
 ICC_COLOUR_SPACE = {1: b"GRAY", 3: b"RGB "}
@@ -185,7 +186,7 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
                              x.shape[1:])  # fmt: skip
             image = encode_image(x, provenance, bits, profile, inherited, settings.output_format, dpi)
             uri = io.output_uri_for(settings.out_uri, row["id"], OUTPUT_FORMATS[settings.output_format])
-            _write(uri, image, settings)
+            _write(uri, image, settings, CONTENT_TYPES[settings.output_format])
             out.update(output_uri=uri, output_sha256=io.sha256_hex(image))
             out.update(output_height=x.shape[1], output_width=x.shape[2], output_bits=bits, output_channels=x.shape[0],
                        output_icc=bool(profile))
@@ -196,11 +197,12 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
     return out
 
 
-def _write(uri: str, image: bytes, settings: JobSettings) -> None:
+def _write(uri: str, image: bytes, settings: JobSettings, content_type: str) -> None:
     """Write the image (transient errors retried in :mod:`pipeline.io`); a failure is an
-    ``OutputWriteFailed`` row, on which the driver checks whether OUT itself is gone (:mod:`pipeline.sink`)."""
+    ``OutputWriteFailed`` row, on which the driver checks whether OUT itself is gone (:mod:`pipeline.sink`).
+    On S3 the object says what it is (a browser or the console shows an image, not a download)."""
     try:
-        io.write_bytes_atomic(uri, image, settings.storage_options)
+        io.write_bytes_atomic(uri, image, settings.storage_options, content_type)
     except Exception as exc:  # noqa: BLE001 - OSError, botocore errors...
         raise RowError(OUTPUT_WRITE_FAILED, f"cannot write {uri}: {type(exc).__name__}: {exc}") from exc
 

@@ -181,6 +181,8 @@ def test_s3_in_and_out(tiny_model_path, ray_local, s3_archive):
             assert row["output_uri"].startswith(f"{bucket}/out/images/")
             assert row["source_uri"].startswith(f"{bucket}/in/")
             assert io.sha256_hex(io.read_bytes(row["output_uri"], options)) == row["output_sha256"]
+            fs, path = io.filesystem_for(row["output_uri"], options)
+            assert fs.info(path)["ContentType"] == "image/png"  # S3 serves it as an image
     again = run_job(settings)
     assert (again.skipped, again.ok, again.errors) == (2, 0, 1)
 
