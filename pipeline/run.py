@@ -56,6 +56,8 @@ class JobSummary:
     elapsed_s: float = 0.0
     metadata_parts: tuple = ()
     preview_uri: str = ""
+    ledger_parts: int = 0  # part files under OUT/metadata after the run (every run's; ``ddnm-batch compact``)
+    out_uri: str = ""
 
 
 def run_job(settings: JobSettings, on_progress: Callable[[Progress], None] | None = None) -> JobSummary:
@@ -99,6 +101,8 @@ def run_job(settings: JobSettings, on_progress: Callable[[Progress], None] | Non
         elapsed_s=time.time() - started,
         metadata_parts=tuple(sink.parts),
         preview_uri=preview_uri,
+        ledger_parts=len(metadata.part_uris(settings.out_uri, settings.storage_options)),
+        out_uri=settings.out_uri,
     )
 
 

@@ -14,6 +14,12 @@ from ddnm.settings import ModelSpec, RestoreSettings
 DEVICES = ("auto", "cpu", "cuda")
 OUTPUT_FORMATS = {"png": ".png", "tiff": ".tif"}  # --output-format → the restored images' file suffix
 
+
+def output_format_named(text: str) -> str:
+    """``--output-format`` as a person writes it: any case, ``tif`` for ``tiff``."""
+    name = text.strip().lower()
+    return "tiff" if name == "tif" else name
+
 # Pillow's own default ceiling is 89 Mpx; archives hold large scans, so allow a little more by
 # default. A bigger image becomes an error row (DecompressionBomb), never a crash.
 DEFAULT_MAX_PIXELS = 100_000_000

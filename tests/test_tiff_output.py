@@ -97,6 +97,12 @@ def test_a_run_writes_tiffs_resumes_them_and_redoes_them_as_png(tiny_model_path,
     assert latest["output_uri"].endswith(".png")
 
 
+def test_the_format_is_read_as_a_person_writes_it():
+    from pipeline.settings import output_format_named
+
+    assert [output_format_named(t) for t in ("TIFF", " tif", "Png")] == ["tiff", "tiff", "png"]
+
+
 def test_an_unknown_output_format_is_one_line():
     with pytest.raises(ValueError, match="output_format must be one of"):
         JobSettings("m.csv", "out", output_format="jpeg")

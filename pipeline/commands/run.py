@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..manifest import ManifestError
 from ..progress_lines import ProgressLines
-from ..settings import DEFAULT_MAX_PIXELS, JobSettings, RestoreSettings
+from ..settings import DEFAULT_MAX_PIXELS, JobSettings, RestoreSettings, output_format_named
 from ._settings_options import with_restore_options
 from ._json_options import parse_json_object, parse_storage_options  # noqa: F401 - restore.py imports the first
 
@@ -74,7 +74,7 @@ def run(
             num_cpus=num_cpus,
             dashboard=dashboard,
             max_worker_crashes=max_worker_crashes,
-            output_format=output_format,
+            output_format=output_format_named(output_format),
         )
         with ray_output_to_log(settings.out_uri) as log:  # Ray's own output: the log, not the terminal
             with _progress_bar(Console(file=log.terminal)) as on_progress:
@@ -153,6 +153,9 @@ def _log_traceback(path: str, exc: BaseException) -> None:
         log.write("".join(traceback.format_exception(exc)))
 
 
+COMPACT_HINT_PARTS = 100  # ledger parts from which the summary suggests compaction
+
+
 def _print_summary(console: Console, summary, log_path: str) -> None:
     table = Table(title=f"run {summary.run_id}", show_header=False)
     rows = [
@@ -170,3 +173,6 @@ def _print_summary(console: Console, summary, log_path: str) -> None:
         table.add_row("preview", summary.preview_uri)
     table.add_row("Ray's log", log_path)
     console.print(table)
+    if summary.ledger_parts >= COMPACT_HINT_PARTS:  # every later resume check reads each of them
+        console.print(f"the ledger is {summary.ledger_parts} part files: `ddnm-batch compact {summary.out_uri}` "
+                      "merges them into one (safe while a job writes)", highlight=False, soft_wrap=True)

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from ..manifest import ManifestError
-from ..settings import DEFAULT_MAX_PIXELS, JobSettings, RestoreSettings
+from ..settings import DEFAULT_MAX_PIXELS, JobSettings, RestoreSettings, output_format_named
 from ._cluster_options import Address, cluster_errors, fail
 from ._settings_options import with_restore_options
 from ._json_options import parse_storage_options
@@ -65,7 +65,7 @@ def submit(
                           seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
                           max_pixels=max_pixels, storage_options=parse_storage_options(storage_options),
                           preview=preview, max_worker_crashes=max_worker_crashes,
-                          output_format=output_format)  # fmt: skip
+                          output_format=output_format_named(output_format))  # fmt: skip
         request = SubmitRequest(job=job, schedule_slot=schedule_slot, working_dir=working_dir,
                                 pip=tuple(pip or ()), entrypoint_num_cpus=entrypoint_num_cpus)  # fmt: skip
         if check:
