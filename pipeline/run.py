@@ -27,13 +27,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import fingerprint, io, ledger, metadata, preflight
+from . import io, metadata
 from .cluster import protect_token_file
 from .interrupt import RunInterrupted, stop_on_signals
-from .manifest import ManifestRow, check_outputs_do_not_overwrite_inputs, read_manifest
+from .manifest import ManifestRow
+from .plan import prepare
 from .preview import contact_sheet
 from .rows import STATUS_OK
-from .settings import OUTPUT_FORMATS, JobSettings
+from .settings import JobSettings
 from .sink import MetadataSink, OutputUnwritable, Progress
 
 # Ray Data fails a job after 30 min without progress; one batched model call on a CPU, or a
@@ -69,19 +70,10 @@ def run_job(settings: JobSettings, on_progress: Callable[[Progress], None] | Non
     ``fallback`` file) or :class:`pipeline.interrupt.RunInterrupted` (SIGINT/SIGTERM; finished rows recorded).
     """
     started = time.time()
-    settings = absolute_paths(settings)
-    rows = read_manifest(settings.manifest_uri, settings.op, settings.storage_options)
-    suffix = OUTPUT_FORMATS[settings.output_format]
-    check_outputs_do_not_overwrite_inputs(rows, settings.out_uri,
-                                          lambda i: io.output_uri_for(settings.out_uri, i, suffix))  # fmt: skip
-    preflight.check_output(settings.out_uri, settings.storage_options)
-    model = preflight.check_model(settings.restore, {row.op for row in rows})
-    job_fingerprint = fingerprint.job_fingerprint(settings, model)
-    op_keys = fingerprint.op_fingerprints(model)  # colour rows add the colour prior, a task its recommendation
-    items = ledger.work_items(rows, ledger.previous_restorations(settings.out_uri, settings.storage_options),
-                              job_fingerprint, op_keys)  # fmt: skip
+    prepared, _ = prepare(settings)
+    settings, rows, items = prepared.settings, prepared.rows, prepared.items
     sink = MetadataSink(settings, metadata.new_run_id(), total=len(rows), skipped=0, on_progress=on_progress,
-                        job_fingerprint=job_fingerprint, op_keys=op_keys)  # fmt: skip
+                        job_fingerprint=prepared.job_fingerprint, op_keys=prepared.op_keys)  # fmt: skip
     try:
         _execute(items, settings, sink)
     except OutputUnwritable as exc:
@@ -111,14 +103,6 @@ def _fallback(sink: MetadataSink) -> str:
         return sink.write_fallback()
     except OSError:
         return ""
-
-
-def absolute_paths(settings: JobSettings) -> JobSettings:
-    """Local paths made absolute on the driver, since Ray workers may run elsewhere."""
-    cwd = os.getcwd()
-    return dataclasses.replace(
-        settings, manifest_uri=io.resolve(settings.manifest_uri, cwd), out_uri=io.resolve(settings.out_uri, cwd)
-    )
 
 
 def _execute(items: list[dict], settings: JobSettings, sink: MetadataSink) -> None:

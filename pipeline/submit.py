@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 
 from . import io, job_spec
 from .metadata import software_version
-from .run import absolute_paths
+from .plan import absolute_paths
 from .settings import JobSettings
 
 ID_SCHEME = "ddnm-batch-submission-v1"  # bump to change every scheduled id at once

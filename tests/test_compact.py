@@ -139,3 +139,4 @@ def test_the_run_summary_suggests_compaction_for_a_ledger_of_many_parts():
         console = Console(record=True, width=200)
         _print_summary(console, JobSummary("r", 1, 1, 0, 0, ledger_parts=parts, out_uri="s3://b/out"), "ray.log")
         assert ("`ddnm-batch compact s3://b/out` merges them" in console.export_text()) == hinted
+

@@ -41,6 +41,8 @@ def run(
         help="A row whose restore worker died this many times becomes a WorkerCrashed error row.")] = 3,
     output_format: Annotated[str, typer.Option(
         help="Restored images as png, or tiff (lossless, 16 bits where the scan had 16, same metadata).")] = "png",
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Check everything and say what the run would restore and skip; restore nothing.")] = False,
     restore: RestoreSettings | None = None,
 ) -> None:
     """Restore every image MANIFEST lists; write PNGs (or TIFFs) under OUT/images and Parquet under OUT/metadata.
@@ -76,6 +78,11 @@ def run(
             max_worker_crashes=max_worker_crashes,
             output_format=output_format_named(output_format),
         )
+        if dry_run:
+            from ..plan import plan_job
+
+            _print_plan(console, plan_job(settings), settings.out_uri)
+            return
         with ray_output_to_log(settings.out_uri) as log:  # Ray's own output: the log, not the terminal
             with _progress_bar(Console(file=log.terminal)) as on_progress:
                 summary = run_job(settings, on_progress=on_progress)
@@ -151,6 +158,18 @@ def _log_traceback(path: str, exc: BaseException) -> None:
 
     with open(path, "a", encoding="utf-8") as log:
         log.write("".join(traceback.format_exception(exc)))
+
+
+def _print_plan(console: Console, plan, out_uri: str) -> None:
+    """``--dry-run``: the rows by state, and what is to be restored by operator (pipeline.plan)."""
+    states = plan.states
+    table = Table(title=f"dry run: {plan.rows} manifest rows into {out_uri} (model {plan.model})", show_header=False)
+    table.add_row("to restore: new", str(states["new"]))
+    table.add_row("to restore: settings changed", str(states["changed"]))
+    table.add_row("finished (skipped unless the scan changed)", str(states["finished"]))
+    for op, count in sorted(plan.ops.items()):
+        table.add_row(f"  {op}", str(count))
+    console.print(table)
 
 
 COMPACT_HINT_PARTS = 100  # ledger parts from which the summary suggests compaction
