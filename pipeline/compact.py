@@ -23,6 +23,9 @@ import pyarrow as pa
 from . import io, metadata
 
 
+MANY_PARTS = 100  # a ledger this many parts long is worth merging: the run's summary says so, scheduled jobs do it
+
+
 class CompactionConflict(RuntimeError):
     """Another compaction wrote to the ledger while this one read it."""
 

@@ -110,6 +110,21 @@ def test_scan_then_run_with_nothing_new_ends_without_a_run(tmp_path):
     assert (tmp_path / "m.csv").read_text().strip() == '"id","uri","op","size","modified"'
 
 
+def test_scan_then_run_compacts_a_ledger_of_many_parts_first(tmp_path, capsys, monkeypatch):
+    from pipeline.entrypoints import scan_then_run as entry
+
+    monkeypatch.setattr(entry, "MANY_PARTS", 3)  # three parts count as many here
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / "in" / name).write_bytes(grey_photo(1))
+        mark_restored(str(tmp_path / "out"), name, "ok", {})  # three runs, a part each
+    settings = f'{{"out_uri": "{tmp_path / "out"}", "op": "colorize"}}'
+    assert scan_then_run(str(tmp_path / "in"), str(tmp_path / "m.csv"), settings) == 0
+    assert "ledger: merged 3 parts (3 rows)" in capsys.readouterr().out
+    parts = metadata.part_uris(str(tmp_path / "out"))
+    assert len(parts) == 1 and metadata.is_compacted(parts[0])  # and all three are still finished: nothing new
+
+
 def test_bad_scan_options_are_explained():
     with pytest.raises(ValueError, match="ISO date"):
         parse_since("last tuesday")

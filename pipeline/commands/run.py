@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..manifest import ManifestError
 from ..progress_lines import ProgressLines
+from ..compact import MANY_PARTS
 from ..settings import DEFAULT_MAX_PIXELS, JobSettings, RestoreSettings, output_format_named
 from ._settings_options import with_restore_options
 from ._json_options import parse_json_object, parse_storage_options  # noqa: F401 - restore.py imports the first
@@ -172,7 +173,7 @@ def _print_plan(console: Console, plan, out_uri: str) -> None:
     console.print(table)
 
 
-COMPACT_HINT_PARTS = 100  # ledger parts from which the summary suggests compaction
+COMPACT_HINT_PARTS = MANY_PARTS  # ledger parts from which the summary suggests compaction
 
 
 def _print_summary(console: Console, summary, log_path: str) -> None:
