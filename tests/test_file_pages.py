@@ -210,3 +210,26 @@ def test_counting_pages_reads_no_pixels_and_minds_no_pixel_limit(tmp_path, monke
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # each page is a "bomb" to Pillow's open
     assert count_pages([str(tmp_path / "two.tif"), str(tmp_path / "broken.tif")]) == [2, 1]
     assert Image.MAX_IMAGE_PIXELS == 10  # and the limit is put back
+
+
+def test_counting_the_pages_of_a_large_tiff_on_s3_fetches_its_directories_not_its_pixels(s3_endpoint, monkeypatch):
+    import hashlib
+    import os
+
+    import s3fs
+
+    from pipeline import io
+    from pipeline.pages import count_pages
+
+    bucket = "count-" + hashlib.sha256(os.urandom(8)).hexdigest()[:8]
+    options = {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"}
+    io.filesystem_for(f"s3://{bucket}", options)[0].mkdir(bucket)
+    noise = np.random.default_rng(0).integers(0, 256, (2000, 1500), dtype=np.uint8)  # 3 MB a page, incompressible
+    data = pages_tiff([noise, noise[::-1]])
+    io.write_bytes_atomic(f"s3://{bucket}/plate.tif", data, options)
+    fetched = []
+    original = s3fs.core.S3File._fetch_range
+    monkeypatch.setattr(s3fs.core.S3File, "_fetch_range",
+                        lambda self, start, end: fetched.append(end - start) or original(self, start, end))
+    assert count_pages([f"s3://{bucket}/plate.tif"], options) == [2]
+    assert 0 < sum(fetched) < 1_000_000  # a few 64 KB reads; s3fs's 50 MB default block fetched the whole 6 MB
