@@ -8,7 +8,8 @@ Compaction writes their rows, in their order, as one part and then deletes them.
   its rows were (``metadata.latest_rows`` takes table order as time order) and before any part written later;
 - its footer lists the parts it holds, and readers skip those (``metadata.read_parts``), so a compaction cut short
   after writing it and before deleting them reads the same; the next compaction deletes what is left;
-- a job writing to OUT meanwhile only adds parts that sort after it.
+- a job writing to OUT meanwhile only adds parts the merged one does not list, and they sort against it as they
+  sorted against the parts it holds (by run, then by number).
 
 Two compactions of one OUT at once are refused where they can be seen (a merged part that appeared meanwhile).
 """
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from . import io, metadata
-
 
 MANY_PARTS = 100  # a ledger this many parts long is worth merging: the run's summary says so, scheduled jobs do it
 
