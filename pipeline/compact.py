@@ -8,8 +8,9 @@ Compaction writes their rows, in their order, as one part and then deletes them.
   its rows were (``metadata.latest_rows`` takes table order as time order) and before any part written later;
 - its footer lists the parts it holds, and readers skip those (``metadata.read_parts``), so a compaction cut short
   after writing it and before deleting them reads the same; the next compaction deletes what is left;
-- a job writing to OUT meanwhile only adds parts the merged one does not list, and they sort against it as they
-  sorted against the parts it holds (by run, then by number).
+- a job writing to OUT meanwhile only adds parts the merged one does not list. They sort against it by run, as
+  before; a later part of a run whose earlier parts it holds sorts before them now, which changes no reader's
+  answer: a run records each id once, and ``latest_rows`` takes an id's ``ok`` row over its error rows anyway.
 
 Two compactions of one OUT at once are refused where they can be seen (a merged part that appeared meanwhile).
 """
