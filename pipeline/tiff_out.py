@@ -16,6 +16,7 @@ import numpy as np
 
 ARTIST, COPYRIGHT, XMP = 315, 33432, 700  # TIFF tags
 STRIP_BYTES = 1 << 20  # uncompressed bytes a strip, about
+CLASSIC_TIFF_BYTES = 3 << 30  # above this many pixel bytes (a 530 MP 16-bit colour plate), BigTIFF
 
 
 def encode_tiff(samples: np.ndarray, description: str, software: str, xmp: str, icc_profile: bytes = b"",
@@ -36,6 +37,7 @@ def encode_tiff(samples: np.ndarray, description: str, software: str, xmp: str, 
     tifffile.imwrite(
         buffer, data, photometric="minisblack" if gray else "rgb", compression="zlib", predictor=True,
         rowsperstrip=max(1, STRIP_BYTES // row_bytes),  # strips, not one of the whole image: readers read in parts
+        bigtiff=data.nbytes > CLASSIC_TIFF_BYTES,  # a classic TIFF's offsets are 32-bit; most readers know BigTIFF
         description=_ascii(description), software=_ascii(software), iccprofile=icc_profile or None,
         extratags=tags, metadata=None,  # no tifffile JSON in ImageDescription: ours is the description
         **({"resolution": dpi, "resolutionunit": "INCH"} if dpi else {}),

@@ -109,3 +109,14 @@ def test_an_unknown_output_format_is_one_line():
     result = CliRunner().invoke(app, ["run", "m.csv", "--out", "out", "--output-format", "jpeg"])
     assert result.exit_code == 2 and "output_format must be one of ['png', 'tiff']" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_very_large_restoration_is_written_as_bigtiff_and_read_back(monkeypatch):
+    from pipeline import tiff_out
+
+    monkeypatch.setattr(tiff_out, "CLASSIC_TIFF_BYTES", 100)  # a 12×17 colour image stands in for a 600 MP plate
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 12, 17)).astype(np.float32)
+    data = encode.encode_image(x, {"operator": "colorize", "model": "m", "seed": "0", "residual": "0",
+                                   "sourceSha256": "ab"}, 16, b"", {}, "tiff")  # fmt: skip
+    assert data[:4] == b"II+\x00"  # BigTIFF: 64-bit offsets
+    assert np.array_equal(decode_image(data, 10**6).samples, encode.to_uint16(x))
