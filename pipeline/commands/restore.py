@@ -101,9 +101,10 @@ def restore(
     x = measurement.in_source_channels(out.x[0].float().cpu().numpy(), pixels.shape[0], op)  # grey stays grey
     bits, icc = encode.sample_bits(input_mode), encode.output_profile(profile, op, x.shape[0])
     dpi = output_dpi(dpi, pixels.shape[1:], x.shape[1:])  # the scan's inches: ×4 SR of 600 dpi is 2400 dpi
-    image = encode.encode_image(x, provenance, bits, icc, inherited, output_format_of(output_uri), dpi)
+    output_format = output_format_of(output_uri)
+    image = encode.encode_image(x, provenance, bits, icc, inherited, output_format, dpi)
     try:
-        io.write_bytes_atomic(output_uri, image)
+        io.write_bytes_atomic(output_uri, image, content_type=encode.CONTENT_TYPES[output_format])
     except OSError as exc:  # checked before restoring, so the disk filled up or went away meanwhile
         console.print(f"[red]error:[/red] restored, but cannot write {output_uri}: {why(exc)}", highlight=False,
                       soft_wrap=True)  # fmt: skip
