@@ -189,7 +189,7 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
             _write(uri, image, settings, CONTENT_TYPES[settings.output_format])
             out.update(output_uri=uri, output_sha256=io.sha256_hex(image))
             out.update(output_height=x.shape[1], output_width=x.shape[2], output_bits=bits, output_channels=x.shape[0],
-                       output_icc=bool(profile))
+                       output_icc=bool(profile), output_dpi=dpi[0] if dpi else None)
         except Exception as exc:  # noqa: BLE001 - a failed write is that row's error
             out.update(error_fields(exc))
         out["encode_s"] = time.time() - started

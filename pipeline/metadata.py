@@ -40,6 +40,7 @@ OUTPUT_SHA256 = "output_sha256"
 INPUT_WIDTH, INPUT_HEIGHT = "input_width", "input_height"
 OUTPUT_WIDTH, OUTPUT_HEIGHT = "output_width", "output_height"
 OUTPUT_BITS, OUTPUT_CHANNELS, OUTPUT_ICC = "output_bits", "output_channels", "output_icc"
+OUTPUT_DPI = "output_dpi"
 INPUT_MODE = "input_mode"
 INPUT_ICC = "input_icc"
 INPUT_PAGES, INPUT_PAGE = "input_pages", "input_page"
@@ -88,6 +89,7 @@ SCHEMA = pa.schema(
         pa.field(OUTPUT_BITS, pa.int32()),  # 8 or 16 a sample (encode.sample_bits); null in parts older than it
         pa.field(OUTPUT_CHANNELS, pa.int32()),  # 1 gray, 3 RGB (measurement.in_source_channels)
         pa.field(OUTPUT_ICC, pa.bool_()),  # the scan's ICC profile was embedded (encode.output_profile)
+        pa.field(OUTPUT_DPI, pa.float64()),  # pixels an inch the image states (x; pipeline.resolution); null: none
         pa.field(INPUT_MODE, pa.string()),
         pa.field(INPUT_ICC, pa.bool_()),
         pa.field(INPUT_PAGES, pa.int32()),  # full-resolution images in the file (TIFF pages, frames)

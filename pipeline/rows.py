@@ -21,7 +21,7 @@ ANY_MASK = "*"  # resume_mask_sha256 when the earlier row has no mask hash (no m
 # Column kinds of every column a stage may emit; anything else is an object column.
 FLOAT_COLUMNS = (
     "decode_s", "restore_s", "encode_s", "started_at", "finished_at", "consistency_residual", "seam_ratio",
-    "uncertainty", "eta", "dpi_x", "dpi_y",
+    "uncertainty", "eta", "dpi_x", "dpi_y", "output_dpi",
 )
 INT_COLUMNS = (
     "input_width", "input_height", "input_pages", "input_page", "file_page", "output_width", "output_height",
@@ -51,6 +51,7 @@ RESTORE_COLUMNS = [
 RESTORED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + ["restored_npy"] + CARRIED_COLUMNS
 OUTPUT_COLUMNS = [
     "output_uri", "output_sha256", "output_width", "output_height", "output_bits", "output_channels", "output_icc",
+    "output_dpi",
     "encode_s", "finished_at",
 ]
 ENCODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + OUTPUT_COLUMNS

@@ -81,3 +81,4 @@ def test_a_run_keeps_the_resolution(tiny_model_path, ray_local, tmp_path):
     assert summary.ok == 1
     row = metadata.latest_rows(metadata.read_all(out)).to_pylist()[0]
     assert dpi_of(open(row["output_uri"], "rb").read()) == pytest.approx((800.0, 800.0), abs=0.1)
+    assert row["output_dpi"] == pytest.approx(800.0)  # the ledger says what the file states
