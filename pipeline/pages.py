@@ -15,10 +15,10 @@ from . import io
 from .rows import RowError
 
 NEW_SUBFILE_TYPE = 254  # TIFF tag; bit 0: a reduced-resolution version of another page
-MULTI_PAGE_EXTENSIONS = (".tif", ".tiff")
+MULTI_PAGE_EXTENSIONS = (".tif", ".tiff")  # what scan opens to count: an archive's animations are not its scans
 # What one ranged read fetches while the directory chain is walked: s3fs's default block is 50 MB, which made
 # counting the pages of a 200 MB scan fetch 50 MB (and a page directory at the end of the file another 50).
-IFD_READ_BYTES = 1 << 16  # what scan opens to count: an archive's animations are not its scans
+IFD_READ_BYTES = 1 << 16
 
 
 def full_frames(img: Image.Image) -> list[int]:

@@ -3,9 +3,10 @@
 Pillow refuses these as "cannot identify the format", so an archive's retouched 16-bit plate saved with
 transparency was an error row. Where ``tifffile`` is installed (the ``[rgb16]`` extra) the full-resolution page
 asked for (the first unless the manifest's ``file_page`` says otherwise) is read instead: turned upright by its
-orientation tag, alpha composited over white (as decode composites Pillow's LA and RGBA), its ICC profile kept, its title, creator and rights read from its XMP and text tags as for any
-scan (``pipeline.descriptive``). Without ``tifffile``, or for a layout it cannot turn into gray or RGB, the row
-keeps Pillow's error.
+orientation tag, alpha composited over white (as decode composites Pillow's LA and RGBA), its ICC profile and
+resolution kept, its title, creator and rights read from its XMP and text tags as for any scan
+(``pipeline.descriptive``). Without ``tifffile``, or for a layout it cannot turn into gray or RGB, the row keeps
+Pillow's error.
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ def is_tiff(data: bytes) -> bool:
 
 
 def read_tiff(data: bytes, check_size: Callable[[tuple[int, int]], None], page_number: int = 1,
-              ) -> tuple[np.ndarray, str, bytes, dict[str, str], int] | None:  # fmt: skip
-    """``(samples (C, H, W), input_mode, icc_profile, inherited, pages, dpi)`` of full-resolution image ``page_number``
-    (1-based) of a TIFF Pillow cannot open (inherited: its title, creator, rights and description), or None where
-    tifffile is missing or cannot make gray or RGB of it. ``check_size((width, height))`` runs before the pixels are decoded (decode's pixel limit; it raises
-    :class:`RowError`)."""
+              ) -> tuple[np.ndarray, str, bytes, dict[str, str], int, tuple[float, float] | None] | None:  # fmt: skip
+    """``(samples (C, H, W), input_mode, icc_profile, inherited, pages, dpi)`` of full-resolution image
+    ``page_number`` (1-based) of a TIFF Pillow cannot open (inherited: its title, creator, rights and description),
+    or None where tifffile is missing or cannot make gray or RGB of it. ``check_size((width, height))`` runs before
+    the pixels are decoded (decode's pixel limit; it raises :class:`RowError`), as does the page check
+    (``NoSuchPage``)."""
     try:
         import tifffile
 

@@ -4,8 +4,8 @@ Lossless (Adobe Deflate with the horizontal predictor, which suits photographs),
 (8, or 16 where the scan had 16), gray or RGB, with what the PNG carries: the scan's ICC profile (tag 34675) where
 the output's colours are the scan's, the provenance and Dublin Core fields in an XMP packet (tag 700), the
 description (ImageDescription), Software, the resolution (``pipeline.resolution``), and the creator and rights in
-Artist and Copyright where they are ASCII, as TIFF 6 asks (the XMP holds them in any script). ``tifffile`` writes it; nothing time-dependent goes in,
-so the same restoration gives the same bytes.
+Artist and Copyright where they are ASCII, as TIFF 6 asks (the XMP holds them in any script). ``tifffile`` writes
+it; nothing time-dependent goes in, so the same restoration gives the same bytes.
 """
 
 from __future__ import annotations
