@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from . import io
+from .settings import OUTPUT_SUFFIXES
 
 if TYPE_CHECKING:
     from ddnm.settings import RestoreSettings
@@ -88,7 +89,7 @@ def check_output(out_uri: str, storage_options: dict | None = None) -> None:
 
 def output_format_of(uri: str) -> str:
     """``tiff`` for an output file named ``.tif``/``.tiff``, else ``png`` (what ``ddnm-batch restore OUT`` writes)."""
-    return "tiff" if os.path.splitext(uri)[1].lower() in (".tif", ".tiff") else "png"
+    return OUTPUT_SUFFIXES.get(os.path.splitext(uri)[1].lower(), "png")
 
 
 def check_output_file(uri: str, storage_options: dict | None = None) -> None:
@@ -97,7 +98,7 @@ def check_output_file(uri: str, storage_options: dict | None = None) -> None:
     if io.is_local(uri) and os.path.isdir(os.path.expanduser(uri)):
         raise PreflightError(f"cannot write {uri}: it is a folder; give a file name such as {uri.rstrip('/')}/out.png")
     stem, suffix = os.path.splitext(uri)
-    if suffix and suffix.lower() not in (".png", ".tif", ".tiff"):
+    if suffix and suffix.lower() not in OUTPUT_SUFFIXES:
         raise PreflightError(f"cannot write {uri}: the restored image is a PNG or a TIFF (lossless, with its "
                              f"provenance, 16 bits for a 16-bit scan); name it {stem}.png or {stem}.tif")
     try:

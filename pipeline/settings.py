@@ -13,6 +13,7 @@ from ddnm.settings import ModelSpec, RestoreSettings
 
 DEVICES = ("auto", "cpu", "cuda")
 OUTPUT_FORMATS = {"png": ".png", "tiff": ".tif"}  # --output-format → the restored images' file suffix
+OUTPUT_SUFFIXES = {".png": "png", ".tif": "tiff", ".tiff": "tiff"}  # restore OUT's suffix → the format written
 
 
 def output_format_named(text: str) -> str:

@@ -132,10 +132,11 @@ def test_a_run_after_compaction_resumes(tiny_model_path, ray_local, tmp_path):
 def test_the_run_summary_suggests_compaction_for_a_ledger_of_many_parts():
     from rich.console import Console
 
-    from pipeline.commands.run import COMPACT_HINT_PARTS, _print_summary
+    from pipeline.commands.run import _print_summary
+    from pipeline.compact import MANY_PARTS
     from pipeline.run import JobSummary
 
-    for parts, hinted in ((COMPACT_HINT_PARTS - 1, False), (COMPACT_HINT_PARTS, True)):
+    for parts, hinted in ((MANY_PARTS - 1, False), (MANY_PARTS, True)):
         console = Console(record=True, width=200)
         _print_summary(console, JobSummary("r", 1, 1, 0, 0, ledger_parts=parts, out_uri="s3://b/out"), "ray.log")
         assert ("`ddnm-batch compact s3://b/out` merges them" in console.export_text()) == hinted

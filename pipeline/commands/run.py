@@ -173,9 +173,6 @@ def _print_plan(console: Console, plan, out_uri: str) -> None:
     console.print(table)
 
 
-COMPACT_HINT_PARTS = MANY_PARTS  # ledger parts from which the summary suggests compaction
-
-
 def _print_summary(console: Console, summary, log_path: str) -> None:
     table = Table(title=f"run {summary.run_id}", show_header=False)
     rows = [
@@ -193,6 +190,6 @@ def _print_summary(console: Console, summary, log_path: str) -> None:
         table.add_row("preview", summary.preview_uri)
     table.add_row("Ray's log", log_path)
     console.print(table)
-    if summary.ledger_parts >= COMPACT_HINT_PARTS:  # every later resume check reads each of them
+    if summary.ledger_parts >= MANY_PARTS:  # every later resume check reads each of them
         console.print(f"the ledger is {summary.ledger_parts} part files: `ddnm-batch compact {summary.out_uri}` "
                       "merges them into one (safe while a job writes)", highlight=False, soft_wrap=True)
