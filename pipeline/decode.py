@@ -68,9 +68,29 @@ class Decoded(NamedTuple):
     dpi: tuple[float, float] | None = None  # the scan's stated resolution (x, y) in pixels an inch; None if none
 
 
-def decode_image(data: bytes, max_pixels: int, page: int = 1) -> Decoded:
+def decode_image(data: bytes, max_pixels: int, page: int = 1, negative: bool = False) -> Decoded:
     """Image ``page`` (1-based, of the file's full-resolution images: the recto and verso of a print in one TIFF) of
-    the scan in ``data``, decoded under the job's ``max_pixels``; raises :class:`RowError`."""
+    the scan in ``data``, decoded under the job's ``max_pixels``; raises :class:`RowError`. A ``negative`` (a glass
+    plate or film scanned by transmission, the manifest's ``negative``) comes back as its positive (:func:`inverted`):
+    that is the picture the measurement y describes, and what the restoration, the review page and the preview show.
+    """
+    decoded = _decode(data, max_pixels, page)
+    return decoded._replace(samples=inverted(decoded.samples)) if negative else decoded
+
+
+def inverted(samples: np.ndarray) -> np.ndarray:
+    """A negative's positive, s → max − s in the file's own encoding (Photoshop's Invert, what archives publish for
+    a plate before any tone work). It is affine, so the positive is degraded as the negative was: A(max − x) =
+    max − A x for an operator that keeps a flat field flat (A 1 = 1: a mean, a pooling, a blur, a mask). Tones are
+    not stretched: the plate's base and fog leave the blacks a dark gray, and clipping them is the archivist's call.
+    A colour negative's orange mask is not removed (it inverts to a blue cast); colorize, whose A is the channel
+    mean, is not affected by it."""
+    if samples.dtype.kind == "u":
+        return np.iinfo(samples.dtype).max - samples  # same dtype: 8 and 16 bits keep their depth
+    return (1.0 - np.clip(samples, 0.0, 1.0)).astype(samples.dtype)
+
+
+def _decode(data: bytes, max_pixels: int, page: int) -> Decoded:
     try:
         return _decode_with_pillow(data, max_pixels, page)
     except RowError as error:  # a TIFF Pillow cannot open (16-bit gray with alpha, float RGB): tifffile may
@@ -201,6 +221,7 @@ def decode_row(row: dict, settings: JobSettings) -> dict:
     out = {**row, "source_uri": row["uri"], "started_at": started, "status": STATUS_OK}
     out.pop("uri")
     page = out["input_page"] = max(1, int(row.get("file_page") or 1))  # error rows say which image was asked for
+    negative = out["input_negative"] = bool(row.get("negative"))
     try:
         data = _read(row["uri"], settings)
         mask_data = _read(row["mask_uri"], settings) if row.get("mask_uri") else None
@@ -209,7 +230,7 @@ def decode_row(row: dict, settings: JobSettings) -> dict:
         if _unchanged(row, out):
             out.update(status=STATUS_SKIPPED, decode_s=time.time() - started)
             return out
-        decoded = decode_image(data, settings.max_pixels, page)
+        decoded = decode_image(data, settings.max_pixels, page, negative)
         samples, out["input_mode"], out["icc_profile"], inherited, out["input_pages"], out["input_page"], dpi = decoded
         out["dpi_x"], out["dpi_y"] = dpi or (None, None)
         out["input_icc"] = bool(out["icc_profile"])

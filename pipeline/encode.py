@@ -166,6 +166,7 @@ def provenance_for(row: dict) -> dict[str, str]:
         **({"workSize": str(row["work_size"])} if row.get("work_size", -1) not in (None, -1) else {}),
         **({"startT": str(row["start_t"])} if row.get("start_t", -1) not in (None, -1) else {}),
         **({"sourcePage": str(row["input_page"])} if (row.get("input_page") or 1) > 1 else {}),  # a verso, a frame
+        **({"sourceNegative": "inverted"} if row.get("input_negative") else {}),  # restored as the plate's positive
     }
 
 

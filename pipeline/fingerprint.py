@@ -121,7 +121,8 @@ def row_fingerprint(job: str, row, op_keys: dict[str, str] | None = None) -> str
     recommendation). ``row`` is a :class:`pipeline.manifest.ManifestRow` or a dict with those keys.
     Also the title, creator, rights and description the manifest gives the output (``pipeline.descriptive``), where
     it gives any: a corrected rights statement re-writes the image that carries it. And the file's image it restores
-    where that is not the first (``file_page``): the verso is another picture than the recto."""
+    where that is not the first (``file_page``): the verso is another picture than the recto. And whether the scan is
+    a negative: its positive is another picture."""
     get = row.get if isinstance(row, dict) else lambda key: getattr(row, key)
     parts = [job, get("op"), get("params"), bool(get("mask_uri"))]
     if (op_keys or {}).get(get("op")):
@@ -130,5 +131,7 @@ def row_fingerprint(job: str, row, op_keys: dict[str, str] | None = None) -> str
         parts.append(inherited)  # absent from rows without those columns: their fingerprints stay as they were
     if (page := int(get("file_page") or 0)) > 1:  # the first image keeps the key rows had before the column
         parts.append({"file_page": page})
+    if get("negative"):  # a positive keeps the key rows had before the column
+        parts.append({"negative": True})
     text = canonical(parts)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

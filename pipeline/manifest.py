@@ -1,11 +1,11 @@
 """Read and validate a job manifest (CSV or Parquet, local or remote) before any work starts.
 
 Columns: ``id`` (unique, required), ``uri`` (required), optional ``op``, ``mask_uri``,
-``params`` (a JSON object string, e.g. ``{"scale": 4}``) and ``file_page`` (which full-resolution image of a
+``params`` (a JSON object string, e.g. ``{"scale": 4}``), ``file_page`` (which full-resolution image of a
 multi-page TIFF or an animation to restore, from 1; empty = the first: list a file twice, with ids of their own,
-to restore its recto and its verso); every other column is carried through to the metadata's ``extra`` column as
-JSON. CSV cells are read as text, so ids like ``007`` keep
-their zeros. Relative ``uri``/``mask_uri`` values are taken relative to the manifest's folder.
+to restore its recto and its verso) and ``negative`` (yes/true/1: the scan is of a negative, a glass plate or film,
+restored as its positive; no/false/0; empty = the run's ``--negative``); every other column is carried through to
+the metadata's ``extra`` column as JSON. CSV cells are read as text, so ids like ``007`` keep their zeros. Relative ``uri``/``mask_uri`` values are taken relative to the manifest's folder.
 Spreadsheets are met where they are: a CSV (or ``.tsv``) may be separated by commas, semicolons (Excel's CSV
 where the decimal mark is a comma), tabs or bars, and the known column names may be written in any case (``ID``,
 ``URI``).
@@ -27,8 +27,9 @@ from . import io
 from .ops import PLANS, check_op, engine_operator_names
 
 REQUIRED = ("id", "uri")
-KNOWN = ("id", "uri", "op", "mask_uri", "params", "file_page")
+KNOWN = ("id", "uri", "op", "mask_uri", "params", "file_page", "negative")
 MAX_LISTED = 20  # problems quoted in the error; the rest are counted
+YES, NO = ("1", "1.0", "true", "yes", "y", "t", "x"), ("0", "0.0", "false", "no", "n", "f")  # how spreadsheets say it
 DELIMITERS = (",", ";", "\t", "|")  # the first is the default; another wins only by reading the header better
 
 
@@ -47,13 +48,16 @@ class ManifestRow:
     params: str = "{}"
     extra: str = "{}"
     file_page: int = 0  # 0: the file's first full-resolution image (pipeline.decode)
+    negative: bool = False  # a negative's scan: restored as its positive (pipeline.decode.inverted)
 
     def to_item(self) -> dict:
         return asdict(self)
 
 
-def read_manifest(uri: str, default_op: str | None = None, storage_options: dict | None = None) -> list[ManifestRow]:
-    """Read, validate and resolve ``uri``; raise :class:`ManifestError` listing all problems."""
+def read_manifest(uri: str, default_op: str | None = None, storage_options: dict | None = None,
+                  default_negative: bool = False) -> list[ManifestRow]:  # fmt: skip
+    """Read, validate and resolve ``uri``; raise :class:`ManifestError` listing all problems. ``default_op`` and
+    ``default_negative`` hold for rows whose cell is empty (or that lack the column)."""
     table = _known_names(read_table(uri, storage_options))
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
@@ -61,7 +65,8 @@ def read_manifest(uri: str, default_op: str | None = None, storage_options: dict
             f"manifest {uri} lacks required column(s) {missing}; it has {table.column_names}. "
             "Add an 'id' column (unique key) and a 'uri' column (image path or URL)."
         )
-    return validate_rows(table.to_pylist(), default_op, base_dir=io.parent(uri), manifest_uri=uri)
+    return validate_rows(table.to_pylist(), default_op, base_dir=io.parent(uri), manifest_uri=uri,
+                         default_negative=default_negative)  # fmt: skip
 
 
 def read_table(uri: str, storage_options: dict | None = None) -> pa.Table:
@@ -115,13 +120,14 @@ def _known_names(table: pa.Table) -> pa.Table:
 
 
 def validate_rows(
-    records: list[dict], default_op: str | None, base_dir: str, manifest_uri: str = "manifest"
+    records: list[dict], default_op: str | None, base_dir: str, manifest_uri: str = "manifest",
+    default_negative: bool = False,
 ) -> list[ManifestRow]:
     """Turn raw records into rows; collect every problem and raise them together."""
     engine_names = engine_operator_names()
     rows, problems, first_seen = [], [], {}
     for number, record in enumerate(records, start=1):
-        row, row_problems = _validate_one(record, default_op, engine_names, base_dir)
+        row, row_problems = _validate_one(record, default_op, engine_names, base_dir, default_negative)
         row_id = _cell(record.get("id"))
         if row_id and row_id in first_seen:
             row_problems.append(f"duplicate id (first at row {first_seen[row_id]})")
@@ -135,7 +141,7 @@ def validate_rows(
     return rows
 
 
-def _validate_one(record: dict, default_op, engine_names: set[str], base_dir: str):
+def _validate_one(record: dict, default_op, engine_names: set[str], base_dir: str, default_negative: bool = False):
     problems = []
     row_id, uri = _cell(record.get("id")), _cell(record.get("uri"))
     op = _cell(record.get("op")) or (default_op or "")
@@ -153,6 +159,9 @@ def _validate_one(record: dict, default_op, engine_names: set[str], base_dir: st
     page, reason = _parse_page(_cell(record.get("file_page")))
     if reason:
         problems.append(reason)
+    negative, reason = _parse_yes_no("negative", _cell(record.get("negative")), default_negative)
+    if reason:
+        problems.append(reason)
     mask_uri = _cell(record.get("mask_uri"))
     if op in PLANS and PLANS[op].needs_mask and not mask_uri:
         problems.append(f"operator {op!r} needs a mask; fill the 'mask_uri' column")
@@ -167,6 +176,7 @@ def _validate_one(record: dict, default_op, engine_names: set[str], base_dir: st
         params=json.dumps(params, sort_keys=True, separators=(",", ":")),
         extra=json.dumps(extra, sort_keys=True, default=str),
         file_page=page,
+        negative=negative,
     ), []
 
 
@@ -192,6 +202,14 @@ def _parse_page(text: str) -> tuple[int, str | None]:
     if page < 1 or not page.is_integer():
         return 0, f"file_page must be a whole number from 1 (the file's first image), got {text!r}"
     return int(page), None
+
+
+def _parse_yes_no(column: str, text: str, default: bool) -> tuple[bool, str | None]:
+    if not text:
+        return default, None
+    if text.lower() in YES or text.lower() in NO:
+        return text.lower() in YES, None
+    return default, f"{column} must be yes or no (true/false, 1/0), got {text!r}"
 
 
 def _cell(value) -> str:

@@ -44,6 +44,7 @@ OUTPUT_DPI = "output_dpi"
 INPUT_MODE = "input_mode"
 INPUT_ICC = "input_icc"
 INPUT_PAGES, INPUT_PAGE = "input_pages", "input_page"
+INPUT_NEGATIVE = "input_negative"
 CONSISTENCY_RESIDUAL = "consistency_residual"
 SEAM_RATIO, TILES = "seam_ratio", "tiles"
 MODEL_NAME = "model_name"
@@ -94,6 +95,7 @@ SCHEMA = pa.schema(
         pa.field(INPUT_ICC, pa.bool_()),
         pa.field(INPUT_PAGES, pa.int32()),  # full-resolution images in the file (TIFF pages, frames)
         pa.field(INPUT_PAGE, pa.int32()),  # which was restored (1-based; the manifest's file_page); null = the first
+        pa.field(INPUT_NEGATIVE, pa.bool_()),  # a negative, restored as its positive (decode.inverted); null if older
         pa.field(CONSISTENCY_RESIDUAL, pa.float64()),  # ‖A x̂ − y‖ / ‖y‖
         pa.field(SEAM_RATIO, pa.float64()),  # tiled rows: gradient across window seams / elsewhere (ddnm.tiling)
         pa.field(TILES, pa.int32()),  # model windows the image was restored in (1 = untiled)

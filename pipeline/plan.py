@@ -50,7 +50,7 @@ def prepare(settings: JobSettings) -> tuple[Prepared, preflight.ModelIdentity]:
     """Refuse what cannot run (:class:`pipeline.preflight.PreflightError`, a ValueError: an unreadable manifest, an
     OUT that cannot be written, a model that does not load) and pair each row with what the ledger knows of it."""
     settings = absolute_paths(settings)
-    rows = read_manifest(settings.manifest_uri, settings.op, settings.storage_options)
+    rows = read_manifest(settings.manifest_uri, settings.op, settings.storage_options, settings.negative)
     suffix = OUTPUT_FORMATS[settings.output_format]
     check_outputs_do_not_overwrite_inputs(rows, settings.out_uri,
                                           lambda i: io.output_uri_for(settings.out_uri, i, suffix))  # fmt: skip

@@ -28,17 +28,18 @@ INT_COLUMNS = (
     "output_bits", "output_channels",
     "steps", "seed", "tiles", "samples", "work_size", "start_t",
 )
-BOOL_COLUMNS = ("input_icc", "output_icc")
+BOOL_COLUMNS = ("input_icc", "output_icc", "negative", "input_negative")
 BYTES_COLUMNS = ("pixels_npy", "mask_npy", "restored_npy", "icc_profile")
 
 # The columns each stage emits, fixed so every block of a stage has the same schema.
-MANIFEST_COLUMNS = ["id", "uri", "op", "mask_uri", "params", "extra", "file_page"]
+MANIFEST_COLUMNS = ["id", "uri", "op", "mask_uri", "params", "extra", "file_page", "negative"]
 ROW_COLUMNS = [
-    "id", "source_uri", "mask_uri", "op", "params", "extra", "file_page", "status", "error_type", "error_message",
+    "id", "source_uri", "mask_uri", "op", "params", "extra", "file_page", "negative", "status", "error_type",
+    "error_message",
 ]
 INPUT_COLUMNS = [
     "input_sha256", "mask_sha256", "input_width", "input_height", "input_mode", "input_icc", "input_pages",
-    "input_page", "decode_s", "started_at",
+    "input_page", "input_negative", "decode_s", "started_at",
 ]
 # What the output inherits travels to the encoder, not into the ledger (which notes only ``input_icc``): the scan's
 # ICC profile, its title/creator/rights as JSON (pipeline.descriptive), and its resolution in pixels an inch.

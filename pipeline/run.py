@@ -237,6 +237,8 @@ def write_preview(rows: list[ManifestRow], settings: JobSettings) -> str:
     pairs = [(io.read_bytes(r[metadata.SOURCE_URI], options), io.read_bytes(r[metadata.OUTPUT_URI], options))
              for r in chosen]  # fmt: skip
     pages = [r.get(metadata.INPUT_PAGE) or 1 for r in chosen]
+    negatives = [bool(r.get(metadata.INPUT_NEGATIVE)) for r in chosen]
+    sheet = contact_sheet(pairs, settings.max_pixels, pages, negatives)
     uri = io.join(settings.out_uri, "preview.png")
-    io.write_bytes_atomic(uri, contact_sheet(pairs, settings.max_pixels, pages), settings.storage_options)
+    io.write_bytes_atomic(uri, sheet, settings.storage_options)
     return uri

@@ -47,6 +47,8 @@ class JobSettings:
     ``max_worker_crashes``: a row whose restore worker died this many times (at least once with the row restored
     alone) becomes a ``WorkerCrashed`` error row and the run goes on (:mod:`pipeline.worker_crashes`).
     ``output_format``: ``png``, or ``tiff`` (lossless, as archives keep production masters; ``pipeline.tiff_out``).
+    ``negative``: rows whose ``negative`` cell is empty are scans of negatives (a box of glass plates), restored as
+    their positives (``pipeline.decode.inverted``); a row's own yes/no wins.
     """
 
     manifest_uri: str
@@ -66,6 +68,7 @@ class JobSettings:
     num_cpus: int | None = None
     dashboard: bool = False
     output_format: str = "png"
+    negative: bool = False
 
     def __post_init__(self) -> None:
         problems = _problems(self)

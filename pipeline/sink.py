@@ -163,6 +163,7 @@ class MetadataSink:
         message = "its Ray Data block failed after Ray's retries (the traceback is in Ray's log); re-run to retry it"
         rows = [{"id": item["id"], "source_uri": item["uri"], "mask_uri": item["mask_uri"], "op": item["op"],
                  "params": item["params"], "extra": item["extra"], "file_page": item.get("file_page", 0),
+                 "negative": item.get("negative", False),
                  "status": STATUS_ERROR, "error_type": BLOCK_FAILED,
                  "error_message": message} for item in lost]  # fmt: skip
         self.add(from_rows(rows, ROW_COLUMNS))

@@ -34,6 +34,8 @@ def restore(
     params: Annotated[str, typer.Option(help='Other operator parameters as JSON, e.g. {"sigma": 2.0}.')] = "{}",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     page: Annotated[int, typer.Option(min=1, help="Which image of a multi-page TIFF or animation (from 1).")] = 1,
+    negative: Annotated[bool, typer.Option(
+        "--negative", help="IN is a scan of a negative (glass plate, film): restore its positive.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     max_pixels: Annotated[int, typer.Option(help="Refuse larger inputs/outputs.")] = DEFAULT_MAX_PIXELS,
     restore: RestoreSettings | None = None,
@@ -58,7 +60,7 @@ def restore(
         op_params = _params(params, scale)
         check_output_file(output_uri)  # before the restoration, not after it
         source = io.read_bytes(input_uri)
-        pixels, input_mode, profile, inherited, pages, _, dpi = decode.decode_image(source, max_pixels, page)
+        pixels, input_mode, profile, inherited, pages, _, dpi = decode.decode_image(source, max_pixels, page, negative)
         if pages > 1:  # said before the work, so a wrong file is noticed at once
             console.print(f"note: {input_uri} holds {pages} images (pages or frames); image {page} is restored. "
                           "Pass --page N for another.", highlight=False, soft_wrap=True)
@@ -91,6 +93,7 @@ def restore(
         "convention": settings.sampler.convention,
         "residual": encode.residual_text(float(out.residual[0])), "sourceSha256": io.sha256_hex(source),
         **({"sourcePage": str(page)} if page > 1 else {}),
+        **({"sourceNegative": "inverted"} if negative else {}),
     }
     if out.work_size is not None:
         provenance["workSize"] = str(out.work_size)

@@ -42,6 +42,9 @@ def run(
         help="A row whose restore worker died this many times becomes a WorkerCrashed error row.")] = 3,
     output_format: Annotated[str, typer.Option(
         help="Restored images as png, or tiff (lossless, 16 bits where the scan had 16, same metadata).")] = "png",
+    negative: Annotated[bool, typer.Option(
+        "--negative", help="Scans are of negatives (glass plates, film): restore their positives. "
+                           "A row's 'negative' yes/no wins.")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Check everything and say what the run would restore and skip; restore nothing.")] = False,
     restore: RestoreSettings | None = None,
@@ -78,6 +81,7 @@ def run(
             dashboard=dashboard,
             max_worker_crashes=max_worker_crashes,
             output_format=output_format_named(output_format),
+            negative=negative,
         )
         if dry_run:
             from ..plan import plan_job

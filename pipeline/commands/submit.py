@@ -47,6 +47,9 @@ def submit(
         help="A row whose restore worker died this many times becomes a WorkerCrashed error row.")] = 3,
     output_format: Annotated[str, typer.Option(
         help="Restored images as png, or tiff (lossless, 16 bits where the scan had 16, same metadata).")] = "png",
+    negative: Annotated[bool, typer.Option(
+        "--negative", help="Scans are of negatives (glass plates, film): restore their positives. "
+                           "A row's 'negative' yes/no wins.")] = False,
     restore: RestoreSettings | None = None,
 ) -> None:
     """Submit a restoration run as a Ray job; print its id (stdout) and dashboard URL.
@@ -65,11 +68,11 @@ def submit(
                           seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
                           max_pixels=max_pixels, storage_options=parse_storage_options(storage_options),
                           preview=preview, max_worker_crashes=max_worker_crashes,
-                          output_format=output_format_named(output_format))  # fmt: skip
+                          output_format=output_format_named(output_format), negative=negative)  # fmt: skip
         request = SubmitRequest(job=job, schedule_slot=schedule_slot, working_dir=working_dir,
                                 pip=tuple(pip or ()), entrypoint_num_cpus=entrypoint_num_cpus)  # fmt: skip
         if check:
-            read_manifest(manifest, op, job.storage_options)
+            read_manifest(manifest, op, job.storage_options, negative)
     except (ManifestError, ValueError) as exc:
         raise fail(console, str(exc), code=2) from exc
     try:

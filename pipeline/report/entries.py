@@ -43,7 +43,9 @@ def make_entry(index: int, row: dict, settings: ReportSettings, previous: dict |
         return {**fields, **{key: previous[key] for key in reused}}
     images, notes, view, kept = {}, [], None, []
     page = row.get(metadata.INPUT_PAGE) or 1  # the file's image that was restored (null in older ledgers: the first)
-    source = _decoded(row[metadata.SOURCE_URI], row[metadata.INPUT_SHA256], "source", settings, notes, page=page)
+    negative = bool(row.get(metadata.INPUT_NEGATIVE))  # shown as restored: the positive
+    source = _decoded(row[metadata.SOURCE_URI], row[metadata.INPUT_SHA256], "source", settings, notes, page=page,
+                      negative=negative)  # fmt: skip
     restored = None
     if row[metadata.STATUS] == STATUS_OK:
         restored = _decoded(row[metadata.OUTPUT_URI], row[metadata.OUTPUT_SHA256], "output", settings, notes, kept)
@@ -60,6 +62,8 @@ def make_entry(index: int, row: dict, settings: ReportSettings, previous: dict |
             notes += [why_not] if why_not else []
     if (pages := row.get(metadata.INPUT_PAGES) or 1) > 1:  # the reviewer should know what was left out
         notes.append(f"the scan holds {pages} images (pages or frames); image {page} was restored")
+    if negative:
+        notes.append("the scan is of a negative; it is shown, and was restored, as its positive")
     return {
         **fields,
         "invented": view.mean if view else None,
@@ -113,10 +117,10 @@ def _size(width, height) -> str:
 
 def _decoded(
     uri: str | None, sha256: str | None, what: str, settings: ReportSettings, notes: list, kept: list | None = None,
-    page: int = 1,
+    page: int = 1, negative: bool = False,
 ) -> np.ndarray | None:
-    """Decoded samples ``(C, H, W)`` of image ``page`` of ``uri``, or ``None`` with the reason added to ``notes``;
-    with ``kept``, also what the file carries of its scan (:func:`kept_of_scan`), appended there."""
+    """Decoded samples ``(C, H, W)`` of image ``page`` of ``uri`` (a ``negative``'s positive), or ``None`` with the
+    reason added to ``notes``; with ``kept``, also what the file carries of its scan (:func:`kept_of_scan`), appended there."""
     if not uri:
         return None
     try:
@@ -128,7 +132,7 @@ def _decoded(
         notes.append(f"the {what} file changed since the run (sha256 differs from the ledger); not shown")
         return None
     try:
-        decoded = decode_image(data, settings.max_pixels, page)
+        decoded = decode_image(data, settings.max_pixels, page, negative)
     except RowError as exc:
         notes.append(f"cannot decode the {what}: {exc.message}")
         return None
