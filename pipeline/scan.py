@@ -68,6 +68,11 @@ class ScanResult:
     restored: int  # dropped by the ledger
     later_pages: int = 0  # rows for the second and later images of multi-page files (with ``pages``)
 
+    @property
+    def later_pages_phrase(self) -> str:
+        """`` (and N later pages of multi-page TIFFs)`` where there are any, for the summary lines; else ""."""
+        return f" (and {self.later_pages} later pages of multi-page TIFFs)" if self.later_pages else ""
+
 
 def parse_since(text: str) -> datetime:
     """``2026-11-01`` or ``2026-11-01T08:00[+02:00]`` as an aware datetime (naive means UTC)."""

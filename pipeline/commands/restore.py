@@ -15,7 +15,7 @@ from rich.console import Console
 
 from ..ops import PLANS, check_op, engine_operator_names
 from ._settings_options import with_restore_options
-from .run import parse_json_object
+from ._json_options import parse_json_object
 from ..settings import DEFAULT_MAX_PIXELS, RestoreSettings
 
 

@@ -14,7 +14,7 @@ from ..progress_lines import ProgressLines
 from ..compact import MANY_PARTS
 from ..settings import DEFAULT_MAX_PIXELS, JobSettings, RestoreSettings, output_format_named
 from ._settings_options import with_restore_options
-from ._json_options import parse_json_object, parse_storage_options  # noqa: F401 - restore.py imports the first
+from ._json_options import parse_storage_options
 
 
 def register(app: typer.Typer) -> None:

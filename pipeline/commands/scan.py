@@ -46,7 +46,6 @@ def scan(
     except (ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
-    later = f" (and {found.later_pages} later pages of multi-page TIFFs)" if found.later_pages else ""
-    console.print(f"{found.listed} images under {prefix}{later}: {found.restored} already restored, {found.older} "
-                  f"older than --since, {len(found.new)} new -> {out}", highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(f"{found.listed} images under {prefix}{found.later_pages_phrase}: {found.restored} already restored, "
+                  f"{found.older} older than --since, {len(found.new)} new -> {out}", highlight=False, soft_wrap=True)  # fmt: skip
     typer.echo(len(found.new))

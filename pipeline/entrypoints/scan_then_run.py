@@ -39,8 +39,7 @@ def main(prefix_uri: str, manifest_uri: str, settings_json: str, since: str | No
     except ValueError as exc:  # bad settings or --since, a prefix that cannot be listed
         print(f"error: {exc}", flush=True)
         return 2
-    later = f" (and {found.later_pages} later pages of multi-page TIFFs)" if found.later_pages else ""
-    print(f"scan {prefix_uri}: {found.listed} images{later}, {found.restored} already restored, "
+    print(f"scan {prefix_uri}: {found.listed} images{found.later_pages_phrase}, {found.restored} already restored, "
           f"{found.older} older than --since, {len(found.new)} new -> {manifest_uri}", flush=True)  # fmt: skip
     if not found.new:
         return 0
