@@ -36,6 +36,7 @@ class Restoration:
     tiles:       windows per image (1 when the image is the model's window).
     uncertainty: (B,) K > 1 only: the mean per-pixel spread of the samples, in [0, 1] intensity units.
     samples:     K, the posterior samples averaged.
+    sigma_y:     (B,) ``estimate_sigma_y`` only: the noise level each image was restored for (DDNM+; 0: plain DDNM).
     work_size:   long side of the working image when colour went through ``ddnm.colour``, else None.
     settings:    the settings in force, every recommendation resolved.
     prior:       the ``ModelInfo`` of the prior that sampled: the main prior's colour companion for colour at the
@@ -51,6 +52,7 @@ class Restoration:
     work_size: int | None = None
     settings: RestoreSettings | None = None
     prior: object | None = None  # ddnm.models.ModelInfo
+    sigma_y: torch.Tensor | None = None
 
     def __iter__(self):  # ``x, residual = ddnm.restore(...)``, as when it returned a pair
         yield self.x
@@ -114,7 +116,25 @@ def restore(
     resolved = settings.for_model(model, op)
     if resolved.work_size:
         return _restore_colour(y, op, model, resolved, seeds, callback, on_windows)
+    if resolved.estimate_sigma_y:
+        return _restore_at_own_noise(y, op, model, resolved, seeds, x_init, callback, on_windows)
     return _restore_samples(y, op, model, resolved, seeds, x_init, callback, on_windows)
+
+
+def _restore_at_own_noise(y, op, model, settings: RestoreSettings, seeds, x_init, callback, on_windows):
+    """DDNM+ for each image at the σ_y estimated from its own y (``ddnm.noise.estimate_sigma_y``), one image at a
+    time (the sampler takes one σ_y a call). Colour at the working size never comes here: the downscaled working
+    image's noise is averaged away, so the full-size estimate would not describe it."""
+    from .noise import estimate_sigma_y
+
+    sigma = estimate_sigma_y(y)
+    parts = []
+    for i in range(y.shape[0]):
+        rows = slice(i, i + 1)
+        own = replace(settings, estimate_sigma_y=False, sampler=replace(settings.sampler, sigma_y=float(sigma[i])))
+        parts.append(_restore_samples(y[rows], op.rows(rows), model, own, seeds[rows], _part(x_init, rows), callback,
+                                      on_windows))  # fmt: skip
+    return replace(_joined(parts), sigma_y=sigma.cpu(), settings=settings)
 
 
 def restoring_prior(model, op: LinearOperator, settings: RestoreSettings | None = None):

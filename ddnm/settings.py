@@ -241,6 +241,8 @@ class RestoreSettings:
     larger batch into parts (``ddnm.packing``; None: the whole batch, one sample at a time); ``tiles.max_batch``
     bounds the windows per call instead.
     ``latent_lambda``, ``latent_eta``, ``project_output`` are for latent (SD3) models only (``ddnm.latent_ddnm``).
+    ``estimate_sigma_y`` runs DDNM+ at each image's own noise level, estimated from y (``ddnm.noise``), in place of
+    one ``sampler.sigma_y`` for all.
     """
 
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
@@ -259,8 +261,13 @@ class RestoreSettings:
                                                                         "models only; default 0.8)."})
     latent_eta: float | None = None
     project_output: bool | None = None
+    estimate_sigma_y: bool = field(default=False, metadata={"help": "DDNM+ at each scan's own noise level, "
+        "estimated from the scan (in place of --sigma-y; not for colour at the working size)."})  # fmt: skip
 
     def __post_init__(self) -> None:
+        if self.estimate_sigma_y and self.sampler.sigma_y > 0:
+            raise ValueError(f"estimate_sigma_y estimates the noise level that sigma_y ({self.sampler.sigma_y}) "
+                             "states; give one of them")
         if self.samples is not None and self.samples < 1:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
         if self.work_size is not None and self.work_size != 0 and self.work_size < 8:

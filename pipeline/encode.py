@@ -15,6 +15,7 @@ give byte-identical files (the times live in the Parquet record).
 from __future__ import annotations
 
 import json
+import math
 import time
 from io import BytesIO
 from xml.sax.saxutils import quoteattr
@@ -170,6 +171,14 @@ def provenance_for(row: dict) -> dict[str, str]:
     }
 
 
+def noise_provenance(estimated: float | None, stated: float) -> dict[str, str]:
+    """The ``ddnm:`` fields of the noise level DDNM+ assumed: ``sigmaY`` (estimated for this image where
+    ``estimated`` is a number, ``sigmaYEstimated``; else the run's ``--sigma-y``); none for plain DDNM."""
+    if estimated is not None and not math.isnan(estimated):
+        return {"sigmaY": f"{estimated:.4g}", "sigmaYEstimated": "true"}
+    return {"sigmaY": f"{stated:.4g}"} if stated > 0 else {}
+
+
 def encode_row(row: dict, settings: JobSettings) -> dict:
     """Encode and write one restored row; error rows pass through. Returns a new row dict."""
     started = time.time()
@@ -178,7 +187,8 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
         try:
             x = unpack_array(row["restored_npy"])
             sampler = settings.restore.sampler
-            provenance = {**provenance_for(row), "guidance": sampler.guidance,
+            provenance = {**provenance_for(row), **noise_provenance(row.get("sigma_y"), sampler.sigma_y),
+                          "guidance": sampler.guidance,
                           "guidanceParams": guidance_params_json(settings), "convention": sampler.convention}
             profile = output_profile(row.get("icc_profile"), row["op"], x.shape[0])
             inherited = json.loads(row.get("descriptive") or "{}")

@@ -119,11 +119,12 @@ class RestoreStage:
         sampler = used.settings.sampler
         sampled_by = {"model_name": used.prior.name, "weights_sha256": used.prior.weights_sha256,
                       "steps": sampler.steps, "eta": sampler.eta, "start_t": sampler.start_t}  # fmt: skip
+        estimated = _per_row(used.sigma_y, len(indices))  # NaN unless estimate_sigma_y: the run's sigma_y holds
         for j, i in enumerate(indices):
             restored = measurement.in_source_channels(x[j], rows[i]["_samples"].shape[0], rows[i]["op"])
             rows[i].update(restored_npy=pack_array(restored), consistency_residual=float(residual[j]),
                            seam_ratio=seams[j], tiles=tiles, restore_s=per_image, uncertainty=spread[j],
-                           samples=used.samples, work_size=used.work_size, **sampled_by)
+                           samples=used.samples, work_size=used.work_size, sigma_y=estimated[j], **sampled_by)
 
     @torch.inference_mode()
     def _restore(self, group: list[dict]):
@@ -135,6 +136,7 @@ class RestoreStage:
         seeds = [r["seed"] for r in group]
         count = len(group)
         alone = exceeds_window(first, self.model.info.image_size)  # always restored alone: no batch-mates to match
+        alone = alone or self.settings.restore.estimate_sigma_y  # then every image is restored on its own anyway
         if self.settings.fixed_batch and count < self.settings.batch_size and not alone:
             # Pad with copies of the last image so the network always sees the same batch size
             # (see JobSettings.fixed_batch); the copies' results are dropped.

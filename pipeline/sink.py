@@ -14,6 +14,7 @@ OUT as a Parquet part in a local folder, ready to be copied into ``OUT/metadata/
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import threading
@@ -209,7 +210,10 @@ class MetadataSink:
 
     def _complete(self, row: dict) -> dict:
         settings = row_fingerprint(self.job_fingerprint, row, self.op_keys) if self.job_fingerprint else ""
-        return {**row, **self._constants, metadata.SETTINGS_SHA256: settings}
+        completed = {**row, **self._constants, metadata.SETTINGS_SHA256: settings}
+        if (own := row.get(metadata.SIGMA_Y)) is not None and not math.isnan(own):  # estimated for this image
+            completed[metadata.SIGMA_Y] = own
+        return completed
 
     def _check_output(self) -> None:
         """A row's image could not be written: is OUT itself gone, or was it that one file?"""

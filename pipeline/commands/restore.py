@@ -101,6 +101,8 @@ def restore(
         provenance["startT"] = str(out.settings.sampler.start_t)
     if out.uncertainty is not None:
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
+    estimated = None if out.sigma_y is None else float(out.sigma_y[0])
+    provenance.update(encode.noise_provenance(estimated, settings.sampler.sigma_y))
     x = measurement.in_source_channels(out.x[0].float().cpu().numpy(), pixels.shape[0], op)  # grey stays grey
     bits, icc = encode.sample_bits(input_mode), encode.output_profile(profile, op, x.shape[0])
     dpi = output_dpi(dpi, pixels.shape[1:], x.shape[1:])  # the scan's inches: ×4 SR of 600 dpi is 2400 dpi
@@ -118,6 +120,8 @@ def restore(
     spread = ""
     if out.uncertainty is not None:
         spread = f"; mean of {out.samples} samples, uncertainty {float(out.uncertainty[0]):.3g}"
+    if estimated is not None:
+        spread += f"; noise σ_y estimated {estimated:.3g}" + (" (DDNM+)" if estimated > 0 else " (none: DDNM)")
     kept = [f"{bits}-bit"] + (["ICC profile"] if icc else []) + sorted(inherited)  # what the output kept of the scan
     console.print(
         f"restored {input_uri} → {output_uri} ({', '.join(kept)}) in {time.time() - started:.1f} s; "
