@@ -20,6 +20,8 @@ from ddnm.noise import MAD_TO_STD, NOISELESS, estimate_sigma_y, haar_hh
 from ddnm.operators import make
 from pipeline import metadata
 from pipeline.cli import app
+from pipeline.report.entries import make_entry
+from pipeline.report.settings import ReportSettings
 from pipeline.run import run_job
 from pipeline.settings import JobSettings
 
@@ -111,6 +113,8 @@ def test_a_run_records_each_rows_own_noise(tiny_model_path, ray_local, tmp_path)
     assert latest["clean"]["sigma_y"] < latest["grainy"]["sigma_y"] / 2
     with Image.open(latest["grainy"]["output_uri"]) as image:
         assert 'ddnm:sigmaYEstimated="true"' in image.text["XML:com.adobe.xmp"]
+    entry = make_entry(0, latest["grainy"], ReportSettings(out, workers=1))  # the review page shows it
+    assert entry["sigma_y"] == latest["grainy"]["sigma_y"]
     again = run_job(JobSettings.of(**common))  # without the estimate: other settings, both restored again
     assert (again.ok, again.skipped) == (2, 0)
     latest = {r["id"]: r for r in metadata.latest_rows(metadata.read_all(out)).to_pylist()}

@@ -91,6 +91,7 @@ def _fields(index: int, row: dict) -> dict:
         "restore_s": _finite(row[m.RESTORE_S]),
         "samples": row.get(m.SAMPLES) or 1,  # parts written before the column have no value: one sample
         "uncertainty": _finite(row.get(m.UNCERTAINTY)),
+        "sigma_y": _finite(row.get(m.SIGMA_Y)),  # DDNM+'s noise level: the run's, or this scan's estimate
         "guidance": row.get(m.GUIDANCE) or "",
         "input_size": _size(row[m.INPUT_WIDTH], row[m.INPUT_HEIGHT]),
         "output_size": _size(row[m.OUTPUT_WIDTH], row[m.OUTPUT_HEIGHT]),
