@@ -36,6 +36,7 @@ class JobPlan:
     states: dict[str, int]  # new / changed / finished → rows
     ops: dict[str, int]  # operator → rows to restore (new and changed)
     model: str  # the prior's name, as it loaded
+    negatives: int = 0  # rows to restore that are scans of negatives (restored as their positives)
 
 
 def absolute_paths(settings: JobSettings) -> JobSettings:
@@ -66,10 +67,12 @@ def prepare(settings: JobSettings) -> tuple[Prepared, preflight.ModelIdentity]:
 def plan_job(settings: JobSettings) -> JobPlan:
     """The run's plan, without running it."""
     prepared, model = prepare(settings)
-    previous, states, ops = prepared.previous, Counter(), Counter()
+    previous, states, ops, negatives = prepared.previous, Counter(), Counter(), 0
     for row, item in zip(prepared.rows, prepared.items):
         state = FINISHED if item["resume_input_sha256"] else (CHANGED if row.id in previous else NEW)
         states[state] += 1
         if state != FINISHED:
             ops[row.op] += 1
-    return JobPlan(len(prepared.rows), {s: states[s] for s in (NEW, CHANGED, FINISHED)}, dict(ops), model.name)
+            negatives += row.negative
+    return JobPlan(len(prepared.rows), {s: states[s] for s in (NEW, CHANGED, FINISHED)}, dict(ops), model.name,
+                   negatives)  # fmt: skip

@@ -139,3 +139,14 @@ def test_a_run_restores_a_box_of_plates_as_positives(tiny_model_path, ray_local,
                              batch_size=2, device="cpu", max_pixels=TEST_MAX_PIXELS)  # fmt: skip
     redone = run_job(flipped)  # without --negative the plate's empty cell means a positive: another picture
     assert (redone.ok, redone.skipped) == (1, 1)
+
+
+def test_the_dry_run_counts_the_negatives(tmp_path):
+    (tmp_path / "plate.png").write_bytes(png(255 - positive_gray()))
+    (tmp_path / "print.png").write_bytes(png(positive_gray()))
+    rows = [{"id": "plate", "uri": "plate.png"}, {"id": "print", "uri": "print.png", "negative": "no"}]
+    manifest = write_manifest(tmp_path / "m.csv", rows)
+    result = CliRunner().invoke(app, ["run", manifest, "--out", str(tmp_path / "out"), "--op", "colorize",
+                                      "--negative", "--dry-run"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "of them negatives (restored as positives) │ 1" in result.output

@@ -174,6 +174,8 @@ def _print_plan(console: Console, plan, out_uri: str) -> None:
     table.add_row("finished (skipped unless the scan changed)", str(states["finished"]))
     for op, count in sorted(plan.ops.items()):
         table.add_row(f"  {op}", str(count))
+    if plan.negatives:  # a wrong --negative would restore a box of prints as negatives: say so before the run
+        table.add_row("  of them negatives (restored as positives)", str(plan.negatives))
     console.print(table)
 
 
