@@ -36,11 +36,11 @@ class Restoration:
     tiles:       windows per image (1 when the image is the model's window).
     uncertainty: (B,) K > 1 only: the mean per-pixel spread of the samples, in [0, 1] intensity units.
     samples:     K, the posterior samples averaged.
-    sigma_y:     (B,) ``estimate_sigma_y`` only: the noise level each image was restored for (DDNM+; 0: plain DDNM).
     work_size:   long side of the working image when colour went through ``ddnm.colour``, else None.
     settings:    the settings in force, every recommendation resolved.
     prior:       the ``ModelInfo`` of the prior that sampled: the main prior's colour companion for colour at the
                  working size (``restoring_prior``), else the main prior. Provenance records it.
+    sigma_y:     (B,) ``estimate_sigma_y`` only: the noise level each image was restored for (DDNM+; 0: plain DDNM).
     """
 
     x: torch.Tensor

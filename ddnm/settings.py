@@ -304,7 +304,8 @@ class RestoreSettings:
             from .latent_ddnm import latent_settings  # checks what latent DDNM refuses
 
             sampler = self.sampler.for_model(model)
-            latent_settings(sampler.steps, sampler.sigma_y, sampler.travel_length, self._latent_view(sampler))
+            sigma_y = sampler.sigma_y or float(self.estimate_sigma_y)  # an estimate would be a sigma_y: refused alike
+            latent_settings(sampler.steps, sigma_y, sampler.travel_length, self._latent_view(sampler))
         else:
             sampler = self.sampler.for_model(model, task_of(op))
             max_t = getattr(model, "max_t", None)  # a denoiser (FFDNet) cannot start above its noise range

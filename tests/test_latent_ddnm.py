@@ -151,6 +151,8 @@ def test_clear_refusals(model, folder, tmp_path):
         ddnm.restore(y, op, model, steps=2, guidance="ddpg")
     with pytest.raises(ValueError, match="sigma_y"):
         ddnm.restore(y, op, model, steps=2, sigma_y=0.1)
+    with pytest.raises(ValueError, match="sigma_y"):  # an estimated noise level is a sigma_y too
+        ddnm.restore(y, op, model, steps=2, estimate_sigma_y=True)
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "model_index.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="lacks"):
