@@ -150,3 +150,11 @@ def test_the_dry_run_counts_the_negatives(tmp_path):
                                       "--negative", "--dry-run"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "of them negatives (restored as positives) │ 1" in result.output
+
+
+def test_a_submitted_job_carries_negative_and_the_noise_estimate():
+    from pipeline.job_spec import from_json, to_json
+
+    settings = JobSettings.of("s3://a/m.csv", "s3://a/out", negative=True, estimate_sigma_y=True)
+    carried = from_json(to_json(settings))
+    assert carried == settings and carried.negative and carried.restore.estimate_sigma_y
