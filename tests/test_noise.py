@@ -119,3 +119,15 @@ def test_a_run_records_each_rows_own_noise(tiny_model_path, ray_local, tmp_path)
     assert (again.ok, again.skipped) == (2, 0)
     latest = {r["id"]: r for r in metadata.latest_rows(metadata.read_all(out)).to_pylist()}
     assert latest["grainy"]["sigma_y"] == 0.0
+
+
+def test_restore_says_when_a_scan_looks_noisy(tmp_path):
+    grainy = ((photo(64) + noise((1, 3, 64, 64), 0.08)).clamp(-1, 1) + 1) * 127.5
+    Image.fromarray(grainy[0].permute(1, 2, 0).round().byte().numpy()).save(tmp_path / "grainy.png")
+    said = {}
+    for name, source in (("grainy", tmp_path / "grainy.png"), ("clean", HOPPER)):
+        result = CliRunner().invoke(app, ["restore", str(source), str(tmp_path / f"{name}_out.png"), "--op", "denoise",
+                                          "--device", "cpu", "--steps", "2"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        said[name] = "looks noisy" in result.output
+    assert said == {"grainy": True, "clean": False}

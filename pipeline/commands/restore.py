@@ -78,6 +78,7 @@ def restore(
         started = time.time()
         # refuses what the sampler would, before any work; colour: the prior that colours (its companion)
         resolved = settings.for_model(ddnm.restoring_prior(prior, operator, settings), operator)
+        _hint_noise(console, y, resolved, prior)
         colour = bool(resolved.work_size)  # K samples in one batch there
         with StepProgress(console, resolved.sampler.steps, 1 if colour else resolved.samples) as progress:
             out = ddnm.restore(y.to(target), operator, prior, settings, seed=[seed], callback=progress.step,
@@ -128,6 +129,19 @@ def restore(
         f"consistency ‖Ax̂ − y‖/‖y‖ = {float(out.residual[0]):.2e}{tiled}{spread}",
         highlight=False, soft_wrap=True,  # one line in a log, for grep; a terminal wraps it itself
     )
+
+
+def _hint_noise(console: Console, y, resolved, prior) -> None:
+    """Say so where a scan restored as noiseless (no --sigma-y, no estimate) looks grainy: plain DDNM keeps y's
+    noise. Colour at the working size and latent priors take no sigma_y, so they get no hint."""
+    from ddnm.noise import NOISY, estimate_sigma_y
+
+    if resolved.work_size or resolved.estimate_sigma_y or resolved.sampler.sigma_y or getattr(prior, "is_latent", 0):
+        return
+    if (level := float(estimate_sigma_y(y.float())[0])) > NOISY:
+        console.print(f"note: the scan looks noisy (σ_y ≈ {level:.3f} in [-1, 1] units); plain DDNM keeps its "
+                      "noise. --estimate-sigma-y restores it with DDNM+ at that level.", highlight=False,
+                      soft_wrap=True)  # fmt: skip
 
 
 def _params(text: str, scale: int | None) -> dict:
