@@ -79,12 +79,12 @@ def decode_image(data: bytes, max_pixels: int, page: int = 1, negative: bool = F
 
 
 def inverted(samples: np.ndarray) -> np.ndarray:
-    """A negative's positive, s → max − s in the file's own encoding (Photoshop's Invert, what archives publish for
-    a plate before any tone work). It is affine, so the positive is degraded as the negative was: A(max − x) =
-    max − A x for an operator that keeps a flat field flat (A 1 = 1: a mean, a pooling, a blur, a mask). Tones are
-    not stretched: the plate's base and fog leave the blacks a dark gray, and clipping them is the archivist's call.
-    A colour negative's orange mask is not removed (it inverts to a blue cast); colorize, whose A is the channel
-    mean, is not affected by it."""
+    """A negative's positive, s → max − s in the file's own encoding (an image editor's Invert: the first step from
+    a plate to its positive, before any tone work). It is affine, so the positive is degraded as the negative was:
+    A(max − x) = max − A x for an operator that keeps a flat field flat (A 1 = 1: a mean, a pooling, a blur, a mask).
+    Tones are not stretched: the plate's base and fog leave the blacks a dark gray, and clipping them is the
+    archivist's call. A colour negative's orange mask is not removed (it inverts to a blue cast); colorize, whose A
+    is the channel mean, is not affected by it."""
     if samples.dtype.kind == "u":
         return np.iinfo(samples.dtype).max - samples  # same dtype: 8 and 16 bits keep their depth
     return (1.0 - np.clip(samples, 0.0, 1.0)).astype(samples.dtype)

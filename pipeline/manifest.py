@@ -5,7 +5,8 @@ Columns: ``id`` (unique, required), ``uri`` (required), optional ``op``, ``mask_
 multi-page TIFF or an animation to restore, from 1; empty = the first: list a file twice, with ids of their own,
 to restore its recto and its verso) and ``negative`` (yes/true/1: the scan is of a negative, a glass plate or film,
 restored as its positive; no/false/0; empty = the run's ``--negative``); every other column is carried through to
-the metadata's ``extra`` column as JSON. CSV cells are read as text, so ids like ``007`` keep their zeros. Relative ``uri``/``mask_uri`` values are taken relative to the manifest's folder.
+the metadata's ``extra`` column as JSON. CSV cells are read as text, so ids like ``007`` keep their zeros.
+Relative ``uri``/``mask_uri`` values are taken relative to the manifest's folder.
 Spreadsheets are met where they are: a CSV (or ``.tsv``) may be separated by commas, semicolons (Excel's CSV
 where the decimal mark is a comma), tabs or bars, and the known column names may be written in any case (``ID``,
 ``URI``).
