@@ -131,6 +131,7 @@ def test_a_run_restores_a_box_of_plates_as_positives(tiny_model_path, ray_local,
     assert np.abs(before - shown).mean() < 2.0
     entry = make_entry(0, latest["plate"], ReportSettings(out, workers=1))
     assert "restored, as its positive" in entry["note"]
+    assert (entry["negative"], entry["file_page"]) == (True, 1)  # what the review page's rejected.csv writes back
     with Image.open(tmp_path / "out" / "report" / entry["thumbs"]["before"]) as thumb:
         assert abs(np.asarray(thumb.convert("L")).mean() - truth.mean()) < 8
     again = run_job(settings)

@@ -242,7 +242,8 @@ def test_page_in_headless_chromium(reviewed, tmp_path):
             assert sorted(table_ids()) == sorted(r["id"] for r in manifest_rows())
             assert report_browser.console_errors(driver) == []
 
-    assert list(decisions[0])[:8] == ["id", "uri", "op", "mask_uri", "params", "decision", "note", "output_sha256"]
+    assert list(decisions[0])[:10] == ["id", "uri", "op", "mask_uri", "params", "file_page", "negative", "decision",
+                                       "note", "output_sha256"]  # fmt: skip
     assert {r["id"]: (r["decision"], r["note"]) for r in decisions} == {
         "grey0": ("rejected", "sky colour invented"), "small": ("accepted", ""), "../holes": ("rejected", "")}
     assert Image.open(tmp_path / "report.png").format == "PNG"
@@ -251,6 +252,8 @@ def test_page_in_headless_chromium(reviewed, tmp_path):
     assert sorted((r.id, r.uri, r.op, r.mask_uri) for r in rerun) == [
         (i, ledger[i]["source_uri"], ledger[i]["op"], ledger[i]["mask_uri"] or "") for i in ("../holes", "grey0")]
     grey0 = next(r for r in rerun if r.id == "grey0")
+    assert (grey0.file_page, grey0.negative) == (0, False)  # the first image, written "no": not a negative
+    assert {r["id"]: r["negative"] for r in rejected} == {"grey0": "no", "../holes": "no"}
     assert json.loads(grey0.extra) == {"decision": "rejected", "note": "sky colour invented",
                                        "output_sha256": ledger["grey0"]["output_sha256"], "shelf": "A1"}  # fmt: skip
 

@@ -82,6 +82,8 @@ def _fields(index: int, row: dict) -> dict:
         "id": row[m.ID],
         "uri": row[m.SOURCE_URI] or "",
         "mask_uri": row.get(m.MASK_URI) or "",
+        "file_page": row.get(m.INPUT_PAGE) or 1,  # which image of the file, and whether it was a negative: a re-run
+        "negative": bool(row.get(m.INPUT_NEGATIVE)),  # of the rejected rows (decisions.js) must restore the same
         "op": row[m.OP] or "",
         "params": row[m.PARAMS] or "{}",
         "status": row[m.STATUS],
@@ -121,7 +123,8 @@ def _decoded(
     page: int = 1, negative: bool = False,
 ) -> np.ndarray | None:
     """Decoded samples ``(C, H, W)`` of image ``page`` of ``uri`` (a ``negative``'s positive), or ``None`` with the
-    reason added to ``notes``; with ``kept``, also what the file carries of its scan (:func:`kept_of_scan`), appended there."""
+    reason added to ``notes``; with ``kept``, also what the file carries of its scan (:func:`kept_of_scan`), appended
+    there."""
     if not uri:
         return None
     try:

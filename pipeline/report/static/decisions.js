@@ -1,7 +1,8 @@
 /* Reviewer decisions: kept in this browser's localStorage, exported as CSV.
  *
- * The CSV is also a ddnm-batch manifest (id, uri, op, mask_uri, params, then decision, note and
- * the row's catalogue columns), so the rejected rows can be restored again:
+ * The CSV is also a ddnm-batch manifest (id, uri, op, mask_uri, params, file_page, negative, then decision,
+ * note and the row's catalogue columns), so the rejected rows can be restored again, the same image of the file
+ * (a verso) and a plate as its positive again ("negative" is written yes or no, so no run's --negative changes it):
  *   ddnm-batch run rejected.csv --out OUT-rerun --seed 1
  * A decision holds only for the output it was made on: when a re-run replaces a row's image
  * (another output_sha256), the row shows as undecided again.
@@ -9,7 +10,8 @@
 (function (DDNM) {
   "use strict";
 
-  const COLUMNS = ["id", "uri", "op", "mask_uri", "params", "decision", "note", "output_sha256"];
+  const COLUMNS = ["id", "uri", "op", "mask_uri", "params", "file_page", "negative", "decision", "note",
+                   "output_sha256"];
 
   class Decisions {
     constructor(storageKey) {
@@ -67,7 +69,9 @@
       const lines = [header.map(csvCell).join(",")];
       for (const row of chosen) {
         const item = this.get(row);
-        const values = { ...row, decision: item.decision, note: item.note };
+        const values = { ...row, decision: item.decision, note: item.note,
+                         file_page: row.file_page > 1 ? String(row.file_page) : "",
+                         negative: row.negative ? "yes" : "no" };
         const cells = COLUMNS.map((key) => values[key]).concat(extraKeys.map((key) => (row.extra || {})[key]));
         lines.push(cells.map(csvCell).join(","));
       }
