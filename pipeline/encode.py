@@ -179,6 +179,16 @@ def noise_provenance(estimated: float | None, stated: float) -> dict[str, str]:
     return {"sigmaY": f"{stated:.4g}"} if stated > 0 else {}
 
 
+def restored_provenance(row: dict, settings: JobSettings) -> dict[str, str]:
+    """Every ``ddnm:`` field of a restored image, as ``run`` (:func:`encode_row`) and ``ddnm-batch restore`` both
+    write it: the row's own (:func:`provenance_for`), the noise level DDNM+ assumed (the row's ``sigma_y`` where it
+    was estimated), and the guidance rule, its parameters and the convention the settings chose."""
+    sampler = settings.restore.sampler
+    return {**provenance_for(row), **noise_provenance(row.get("sigma_y"), sampler.sigma_y),
+            "guidance": sampler.guidance, "guidanceParams": guidance_params_json(settings),
+            "convention": sampler.convention}
+
+
 def encode_row(row: dict, settings: JobSettings) -> dict:
     """Encode and write one restored row; error rows pass through. Returns a new row dict."""
     started = time.time()
@@ -186,10 +196,7 @@ def encode_row(row: dict, settings: JobSettings) -> dict:
     if row["status"] == STATUS_OK:
         try:
             x = unpack_array(row["restored_npy"])
-            sampler = settings.restore.sampler
-            provenance = {**provenance_for(row), **noise_provenance(row.get("sigma_y"), sampler.sigma_y),
-                          "guidance": sampler.guidance,
-                          "guidanceParams": guidance_params_json(settings), "convention": sampler.convention}
+            provenance = restored_provenance(row, settings)
             profile = output_profile(row.get("icc_profile"), row["op"], x.shape[0])
             inherited = json.loads(row.get("descriptive") or "{}")
             bits = sample_bits(row.get("input_mode"))

@@ -51,7 +51,7 @@ def restore(
     from ..restore_progress import StepProgress
     from ..restore_stage import resolve_device
     from ..rows import RowError
-    from ..settings import JobSettings, guidance_params_json
+    from ..settings import JobSettings
 
     console = Console(stderr=True)
     try:
@@ -86,24 +86,16 @@ def restore(
     except (RowError, ValueError, FileNotFoundError, NotImplementedError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
-    provenance = {
-        "operator": op, "params": json.dumps(op_params, sort_keys=True), "model": out.prior.name,
-        "weightsSha256": out.prior.weights_sha256, "seed": str(seed), "steps": str(out.settings.sampler.steps),
-        "samples": str(out.samples), "guidance": settings.sampler.guidance,
-        "guidanceParams": guidance_params_json(JobSettings("-", "-", restore=settings)),
-        "convention": settings.sampler.convention,
-        "residual": encode.residual_text(float(out.residual[0])), "sourceSha256": io.sha256_hex(source),
-        **({"sourcePage": str(page)} if page > 1 else {}),
-        **({"sourceNegative": "inverted"} if negative else {}),
-    }
-    if out.work_size is not None:
-        provenance["workSize"] = str(out.work_size)
-    if out.settings.sampler.start_t is not None:  # a warm start (CCDF): the timestep it began at
-        provenance["startT"] = str(out.settings.sampler.start_t)
-    if out.uncertainty is not None:
-        provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
     estimated = None if out.sigma_y is None else float(out.sigma_y[0])
-    provenance.update(encode.noise_provenance(estimated, settings.sampler.sigma_y))
+    # the ledger row run would record for this image, so the provenance is written by run's own function
+    row = {"op": op, "params": json.dumps(op_params, sort_keys=True), "model_name": out.prior.name,
+           "weights_sha256": out.prior.weights_sha256, "seed": seed, "steps": out.settings.sampler.steps,
+           "samples": out.samples, "consistency_residual": float(out.residual[0]),
+           "input_sha256": io.sha256_hex(source), "work_size": out.work_size, "start_t": out.settings.sampler.start_t,
+           "input_page": page, "input_negative": negative, "sigma_y": estimated}  # fmt: skip
+    provenance = encode.restored_provenance(row, JobSettings("-", "-", restore=settings))
+    if out.uncertainty is not None:  # restore's own: run records the spread in the ledger
+        provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
     x = measurement.in_source_channels(out.x[0].float().cpu().numpy(), pixels.shape[0], op)  # grey stays grey
     bits, icc = encode.sample_bits(input_mode), encode.output_profile(profile, op, x.shape[0])
     dpi = output_dpi(dpi, pixels.shape[1:], x.shape[1:])  # the scan's inches: ×4 SR of 600 dpi is 2400 dpi

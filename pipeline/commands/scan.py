@@ -46,6 +46,7 @@ def scan(
     except (ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
-    console.print(f"{found.listed} images under {prefix}{found.later_pages_phrase}: {found.restored} already restored, "
-                  f"{found.older} older than --since, {len(found.new)} new -> {out}", highlight=False, soft_wrap=True)  # fmt: skip
+    console.print(f"{found.listed} images under {prefix}{found.later_pages_phrase}: {found.restored} already "
+                  f"restored, {found.older} older than --since, {len(found.new)} new -> {out}", highlight=False,
+                  soft_wrap=True)  # fmt: skip
     typer.echo(len(found.new))
