@@ -53,22 +53,34 @@ class JobSettings:
 
     manifest_uri: str
     out_uri: str
-    op: str | None = None
+    # A field with a "help" is a command-line option of `run` and `submit` (pipeline.commands._job_options), with
+    # this help and default; "run_only" ones have no meaning for a job sent to a cluster.
+    op: str | None = field(default=None, metadata={"help": "Default operator for rows without an 'op' value."})
     restore: RestoreSettings = field(default_factory=RestoreSettings)
-    max_worker_crashes: int = 3
-    seed: int = 0
-    batch_size: int = 4
-    fixed_batch: bool = True
-    num_actors: int = 1
-    device: str = "auto"
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    storage_options: dict = field(default_factory=dict, repr=False)
-    preview: int = 0
+    seed: int = field(default=0, metadata={"help": "Job seed; each row's seed derives from it and the row id."})
+    batch_size: int = field(default=4, metadata={"help": "Images per model call."})
+    fixed_batch: bool = field(default=True, metadata={
+        "help": "Pad model calls to --batch-size (byte-identical re-runs).", "run_only": True})
+    num_actors: int = field(default=1, metadata={"help": "Restore actors (one model each; one GPU each on CUDA)."})
+    device: str = field(default="auto", metadata={"help": "auto (CUDA where Ray has GPUs), cpu or cuda."})
+    storage_options: dict = field(default_factory=dict, repr=False, metadata={
+        "help": 'fsspec options as JSON: {"endpoint_url": "..."}. Credentials belong in the environment '
+                "(submit sends these options to the cluster in the job's spec)."})
+    max_pixels: int = field(default=DEFAULT_MAX_PIXELS, metadata={
+        "help": "Larger inputs or outputs become error rows (decompression bombs), never a crash."})
+    preview: int = field(default=0, metadata={"help": "Write OUT/preview.png with the first N restored rows."})
+    max_worker_crashes: int = field(default=3, metadata={
+        "help": "A row whose restore worker died this many times becomes a WorkerCrashed error row."})
     actor_cpus: float | None = None
-    num_cpus: int | None = None
-    dashboard: bool = False
-    output_format: str = "png"
-    negative: bool = False
+    num_cpus: int | None = field(default=None, metadata={
+        "help": "CPUs for a local Ray (default: all).", "run_only": True})
+    dashboard: bool = field(default=False, metadata={
+        "help": "Start the Ray dashboard with a local Ray.", "run_only": True})
+    output_format: str = field(default="png", metadata={
+        "help": "Restored images as png, or tiff (lossless, 16 bits where the scan had 16, same metadata)."})
+    negative: bool = field(default=False, metadata={
+        "help": "Scans are of negatives (glass plates, film): restore their positives. A row's 'negative' yes/no "
+                "wins.", "flag": "--negative"})
 
     def __post_init__(self) -> None:
         problems = _problems(self)

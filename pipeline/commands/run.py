@@ -12,9 +12,9 @@ from rich.table import Table
 from ..manifest import ManifestError
 from ..progress_lines import ProgressLines
 from ..compact import MANY_PARTS
-from ..settings import DEFAULT_MAX_PIXELS, JobSettings, RestoreSettings, output_format_named
+from ..settings import RestoreSettings
+from ._job_options import JobOptions, with_job_options
 from ._settings_options import with_restore_options
-from ._json_options import parse_storage_options
 
 
 def register(app: typer.Typer) -> None:
@@ -22,31 +22,15 @@ def register(app: typer.Typer) -> None:
 
 
 @with_restore_options
+@with_job_options(cluster=False)
 def run(
     manifest: Annotated[str, typer.Argument(
         help="CSV, TSV or Parquet manifest with id and uri columns (path, file:// or s3:// URI).")],
     out: Annotated[str, typer.Option("--out", help="Output folder or s3:// prefix.")],
-    op: Annotated[str | None, typer.Option(help="Default operator for rows without an 'op' value.")] = None,
-    seed: Annotated[int, typer.Option(help="Job seed; each row's seed derives from it and the row id.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 4,
-    fixed_batch: Annotated[bool, typer.Option(help="Pad model calls to --batch-size (byte-identical re-runs).")] = True,
-    num_actors: Annotated[int, typer.Option(help="Restore actors (one model each; one GPU each on CUDA).")] = 1,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    storage_options: Annotated[str, typer.Option(help='fsspec options as JSON: {"endpoint_url": "..."}.')] = "{}",
-    max_pixels: Annotated[int, typer.Option(help="Larger inputs/outputs: error rows.")] = DEFAULT_MAX_PIXELS,
-    preview: Annotated[int, typer.Option(help="Write OUT/preview.png with the first N restored rows.")] = 0,
-    num_cpus: Annotated[int | None, typer.Option(help="CPUs for a local Ray (default: all).")] = None,
-    dashboard: Annotated[bool, typer.Option(help="Start the Ray dashboard with a local Ray.")] = False,
-    report: Annotated[bool, typer.Option(help="Build the review page OUT/report/index.html at the end.")] = True,
-    max_worker_crashes: Annotated[int, typer.Option(
-        help="A row whose restore worker died this many times becomes a WorkerCrashed error row.")] = 3,
-    output_format: Annotated[str, typer.Option(
-        help="Restored images as png, or tiff (lossless, 16 bits where the scan had 16, same metadata).")] = "png",
-    negative: Annotated[bool, typer.Option(
-        "--negative", help="Scans are of negatives (glass plates, film): restore their positives. "
-                           "A row's 'negative' yes/no wins.")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Check everything and say what the run would restore and skip; restore nothing.")] = False,
+    report: Annotated[bool, typer.Option(help="Build the review page OUT/report/index.html at the end.")] = True,
+    job: JobOptions | None = None,
     restore: RestoreSettings | None = None,
 ) -> None:
     """Restore every image MANIFEST lists; write PNGs (or TIFFs) under OUT/images and Parquet under OUT/metadata.
@@ -64,25 +48,7 @@ def run(
     console = Console(stderr=True)
     log = None
     try:
-        settings = JobSettings(
-            manifest_uri=manifest,
-            out_uri=out,
-            op=op,
-            restore=restore,
-            seed=seed,
-            batch_size=batch_size,
-            fixed_batch=fixed_batch,
-            num_actors=num_actors,
-            device=device,
-            max_pixels=max_pixels,
-            storage_options=parse_storage_options(storage_options),
-            preview=preview,
-            num_cpus=num_cpus,
-            dashboard=dashboard,
-            max_worker_crashes=max_worker_crashes,
-            output_format=output_format_named(output_format),
-            negative=negative,
-        )
+        settings = job.settings(manifest, out, restore)
         if dry_run:
             from ..plan import plan_job
 

@@ -8,10 +8,10 @@ import typer
 from rich.console import Console
 
 from ..manifest import ManifestError
-from ..settings import DEFAULT_MAX_PIXELS, JobSettings, RestoreSettings, output_format_named
+from ..settings import RestoreSettings
 from ._cluster_options import Address, cluster_errors, fail
+from ._job_options import JobOptions, with_job_options
 from ._settings_options import with_restore_options
-from ._json_options import parse_storage_options
 
 
 def register(app: typer.Typer) -> None:
@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 @with_restore_options
+@with_job_options(cluster=True)
 def submit(
     manifest: Annotated[str, typer.Argument(
         help="CSV or Parquet manifest the cluster can read (s3:// or a shared path).")],
@@ -34,22 +35,7 @@ def submit(
         help="pip requirement for the job's runtime env (repeatable).")] = None,
     entrypoint_num_cpus: Annotated[float, typer.Option(help="CPUs reserved for the job's driver.")] = 0.0,
     check: Annotated[bool, typer.Option(help="Read and validate the manifest here before submitting.")] = True,
-    op: Annotated[str | None, typer.Option(help="Default operator for rows without an 'op' value.")] = None,
-    seed: Annotated[int, typer.Option(help="Job seed; each row's seed derives from it and the row id.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Images per model call.")] = 4,
-    num_actors: Annotated[int, typer.Option(help="Restore actors (one GPU each on CUDA).")] = 1,
-    device: Annotated[str, typer.Option(help="auto (CUDA when the cluster has GPUs), cpu or cuda.")] = "auto",
-    storage_options: Annotated[str, typer.Option(
-        help='fsspec options as JSON, no credentials: {"endpoint_url": "..."}.')] = "{}",
-    max_pixels: Annotated[int, typer.Option(help="Larger images become error rows (bombs).")] = DEFAULT_MAX_PIXELS,
-    preview: Annotated[int, typer.Option(help="Write OUT/preview.png with the first N restored rows.")] = 0,
-    max_worker_crashes: Annotated[int, typer.Option(
-        help="A row whose restore worker died this many times becomes a WorkerCrashed error row.")] = 3,
-    output_format: Annotated[str, typer.Option(
-        help="Restored images as png, or tiff (lossless, 16 bits where the scan had 16, same metadata).")] = "png",
-    negative: Annotated[bool, typer.Option(
-        "--negative", help="Scans are of negatives (glass plates, film): restore their positives. "
-                           "A row's 'negative' yes/no wins.")] = False,
+    job: JobOptions | None = None,
     restore: RestoreSettings | None = None,
 ) -> None:
     """Submit a restoration run as a Ray job; print its id (stdout) and dashboard URL.
@@ -64,15 +50,11 @@ def submit(
 
     console = Console(stderr=True)
     try:
-        job = JobSettings(manifest_uri=manifest, out_uri=out, op=op, restore=restore,
-                          seed=seed, batch_size=batch_size, num_actors=num_actors, device=device,
-                          max_pixels=max_pixels, storage_options=parse_storage_options(storage_options),
-                          preview=preview, max_worker_crashes=max_worker_crashes,
-                          output_format=output_format_named(output_format), negative=negative)  # fmt: skip
-        request = SubmitRequest(job=job, schedule_slot=schedule_slot, working_dir=working_dir,
+        settings = job.settings(manifest, out, restore)
+        request = SubmitRequest(job=settings, schedule_slot=schedule_slot, working_dir=working_dir,
                                 pip=tuple(pip or ()), entrypoint_num_cpus=entrypoint_num_cpus)  # fmt: skip
         if check:
-            read_manifest(manifest, op, job.storage_options, negative)
+            read_manifest(manifest, settings.op, settings.storage_options, settings.negative)
     except (ManifestError, ValueError) as exc:
         raise fail(console, str(exc), code=2) from exc
     try:
