@@ -10,8 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-TORCH_FREE = {"ddnm", "ddnm.settings", "ddnm.guidance_params", "ddnm.tiling", "ddnm.tiling.settings", "ddnm.tiling.plan",
-              "ddnm.operators", "ddnm.operators.registry"}
+TORCH_FREE = {"ddnm", "ddnm.settings", "ddnm.model_spec", "ddnm.guidance_params", "ddnm.tiling", "ddnm.tiling.settings",
+              "ddnm.tiling.plan", "ddnm.operators", "ddnm.operators.registry"}
 
 
 def test_cli_starts_without_torch():
