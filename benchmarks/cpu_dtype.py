@@ -1,4 +1,5 @@
-"""Network precision on a CPU: the bundled prior restoring a scan in fp32, bf16 and bf16 + channels_last.
+"""Network precision and layout on a CPU: the bundled prior restoring a scan in fp32 (contiguous and channels_last,
+the default), bf16 and bf16 + channels_last.
 
     python -m benchmarks.cpu_dtype                          # SR x2 of a 128x96 scan, K = 4 x 5 steps (the default)
     python -m benchmarks.cpu_dtype --op colorize --size 512  # colour at the working size: hardly any network time
@@ -6,8 +7,8 @@
 bf16 autocast pays only on a CPU with native bf16 arithmetic (AVX512-BF16 or AMX, from /proc/cpuinfo's flags; the
 table names them): without it PyTorch emulates bf16 and is slower than fp32 (docs/performance.md). Each precision
 restores the same scan with the same seed (`ddnm.restore`, the prior's defaults for the task), timed after one
-warm-up run; "PSNR to fp32" compares the outputs, and the consistency residual shows the sampler maths stayed fp32.
-Prints a table and appends one line per precision to benchmarks/results.jsonl.
+warm-up run; "PSNR to fp32" compares the outputs with the contiguous fp32 one's, and the consistency residual shows
+the sampler maths stayed fp32. Prints a table and appends one line per precision to benchmarks/results.jsonl.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ import torch
 from benchmarks.common import append_result, print_table
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "scans" / "china.png"
-SETTINGS = {"fp32": ("float32", False), "bf16": ("bfloat16", False), "bf16 + channels_last": ("bfloat16", True)}
+# The first is the reference the others' speed-up and PSNR are measured against: fp32 in the contiguous layout, the
+# default before channels_last became it (ddnm.models.load).
+SETTINGS = {"fp32, contiguous": ("float32", False), "fp32 + channels_last (default)": ("float32", True),
+            "bf16": ("bfloat16", False), "bf16 + channels_last": ("bfloat16", True)}
 
 
 def cpu_bf16_flags() -> str:

@@ -29,8 +29,9 @@ class ModelSpec:
                                                                "imagenet256_uncond (adm) or celeba_hq (ddpm)."})
     dtype: str = field(default="float32", metadata={"help": "Network precision: float32, bfloat16 or float16 "
                                                             "(autocast; the sampler's maths stays float32)."})
-    channels_last: bool = field(default=False, metadata={"help": "Run the network in channels-last memory format "
-                                                                 "(adm/ddpm; faster on GPUs)."})
+    channels_last: bool | None = field(default=None, metadata={"help": "Run the network in channels-last memory "
+        "format: the same maths, faster convolutions (default: on for adm/ddpm networks, the bundled priors among "
+        "them; --no-channels-last keeps the contiguous layout)."})  # fmt: skip
     compile: bool = field(default=False, metadata={"help": "torch.compile the network (adm/ddpm; falls back to "
                                                            "eager with one warning)."})
 

@@ -34,7 +34,9 @@ ADDED_LATER = {"convention": "paper", "work_size": None, "start_t": None, "clip_
 NOT_HASHED = frozenset({"path", "arch", "preset", "eta", "sampler", "tiles", "model", "max_batch"})
 # Fields whose default changed spelling: ``samples`` None (since the colour working size: 1, or 8 for colour at the
 # working size) is hashed as the 1 earlier jobs wrote, so their keys still match.
-OLD_SPELLING = {"samples": (None, 1)}
+# ``channels_last`` None (since it became the default for ε-networks: on) is hashed as the False earlier jobs wrote:
+# it changes how the network runs, not the restoration (within a level in a few pixels, as batch sizes do).
+OLD_SPELLING = {"samples": (None, 1), "channels_last": (None, False)}
 
 
 def restoration_fields(settings, sampling: dict | None = None) -> dict:
@@ -59,10 +61,10 @@ def restoration_fields(settings, sampling: dict | None = None) -> dict:
     }  # fmt: skip
     out = {}
     for name, value in flat.items():
-        if name in ADDED_LATER and value == ADDED_LATER[name]:
-            continue
         if name in OLD_SPELLING and value == OLD_SPELLING[name][0]:
             value = OLD_SPELLING[name][1]
+        if name in ADDED_LATER and value == ADDED_LATER[name]:
+            continue
         out[name] = value
     if restore.tiles != TileSettings():
         out["tiles"] = dataclasses.asdict(restore.tiles)

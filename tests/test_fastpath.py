@@ -45,10 +45,21 @@ def test_bf16_autocast_keeps_consistency_and_psnr(fp32_result):
     assert not torch.equal(x, fp32_result[0])  # the network really ran in bf16
 
 
-def test_channels_last_fp32_matches_default(fp32_result):
-    x, residual, _ = run(ddnm.models.load(channels_last=True))
+def test_channels_last_is_the_default_and_matches_the_contiguous_layout(fp32_result):
+    default, contiguous = ddnm.models.load(), ddnm.models.load(channels_last=False)
+    assert default.channels_last and not contiguous.channels_last
+    conv = next(p for p in default.net.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    x, residual, _ = run(contiguous)
     torch.testing.assert_close(x, fp32_result[0], rtol=0, atol=1e-4)
     assert (residual <= 1e-4).all()
+
+
+def test_channels_last_applies_only_where_it_can():
+    ffdnet = ddnm.models.load("ffdnet")  # not an ε-network: the default leaves it alone, asking for it is refused
+    assert not getattr(ffdnet, "channels_last", False)
+    with pytest.raises(ValueError, match="apply to ε-networks"):
+        ddnm.models.load("ffdnet", channels_last=True)
 
 
 def test_compile_failure_falls_back_to_eager_with_one_warning(fp32_result, monkeypatch):

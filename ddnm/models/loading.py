@@ -95,25 +95,35 @@ def _load_registered(prior: Prior, device, dtype, hparams: dict) -> DiffusionMod
 
 
 def load(path: str | Path | None = None, arch: str | None = None, *, device: str | torch.device = "cpu",
-         dtype: torch.dtype | str = torch.float32, channels_last: bool = False, compile: bool | str = False,
+         dtype: torch.dtype | str = torch.float32, channels_last: bool | None = None, compile: bool | str = False,
          **hparams) -> DiffusionModel:
     """Load a prior as a frozen ``NetworkEpsModel`` (or a registered prior's own model) on ``device``.
 
     ``dtype`` sets the network's weights and, for bfloat16/float16, runs it under autocast; the ᾱ schedule stays
     float64 and the sampler's arithmetic float32 (``ddnm.models.runtime``). guided-diffusion's ``use_fp16`` flag
     does not override it. ``channels_last`` and ``compile`` (``True`` or a ``torch.compile`` mode) apply to
-    ε-networks (ADM, DDPM); compiling falls back to eager with one warning. On CUDA, cudnn.benchmark is turned on
+    ε-networks (ADM, DDPM); compiling falls back to eager with one warning. ``channels_last=None`` (the default) runs
+    an ε-network in channels_last and any other prior as it is: the same maths in NHWC, the layout of oneDNN's and
+    cuDNN's fast convolutions (the bundled priors on a 2-core CPU: 1.04–1.46× faster per network call; SR ×2 of a
+    512-px scan 1.24× faster end to end, one pixel of 174k one level apart; ``benchmarks/cpu_dtype.py``); ``False``
+    keeps the contiguous layout. On CUDA, cudnn.benchmark is turned on
     and an fp32 network runs with TF32. ``hparams`` are the architecture's hyper-parameters, plus ``preset=``.
     """
     dtype = parse_dtype(dtype)
     device = torch.device(device)
     configure_backend(device)
-    if channels_last or compile:
-        model = load(path, arch, device=device, dtype=dtype, **hparams)
+    model = _load(path, arch, device, dtype, hparams)
+    if channels_last or compile:  # asked for: refused where it cannot apply
         if not isinstance(model, NetworkEpsModel):
             raise ValueError(f"channels_last and compile apply to ε-networks (adm, ddpm); "
                              f"{model.info.name!r} is a {type(model).__name__}")
-        return model.optimize(channels_last=channels_last, compile=compile)
+    if isinstance(model, NetworkEpsModel) and (channels_last is not False or compile):
+        model.optimize(channels_last=channels_last is not False, compile=compile)
+    return model
+
+
+def _load(path, arch, device: torch.device, dtype: torch.dtype, hparams: dict) -> DiffusionModel:
+    """:func:`load` without the network's layout and compilation."""
     if arch == "sd3" or is_diffusers_folder(path):
         if path is None:
             raise ValueError("arch='sd3' needs the path of a diffusers SD3 folder (nothing is downloaded)")
