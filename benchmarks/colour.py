@@ -43,9 +43,9 @@ OLD_HOLDOUT = ("kphotoalbum-grand-canyon-2.jpg", "mate-two-wings.jpg", "matplotl
 
 
 def holdout_files() -> list[Path]:
-    """The corpus photos the bundled prior never trained on (``jobs.data.holdout_names``, else the first 5)."""
+    """The corpus photos the bundled prior never trained on (``jobs.photos.holdout_names``, else the first 5)."""
     try:
-        from jobs.data import holdout_names
+        from jobs.photos import holdout_names
 
         names = holdout_names()
     except ImportError:

@@ -63,7 +63,7 @@ def table_colour(y: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
 def corpus_table(corpus: Path | None = None) -> torch.Tensor | None:
     """The table of the training photos of ``corpus`` (default: the one the priors train on,
     ``jobs.train_settings.default_corpus``), or None where there is none (CI keeps no ../shared)."""
-    from jobs.data import list_images, split_holdout
+    from jobs.photos import list_images, split_holdout
     from jobs.train_settings import default_corpus
 
     try:

@@ -31,7 +31,8 @@ TASKS = {"sr4": dict(op_name="sr_avgpool", scale=4), "inpaint": dict(op_name="in
 
 def held_out_crops(corpus: Path, count: int, size: int) -> tuple[list[str], torch.Tensor]:
     """``count`` multi-scale crops (training's distribution, seed 0) of the corpus images held out from training."""
-    from jobs.data import CropSampler, CropSettings, list_images, split_holdout
+    from jobs.data import CropSampler, CropSettings
+    from jobs.photos import list_images, split_holdout
 
     _, held = split_holdout(list_images(corpus))
     x = CropSampler(held, CropSettings(window=size, hflip=False), seed=0).sample(count)

@@ -18,7 +18,7 @@ from PIL import Image
 import ddnm
 from ddnm.metrics import colourfulness, psnr
 from ddnm.operators import make
-from jobs.data import holdout_names, list_images
+from jobs.photos import holdout_names, list_images
 from jobs.train_settings import default_corpus
 
 

@@ -180,7 +180,8 @@ def load_dataset(dataset: str, args) -> tuple[list[str], torch.Tensor]:
 def holdout_crops(corpus: Path, count: int = 20, window: int = 64) -> torch.Tensor:
     """``count`` multi-scale crops (the training crop mix, seed 0, no flips) of the corpus photos held out from
     training (``jobs/holdout.txt``): the model card's hold-out rows (here and ``benchmarks.holdout_tasks``)."""
-    from jobs.data import CropSampler, CropSettings, list_images, split_holdout
+    from jobs.data import CropSampler, CropSettings
+    from jobs.photos import list_images, split_holdout
 
     _, held = split_holdout(list_images(corpus))
     return CropSampler(held, CropSettings(window=window, hflip=False), seed=0).sample(count)

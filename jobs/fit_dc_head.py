@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from jobs.train_prior import Trainer, noised
+from jobs.objective import noised
+from jobs.train_prior import Trainer
 from jobs.train_settings import TrainSettings
 
 

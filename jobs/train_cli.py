@@ -83,7 +83,7 @@ def train(
             num_threads=num_threads or None, bf16=bf16, compile=compile)
         # the photos the trainer will read, read now: a missing corpus or a typo in the weights file is one line here
         # rather than a traceback from the trainer
-        from jobs.data import training_photos
+        from jobs.photos import training_photos
 
         training_photos(settings.corpus, settings.holdout_fraction, settings.photo_weights)
     except (ValueError, OSError) as error:  # bad option: one line, exit 2, no traceback

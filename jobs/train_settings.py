@@ -65,7 +65,7 @@ class TrainSettings:
     num_timesteps: int = 1000
     holdout_fraction: float = 0.1  # for corpora other than the project's, whose hold-out is jobs/holdout.txt
     thumbnail_fraction: float = 0.5  # crop mix, see jobs.data.CropSettings
-    # "name weight" lines (jobs.data.photo_weights): photos drawn in proportion to their weight, the rest weigh 1;
+    # "name weight" lines (jobs.photos.photo_weights): photos drawn in proportion to their weight, the rest weigh 1;
     # e.g. jobs/people.txt, so the colour prior sees enough skin (docs/training.md, session 14). None: uniform
     photo_weights: Path | None = None
     context_fraction: float = 0.25

@@ -48,7 +48,7 @@ def test_the_corpus_table_skips_the_hold_out_and_is_none_without_a_corpus(tmp_pa
 
     assert corpus_table(tmp_path / "no-corpus") is None  # CI keeps no ../shared: the benchmark leaves the row out
     paths = _photos(tmp_path, count=4)
-    from jobs.data import split_holdout
+    from jobs.photos import split_holdout
 
     train, held = split_holdout(paths)  # another folder than the project corpus: 10 % by name hash, at least 1
     assert len(held) == 1

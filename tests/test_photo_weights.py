@@ -1,4 +1,4 @@
-"""Photo weights (``jobs.data.photo_weights``, ``--photo-weights``): some photos drawn more often than the rest, as the
+"""Photo weights (``jobs.photos.photo_weights``, ``--photo-weights``): some photos drawn more often than the rest, as the
 colour prior's session-14 fine-tune drew the photos of people (jobs/people.txt)."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from jobs.data import CropSampler, CropSettings, holdout_names, list_images, photo_weights, split_holdout
+from jobs.data import CropSampler, CropSettings
+from jobs.photos import holdout_names, list_images, photo_weights, split_holdout
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared/corpus"

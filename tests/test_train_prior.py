@@ -15,8 +15,10 @@ from safetensors.torch import load_file
 
 from ddnm.models.adm import create_model
 from jobs.checkpoint import sha256_file
-from jobs.data import CropSampler, CropSettings, holdout_names, list_images, split_holdout
-from jobs.train_prior import REPO, TrainSettings, Trainer, fixed_t_loss, main
+from jobs.data import CropSampler, CropSettings
+from jobs.photos import holdout_names, list_images, split_holdout
+from jobs.objective import fixed_t_loss
+from jobs.train_prior import REPO, TrainSettings, Trainer, main
 from jobs.train_settings import BUNDLED_WEIGHTS
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus"

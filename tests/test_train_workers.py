@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from jobs.data import CropSettings, list_images
+from jobs.data import CropSettings
+from jobs.photos import list_images
 from jobs.train_prior import main
 from tests.test_train_prior import corpus, one_thread, tiny_settings  # noqa: F401  (fixtures and settings)
 
