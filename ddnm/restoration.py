@@ -117,8 +117,22 @@ def restore(
     if resolved.work_size:
         return _restore_colour(y, op, model, resolved, seeds, callback, on_windows)
     if resolved.estimate_sigma_y:
-        return _restore_at_own_noise(y, op, model, resolved, seeds, x_init, callback, on_windows)
-    return _restore_samples(y, op, model, resolved, seeds, x_init, callback, on_windows)
+        out = _restore_at_own_noise(y, op, model, resolved, seeds, x_init, callback, on_windows)
+    else:
+        out = _restore_samples(y, op, model, resolved, seeds, x_init, callback, on_windows)
+    return _with_colour_strength(out, op, y)
+
+
+def _with_colour_strength(out: Restoration, op: LinearOperator, y: torch.Tensor) -> Restoration:
+    """Colour restored at full size with its chroma times ``colour_strength`` (``ddnm.colour.with_strength``; the
+    working-size path scales its colour before the lift instead). The residual is measured again, on what is kept."""
+    from .colour import is_colour_task, with_strength
+
+    strength = out.settings.colour_strength
+    if strength == 1.0 or not is_colour_task(op):
+        return out
+    x = with_strength(out.x, strength)
+    return replace(out, x=x, residual=consistency(op, x, y.float()))
 
 
 def _restore_at_own_noise(y, op, model, settings: RestoreSettings, seeds, x_init, callback, on_windows):
@@ -225,6 +239,8 @@ def _restore_colour(y, op, model, settings: RestoreSettings, seeds, callback, on
     from .colour import restore_colour, working_size_for
 
     working = working_size_for(colour_recommendations(model), settings.work_size, settings.samples)
+    # colour_strength scales the colour the prior's calibration chose (its "saturation"), before the lift's gamut fit
+    working = replace(working, saturation=working.saturation * settings.colour_strength)
     tiles = 1
 
     def sample(y_work: torch.Tensor, op_work, sample_seeds: list[int]) -> torch.Tensor:

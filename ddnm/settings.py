@@ -194,7 +194,8 @@ class RestoreSettings:
     bounds the windows per call instead.
     ``latent_lambda``, ``latent_eta``, ``project_output`` are for latent (SD3) models only (``ddnm.latent_ddnm``).
     ``estimate_sigma_y`` runs DDNM+ at each image's own noise level, estimated from y (``ddnm.noise``), in place of
-    one ``sampler.sigma_y`` for all.
+    one ``sampler.sigma_y`` for all. ``colour_strength`` scales a colour task's chroma around the per-pixel channel
+    mean (``ddnm.colour.with_strength``), which A keeps, so the result stays exactly as consistent.
     """
 
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
@@ -215,11 +216,17 @@ class RestoreSettings:
     project_output: bool | None = None
     estimate_sigma_y: bool = field(default=False, metadata={"help": "DDNM+ at each scan's own noise level, "
         "estimated from the scan (in place of --sigma-y; not for colour at the working size)."})  # fmt: skip
+    colour_strength: float = field(default=1.0, metadata={"help": "colorize / old_photo: the restored colour times "
+        "this, around each pixel's gray, which stays the scan's: 1 the prior's colour, 0.5 half as saturated, 0 "
+        "gray; at most 2. For archives that prefer less colour to wrong colour."})  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.estimate_sigma_y and self.sampler.sigma_y > 0:
             raise ValueError(f"estimate_sigma_y estimates the noise level that sigma_y ({self.sampler.sigma_y}) "
                              "states; give one of them")
+        if not 0.0 <= self.colour_strength <= 2.0:
+            raise ValueError(f"colour_strength must be in [0, 2] (1 keeps the prior's colour), "
+                             f"got {self.colour_strength}")
         if self.samples is not None and self.samples < 1:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
         if self.work_size is not None and self.work_size != 0 and self.work_size < 8:

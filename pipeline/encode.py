@@ -165,10 +165,19 @@ def provenance_for(row: dict) -> dict[str, str]:
         "residual": residual_text(row["consistency_residual"]),
         "sourceSha256": row["input_sha256"],
         **({"workSize": str(row["work_size"])} if row.get("work_size", -1) not in (None, -1) else {}),
+        **colour_strength_provenance(row.get("colour_strength")),
         **({"startT": str(row["start_t"])} if row.get("start_t", -1) not in (None, -1) else {}),
         **({"sourcePage": str(row["input_page"])} if (row.get("input_page") or 1) > 1 else {}),  # a verso, a frame
         **({"sourceNegative": "inverted"} if row.get("input_negative") else {}),  # restored as the plate's positive
     }
+
+
+def colour_strength_provenance(strength: float | None) -> dict[str, str]:
+    """``colourStrength`` where a colour task's chroma was scaled (not 1); none for the prior's own colour and for
+    rows of other operators (None, or NaN once the ledger's float column holds it)."""
+    if strength is None or math.isnan(strength) or strength == 1.0:
+        return {}
+    return {"colourStrength": f"{strength:g}"}
 
 
 def noise_provenance(estimated: float | None, stated: float) -> dict[str, str]:

@@ -26,7 +26,7 @@ from .preflight import ModelIdentity
 # key at that value, so a resume after an upgrade still recognises the rows it restored before.
 ADDED_LATER = {"convention": "paper", "work_size": None, "start_t": None, "clip_x0": None, "latent_eta": None,
                "project_output": None, "dtype": "float32", "channels_last": False, "compile": False,
-               "warm_start": None, "estimate_sigma_y": False}  # fmt: skip
+               "warm_start": None, "estimate_sigma_y": False, "colour_strength": 1.0}  # fmt: skip
 # Fields of the settings dataclasses the key does not hash under their own name: the model's path, arch and preset
 # (its weights and configuration are hashed instead), η (the value in force is, in ModelIdentity), the nested
 # objects themselves, and max_batch (how many samples share a network call; ddnm.packing keeps each sample's seeds).
@@ -55,6 +55,7 @@ def restoration_fields(settings, sampling: dict | None = None) -> dict:
         "latent_eta": restore.latent_eta, "project_output": restore.project_output, "samples": restore.samples,
         "work_size": restore.work_size, "dtype": restore.model.dtype, "channels_last": restore.model.channels_last,
         "compile": restore.model.compile, "seed": settings.seed, "estimate_sigma_y": restore.estimate_sigma_y,
+        "colour_strength": restore.colour_strength,
         # A warm start began at A⁺y until it began at the task's classical estimate (bicubic, harmonic fill): rows
         # restored with a start_t under the old meaning are redone.
         "warm_start": None if sampler.start_t is None else "initial_image",

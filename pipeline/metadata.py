@@ -55,6 +55,7 @@ GUIDANCE, GUIDANCE_PARAMS = "guidance", "guidance_params"
 CONVENTION = "convention"
 SAMPLES, UNCERTAINTY = "samples", "uncertainty"
 WORK_SIZE = "work_size"
+COLOUR_STRENGTH = "colour_strength"
 SOFTWARE_VERSION = "software_version"
 DECODE_S, RESTORE_S, ENCODE_S = "decode_s", "restore_s", "encode_s"
 WORKER = "worker"
@@ -112,6 +113,7 @@ SCHEMA = pa.schema(
         pa.field(SAMPLES, pa.int32()),  # posterior samples averaged into the output (ddnm.posterior)
         pa.field(UNCERTAINTY, pa.float64()),  # mean per-pixel spread of those samples, [0, 1] units; null for 1
         pa.field(WORK_SIZE, pa.int32()),  # colour estimated at this long side, lifted to full size (ddnm.colour)
+        pa.field(COLOUR_STRENGTH, pa.float64()),  # colour tasks: the chroma's factor (1: the prior's); else null
         pa.field(SOFTWARE_VERSION, pa.string()),
         pa.field(DECODE_S, pa.float64()),
         pa.field(RESTORE_S, pa.float64()),

@@ -55,3 +55,11 @@ def check_op(name: str, engine_names: set[str]) -> str | None:
         return f"operator {name!r} is not supported by the batch pipeline (its measurement is not an image)"
     supported = sorted(n for n in engine_names if n in OPERATORS and OPERATORS[n].cli)
     return f"unknown operator {name!r}; expected one of {supported}"
+
+
+def colour_strength_for(op_name: str, strength: float) -> float | None:
+    """The ``colour_strength`` a row of ``op_name`` was restored with (the ledger's and the output's record): the
+    job's for a colour task (colorize, old photo), None for the operators that leave colour alone."""
+    known = OPERATORS.get(op_name)
+    return strength if known is not None and known.removes_colour else None
+

@@ -25,6 +25,7 @@ import ddnm
 
 from . import measurement
 from .batch_plan import exceeds_window, plan_calls
+from .ops import colour_strength_for
 from .rows import RESTORED_COLUMNS, STATUS_OK, error_fields, from_rows, pack_array, to_rows, unpack_array
 from .settings import JobSettings
 from .telemetry import StageMetrics
@@ -124,7 +125,9 @@ class RestoreStage:
             restored = measurement.in_source_channels(x[j], rows[i]["_samples"].shape[0], rows[i]["op"])
             rows[i].update(restored_npy=pack_array(restored), consistency_residual=float(residual[j]),
                            seam_ratio=seams[j], tiles=tiles, restore_s=per_image, uncertainty=spread[j],
-                           samples=used.samples, work_size=used.work_size, sigma_y=estimated[j], **sampled_by)
+                           samples=used.samples, work_size=used.work_size, sigma_y=estimated[j],
+                           colour_strength=colour_strength_for(rows[i]["op"], used.settings.colour_strength),
+                           **sampled_by)  # fmt: skip
 
     @torch.inference_mode()
     def _restore(self, group: list[dict]):

@@ -21,7 +21,7 @@ ANY_MASK = "*"  # resume_mask_sha256 when the earlier row has no mask hash (no m
 # Column kinds of every column a stage may emit; anything else is an object column.
 FLOAT_COLUMNS = (
     "decode_s", "restore_s", "encode_s", "started_at", "finished_at", "consistency_residual", "seam_ratio",
-    "uncertainty", "eta", "dpi_x", "dpi_y", "output_dpi", "sigma_y",
+    "uncertainty", "eta", "dpi_x", "dpi_y", "output_dpi", "sigma_y", "colour_strength",
 )
 INT_COLUMNS = (
     "input_width", "input_height", "input_pages", "input_page", "file_page", "output_width", "output_height",
@@ -47,7 +47,7 @@ CARRIED_COLUMNS = ["icc_profile", "descriptive", "dpi_x", "dpi_y"]
 DECODED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + ["pixels_npy", "mask_npy"] + CARRIED_COLUMNS
 RESTORE_COLUMNS = [
     "consistency_residual", "seam_ratio", "tiles", "restore_s", "model_name", "weights_sha256", "steps", "seed", "worker",
-    "samples", "uncertainty", "eta", "work_size", "start_t", "sigma_y",
+    "samples", "uncertainty", "eta", "work_size", "start_t", "sigma_y", "colour_strength",
 ]
 RESTORED_COLUMNS = ROW_COLUMNS + INPUT_COLUMNS + RESTORE_COLUMNS + ["restored_npy"] + CARRIED_COLUMNS
 OUTPUT_COLUMNS = [

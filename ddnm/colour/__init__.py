@@ -6,7 +6,7 @@
 """
 
 from .guided_filter import box_filter, guided_filter, guided_upsample
-from .lift import chroma, fit_gamut
+from .lift import chroma, fit_gamut, with_strength
 from .working import (
     WORKING_OPTIONS,
     ColourResult,
@@ -18,4 +18,4 @@ from .working import (
 )
 
 __all__ = ["WORKING_OPTIONS", "ColourResult", "WorkingSize", "box_filter", "chroma", "fit_gamut", "guided_filter",
-           "guided_upsample", "is_colour_task", "restore_colour", "working_shape", "working_size_for"]
+           "guided_upsample", "is_colour_task", "restore_colour", "with_strength", "working_shape", "working_size_for"]

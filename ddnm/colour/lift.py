@@ -48,6 +48,16 @@ def fit_gamut(gray: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return gray + t * c
 
 
+def with_strength(x: torch.Tensor, strength: float) -> torch.Tensor:
+    """x's chroma times ``strength`` around its channel mean, which stays as it was: colorize's and the old photo's A
+    is that mean, so A x and the consistency residual are unchanged. Above 1 the gamut is fitted (``fit_gamut``)."""
+    if strength == 1.0:
+        return x
+    gray = x.mean(dim=1, keepdim=True)
+    c = strength * chroma(x)
+    return fit_gamut(gray, c) if strength > 1.0 else gray + c
+
+
 def working_measurement(y: torch.Tensor, known: torch.Tensor | None, size: tuple[int, int]):
     """The gray scan at the working size: ``(y_work, known_work)``; ``known`` is None for plain colorize.
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..ops import PLANS, check_op, engine_operator_names
+from ..ops import PLANS, check_op, colour_strength_for, engine_operator_names
 from ._settings_options import with_restore_options
 from ._json_options import parse_json_object
 from ..settings import DEFAULT_MAX_PIXELS, RestoreSettings
@@ -92,7 +92,8 @@ def restore(
            "weights_sha256": out.prior.weights_sha256, "seed": seed, "steps": out.settings.sampler.steps,
            "samples": out.samples, "consistency_residual": float(out.residual[0]),
            "input_sha256": io.sha256_hex(source), "work_size": out.work_size, "start_t": out.settings.sampler.start_t,
-           "input_page": page, "input_negative": negative, "sigma_y": estimated}  # fmt: skip
+           "input_page": page, "input_negative": negative, "sigma_y": estimated,
+           "colour_strength": colour_strength_for(op, out.settings.colour_strength)}  # fmt: skip
     provenance = encode.restored_provenance(row, JobSettings("-", "-", restore=settings))
     if out.uncertainty is not None:  # restore's own: run records the spread in the ledger
         provenance["uncertainty"] = f"{float(out.uncertainty[0]):.4g}"
@@ -110,6 +111,8 @@ def restore(
     tiled = f"; {out.tiles} windows, seam ratio {float(out.seam_ratio[0]):.3f}" if out.seam_ratio is not None else ""
     if out.work_size is not None:
         tiled = f"; colour at working size {out.work_size} px, lifted to {operator.x_shape[2]}×{operator.x_shape[1]}"
+    if (strength := row["colour_strength"]) not in (None, 1.0):
+        tiled += f"; colour strength {strength:g}"
     spread = ""
     if out.uncertainty is not None:
         spread = f"; mean of {out.samples} samples, uncertainty {float(out.uncertainty[0]):.3g}"

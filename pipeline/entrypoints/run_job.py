@@ -36,8 +36,12 @@ def main(settings: JobSettings) -> JobSummary:
             last_printed = now
             left = remaining_s(progress.elapsed_s, progress.done, progress.to_do)  # as the terminal's bar shows it
             eta = "unknown" if left is None else f"{left:.0f}s"
-            print(f"progress {progress.done}/{progress.to_do} ok={progress.ok} errors={progress.errors} "
-                  f"skipped={progress.skipped} elapsed={progress.elapsed_s:.0f}s eta={eta}", flush=True)  # fmt: skip
+            line = (f"progress {progress.done}/{progress.to_do} ok={progress.ok} errors={progress.errors} "
+                    f"skipped={progress.skipped} elapsed={progress.elapsed_s:.0f}s eta={eta}\n")  # fmt: skip
+            # One write with its newline: print() writes the text and "\n" apart, and Ray's own log lines (stderr,
+            # the same job log) could land between them, gluing themselves onto the progress line.
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
     return run_job(settings, on_progress=report)
 
