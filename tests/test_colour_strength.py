@@ -17,6 +17,8 @@ import ddnm
 from ddnm.colour import chroma, with_strength
 from ddnm.operators import make
 from pipeline import metadata
+from pipeline.report.entries import make_entry
+from pipeline.report.settings import ReportSettings
 from pipeline.run import run_job
 from pipeline.settings import JobSettings
 
@@ -98,6 +100,9 @@ def test_a_run_records_the_strength_and_a_new_strength_restores_again(ray_local,
         assert 'ddnm:colourStrength="0.5"' in image.text["XML:com.adobe.xmp"]
     with Image.open(latest["small"]["output_uri"]) as image:
         assert "colourStrength" not in image.text["XML:com.adobe.xmp"]
+    report = ReportSettings(out, workers=1)  # the review page's detail view shows it
+    assert make_entry(0, latest["gray"], report)["colour_strength"] == 0.5
+    assert make_entry(1, latest["small"], report)["colour_strength"] is None
     again = run_job(JobSettings.of(**common))  # the prior's own colour: other settings, restored again
     assert (again.ok, again.skipped) == (2, 0)
     latest = {r["id"]: r for r in metadata.latest_rows(metadata.read_all(out)).to_pylist()}

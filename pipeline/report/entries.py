@@ -94,6 +94,7 @@ def _fields(index: int, row: dict) -> dict:
         "samples": row.get(m.SAMPLES) or 1,  # parts written before the column have no value: one sample
         "uncertainty": _finite(row.get(m.UNCERTAINTY)),
         "sigma_y": _finite(row.get(m.SIGMA_Y)),  # DDNM+'s noise level: the run's, or this scan's estimate
+        "colour_strength": _finite(row.get(m.COLOUR_STRENGTH)),  # colour rows: the factor on the prior's colour
         "guidance": row.get(m.GUIDANCE) or "",
         "input_size": _size(row[m.INPUT_WIDTH], row[m.INPUT_HEIGHT]),
         "output_size": _size(row[m.OUTPUT_WIDTH], row[m.OUTPUT_HEIGHT]),

@@ -134,6 +134,8 @@
                   ["seed", row.seed], ["guidance", row.guidance], ["posterior samples averaged", row.samples],
                   ["spread of the samples (mean per-pixel std)", DDNM.percent(row.uncertainty)],
                   ["noise σ_y assumed (DDNM+, [-1, 1] units)", row.sigma_y ? DDNM.fixed(row.sigma_y, 4) : ""],
+                  ["colour strength (1: the prior's colour)", row.colour_strength != null && row.colour_strength !== 1
+                    ? DDNM.fixed(row.colour_strength, 2) : ""],
                   ["restore s", DDNM.fixed(row.restore_s, 2)], ["run", row.run_id],
                   ["finished", row.finished_at], ["output sha256", row.output_sha256],
                   ["kept of the scan", row.kept],
