@@ -112,6 +112,32 @@ def test_decode_row_says_which_image_it_read_or_could_not(tmp_path):
     assert (missing["status"], missing["error_type"], missing["input_page"]) == ("error", "NoSuchPage", 3)
 
 
+def test_a_batch_reads_a_multi_page_file_once_for_all_its_rows(tmp_path, monkeypatch):
+    from pipeline import io
+    from pipeline.decode import decode_batch
+    from pipeline.rows import MANIFEST_COLUMNS, from_rows, to_rows
+
+    (tmp_path / "p.tif").write_bytes(pages_tiff([gray(40), gray(200)]))
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(tmp_path / "other.png")
+    reads = []
+    real = io.read_bytes
+    monkeypatch.setattr(io, "read_bytes", lambda uri, options=None: reads.append(uri) or real(uri, options))
+    base = {"mask_uri": "", "op": "colorize", "params": "{}", "extra": "{}", "negative": False}
+    rows = [{**base, "id": "recto", "uri": str(tmp_path / "p.tif"), "file_page": 1},
+            {**base, "id": "verso", "uri": str(tmp_path / "p.tif"), "file_page": 2},
+            {**base, "id": "other", "uri": str(tmp_path / "other.png"), "file_page": 0},
+            {**base, "id": "gone", "uri": str(tmp_path / "gone.png"), "file_page": 0},
+            {**base, "id": "gone-again", "uri": str(tmp_path / "gone.png"), "file_page": 0}]  # fmt: skip
+    settings = JobSettings(str(tmp_path / "m.csv"), str(tmp_path / "out"))
+    out = {r["id"]: r for r in to_rows(decode_batch(from_rows(rows, MANIFEST_COLUMNS), settings))}
+    assert reads.count(str(tmp_path / "p.tif")) == 1  # recto and verso: one read
+    assert reads.count(str(tmp_path / "gone.png")) == 2  # a failed read is not kept: each row tries
+    assert (out["recto"]["input_page"], out["verso"]["input_page"]) == (1, 2)
+    assert out["recto"]["input_sha256"] == out["verso"]["input_sha256"]
+    assert out["recto"]["pixels_npy"] != out["verso"]["pixels_npy"]  # each row still decodes its own page
+    assert out["other"]["status"] == "ok" and out["gone"]["error_type"] == "NotFound"
+
+
 def test_restore_page_two(tmp_path):
     source = tmp_path / "print.tif"
     source.write_bytes(pages_tiff([gray(30, 16, 16), gray(220, 16, 16)]))
