@@ -19,11 +19,13 @@ Masks: a grey image the size of the photo; **white (≥ 50 %) = known pixel, bla
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
 import warnings
 from io import BytesIO
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -211,7 +213,7 @@ def _samples(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1).copy()
 
 
-def decode_row(row: dict, settings: JobSettings, reads: RecentReads | None = None) -> dict:
+def decode_row(row: dict, settings: JobSettings, read: Callable[[str], bytes] | None = None) -> dict:
     """Read and decode one manifest row's image (and mask); the result is a new row dict.
 
     A row the driver found restored before (``resume_input_sha256`` set: same id and settings) is
@@ -223,9 +225,9 @@ def decode_row(row: dict, settings: JobSettings, reads: RecentReads | None = Non
     page = out["input_page"] = max(1, int(row.get("file_page") or 1))  # error rows say which image was asked for
     negative = out["input_negative"] = bool(row.get("negative"))
     try:
-        read = reads.read if reads is not None else _read
-        data = read(row["uri"], settings)
-        mask_data = read(row["mask_uri"], settings) if row.get("mask_uri") else None
+        read = read or functools.partial(_read, settings=settings)
+        data = read(row["uri"])
+        mask_data = read(row["mask_uri"]) if row.get("mask_uri") else None
         out["input_sha256"] = io.sha256_hex(data)
         out["mask_sha256"] = io.sha256_hex(mask_data) if mask_data is not None else ""
         if _unchanged(row, out):
@@ -265,24 +267,11 @@ def _read(uri: str, settings: JobSettings) -> bytes:
         raise RowError("ReadError", f"cannot read {uri}: {exc}") from exc
 
 
-class RecentReads:
-    """The bytes of the last ``keep`` files read, by URI, for the rows of one batch: the images of a multi-page TIFF
-    (recto and verso, listed one after another by ``scan --pages``) and a mask many rows share are read once, not
-    once per row. Only the last few are kept, so a batch of large scans holds no more than a file or two."""
-
-    def __init__(self, keep: int = 2):
-        self.keep, self.recent = keep, {}
-
-    def read(self, uri: str, settings: JobSettings) -> bytes:
-        if uri not in self.recent:
-            data = _read(uri, settings)  # a failure is not kept: the next row asking for it tries again
-            self.recent[uri] = data
-            while len(self.recent) > self.keep:
-                self.recent.pop(next(iter(self.recent)))
-        return self.recent[uri]
-
-
 def decode_batch(batch: dict[str, np.ndarray], settings: JobSettings) -> dict[str, np.ndarray]:
-    """Ray task UDF: manifest rows in, decoded rows out (a new dict; the input is read-only)."""
-    reads = RecentReads()
-    return from_rows([decode_row(row, settings, reads) for row in to_rows(batch)], DECODED_COLUMNS)
+    """Ray task UDF: manifest rows in, decoded rows out (a new dict; the input is read-only).
+
+    The rows share the bytes of the last two files read: the images of a multi-page TIFF (recto and verso, listed one
+    after another by ``scan --pages``) and a mask many rows share are read once, not once per row, and a batch of
+    large scans holds no more than two files. A failed read raises, so it is not kept: the next row tries again."""
+    read = functools.lru_cache(maxsize=2)(functools.partial(_read, settings=settings))
+    return from_rows([decode_row(row, settings, read) for row in to_rows(batch)], DECODED_COLUMNS)
