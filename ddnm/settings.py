@@ -22,7 +22,7 @@ from .guidance_params import (  # noqa: F401 - these names are also ddnm.setting
     default_params,
     param_names,
 )
-from .model_spec import DTYPES, ModelSpec  # noqa: F401 - ModelSpec is also ddnm.settings'
+from .model_spec import DTYPES, ModelSpec  # noqa: F401 - both were defined here; still importable from here
 from .tiling.settings import TileSettings
 
 CONVENTIONS = ("paper", "reference")

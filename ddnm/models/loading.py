@@ -106,8 +106,8 @@ def load(path: str | Path | None = None, arch: str | None = None, *, device: str
     an ε-network in channels_last and any other prior as it is: the same maths in NHWC, the layout of oneDNN's and
     cuDNN's fast convolutions (the bundled priors on a 2-core CPU: 1.04–1.46× faster per network call; SR ×2 of a
     512-px scan 1.24× faster end to end, one pixel of 174k one level apart; ``benchmarks/cpu_dtype.py``); ``False``
-    keeps the contiguous layout. On CUDA, cudnn.benchmark is turned on
-    and an fp32 network runs with TF32. ``hparams`` are the architecture's hyper-parameters, plus ``preset=``.
+    keeps the contiguous layout. On CUDA, cudnn.benchmark is turned on and an fp32 network runs with TF32.
+    ``hparams`` are the architecture's hyper-parameters, plus ``preset=``.
     """
     dtype = parse_dtype(dtype)
     device = torch.device(device)
