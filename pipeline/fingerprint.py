@@ -25,18 +25,19 @@ from .preflight import ModelIdentity
 # Fields added after archives were restored, with the value every earlier job implicitly had: left out of the
 # key at that value, so a resume after an upgrade still recognises the rows it restored before.
 ADDED_LATER = {"convention": "paper", "work_size": None, "start_t": None, "clip_x0": None, "latent_eta": None,
-               "project_output": None, "dtype": "float32", "channels_last": False, "compile": False,
+               "project_output": None, "dtype": "float32", "compile": False,
                "warm_start": None, "estimate_sigma_y": False, "colour_strength": 1.0}  # fmt: skip
 # Fields of the settings dataclasses the key does not hash under their own name: the model's path, arch and preset
 # (its weights and configuration are hashed instead), η (the value in force is, in ModelIdentity), the nested
-# objects themselves, and max_batch (how many samples share a network call; ddnm.packing keeps each sample's seeds).
+# objects themselves, max_batch (how many samples share a network call; ddnm.packing keeps each sample's seeds) and
+# channels_last (the network's memory layout: the same maths, rounded a little differently, as batch sizes are; not
+# hashed at all, so ``--channels-last``, the default for ε-networks, and leaving it out share a key; rows a job
+# restored with the explicit flag when it was hashed are restored once more).
 # tests/test_pipeline_metadata.py holds every other field to the key, so a field added later cannot be forgotten.
-NOT_HASHED = frozenset({"path", "arch", "preset", "eta", "sampler", "tiles", "model", "max_batch"})
+NOT_HASHED = frozenset({"path", "arch", "preset", "eta", "sampler", "tiles", "model", "max_batch", "channels_last"})
 # Fields whose default changed spelling: ``samples`` None (since the colour working size: 1, or 8 for colour at the
 # working size) is hashed as the 1 earlier jobs wrote, so their keys still match.
-# ``channels_last`` None (since it became the default for ε-networks: on) is hashed as the False earlier jobs wrote:
-# it changes how the network runs, not the restoration (within a level in a few pixels, as batch sizes do).
-OLD_SPELLING = {"samples": (None, 1), "channels_last": (None, False)}
+OLD_SPELLING = {"samples": (None, 1)}
 
 
 def restoration_fields(settings, sampling: dict | None = None) -> dict:
@@ -53,8 +54,8 @@ def restoration_fields(settings, sampling: dict | None = None) -> dict:
         "guidance_params": set_params(sampler.guidance_params), "convention": sampler.convention,
         "start_t": sampler.start_t, "clip_x0": sampler.clip_x0, "latent_lambda": restore.latent_lambda,
         "latent_eta": restore.latent_eta, "project_output": restore.project_output, "samples": restore.samples,
-        "work_size": restore.work_size, "dtype": restore.model.dtype, "channels_last": restore.model.channels_last,
-        "compile": restore.model.compile, "seed": settings.seed, "estimate_sigma_y": restore.estimate_sigma_y,
+        "work_size": restore.work_size, "dtype": restore.model.dtype, "compile": restore.model.compile,
+        "seed": settings.seed, "estimate_sigma_y": restore.estimate_sigma_y,
         "colour_strength": restore.colour_strength,
         # A warm start began at A⁺y until it began at the task's classical estimate (bicubic, harmonic fill): rows
         # restored with a start_t under the old meaning are redone.
