@@ -14,7 +14,8 @@ the prior's recommendation for the task (its config's ``sampling`` block, ``task
 what the CLI and the pipeline run; for these tasks a warm start from the classical estimate. "from noise" is one
 20-step sample from noise, the default before that.
 "bicubic, consistent" is bicubic with its range space replaced by A⁺y: the part of DDNM's SR gain that needs no
-prior. ``--count 40`` draws 40 crops instead (the first 20 are the same). Prints a table and appends one line per
+prior. ``--count 40`` draws 40 crops instead (the first 20 are the same); ``--dataset Kodak24`` (or Set14, Set5)
+measures the same on the 64-px centre crops of a public benchmark set instead. Prints a table and appends one line per
 (task, method) to benchmarks/results.jsonl.
 """
 
@@ -27,7 +28,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import append_result, print_table
-from benchmarks.quality import CORPUS, holdout_crops
+from benchmarks.quality import CORPUS, EVAL_ROOT, holdout_crops
+from pipeline import eval_report
 
 # The classical answer each task is held to (deblurring and denoising: A⁺y itself, the thresholded inverse / y).
 BASELINES = {"sr_avgpool": "bicubic", "sr_bicubic": "bicubic", "inpaint": "harmonic", "deblur_gaussian": "A⁺y",
@@ -40,7 +42,6 @@ def main(argv=None) -> None:
     from ddnm.evaluate import baseline_methods, degrade, pinv_baseline, task_for
     from ddnm.metrics import psnr
     from ddnm.restoration import restore
-    from pipeline.eval_report import picture_grid  # the eval command's labelled, zoomed picture sheet
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", nargs="+", default=list(TARGETS), choices=list(BASELINES))
@@ -51,12 +52,15 @@ def main(argv=None) -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--count", type=int, default=20, help="hold-out crops (20: the model card's)")
+    parser.add_argument("--dataset", default="holdout", help="holdout (the corpus photos never trained on), or a "
+                        "folder of /work/shared/eval/classic (Kodak24, Set14, Set5): its images' 64-px centre crops")
+    parser.add_argument("--root", type=Path, default=EVAL_ROOT, help="where --dataset's folders are")
     parser.add_argument("--pictures", type=Path, default=None,
                         help="folder for one picture per task: A⁺y | classical | from noise | default | truth")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = ddnm.models.load(args.weights)
-    x = holdout_crops(args.corpus, count=args.count)
+    x = crops(args)
     seeds = list(range(x.shape[0]))
     rows = []
     for name in args.ops:
@@ -81,7 +85,7 @@ def main(argv=None) -> None:
             out = run()
             seconds = (time.perf_counter() - started) / x.shape[0]
             x_hat = out.x if hasattr(out, "x") else out
-            row = {"task": name, "method": method, "samples": getattr(out, "samples", ""),
+            row = {"dataset": args.dataset, "task": name, "method": method, "samples": getattr(out, "samples", ""),
                    "psnr_db": float(psnr(x_hat, x).mean()), "s_per_image": seconds,
                    "crops": x.shape[0], "prior": model.info.name,
                    "weights_sha256": model.info.weights_sha256[:12]}  # fmt: skip
@@ -89,12 +93,22 @@ def main(argv=None) -> None:
             append_result("holdout_tasks", row)
             print(f"{name} {method}: {row['psnr_db']:.2f} dB", flush=True)
             shown[method] = x_hat
-        if args.pictures is not None:
+        if args.pictures is not None and args.dataset == "holdout":
             picked = list(PICTURE_ROWS)
             labels = list(dict.fromkeys(["A⁺y", BASELINES[name], "from noise", "default"]))
             columns = [(label, shown[label][picked]) for label in labels] + [("truth", x[picked])]
-            picture_grid(columns, args.pictures / f"holdout_{name}.jpg", rows=len(picked))
-    print_table("held-out 64-px crops, PSNR (dB)", rows)
+            eval_report.picture_grid(columns, args.pictures / f"holdout_{name}.jpg", rows=len(picked))
+    what = "held-out 64-px crops" if args.dataset == "holdout" else f"{args.dataset} 64-px centre crops"
+    print_table(f"{what}, PSNR (dB)", rows)
+
+
+def crops(args) -> torch.Tensor:
+    """The clean crops: the hold-out's multi-scale crops, or the centre crops of a benchmark set's images (all of
+    them, gray ones as RGB; ``benchmarks.quality``'s crops, so the two benchmarks' rows compare)."""
+    if args.dataset == "holdout":
+        return holdout_crops(args.corpus, count=args.count)
+    _, x = eval_report.load_crops(args.root / args.dataset, 64, None)
+    return x
 
 
 def knobs(text: str) -> dict:
