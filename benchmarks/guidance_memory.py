@@ -4,7 +4,10 @@ A process's peak resident set only grows, and the allocator keeps freed pages, s
 another in one process would hide each other. Each rule therefore runs a short restore (the per-step working
 set does not grow with the number of steps) in its own child process. The child loads the prior, crops and
 operator, runs one step of the rule on one crop (imports, thread pools and lazy initialisation are then paid
-for), reads its resident set, samples, and reports the peak above that level. On CUDA it reports
+for), resets the kernel's peak-RSS mark (``/proc/self/clear_refs``), reads its resident set, samples, and reports
+the peak above that level. The reset matters: loading the crops and weights peaks above the warm level and the
+allocator returns those pages, so the lifetime peak (``ru_maxrss``) could be the loading's, not the sampling's
+(seen here: DDNM "sampling" at 230-370 MiB, 6-9× its real cost, whenever glibc happened to trim). On CUDA it reports
 ``torch.cuda.max_memory_allocated`` above the allocation before sampling instead.
 
     python -m benchmarks.guidance_memory DPS SR×4 8 64 2 cpu 1   # one child (images, size, steps, device,
@@ -30,6 +33,28 @@ def resident_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
+def reset_peak_resident() -> bool:
+    """Start a new peak-RSS window (Linux ≥ 4.0: writing 5 to ``/proc/self/clear_refs`` resets ``VmHWM``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_resident_mib() -> float:
+    """The peak resident set since the last :func:`reset_peak_resident` (``VmHWM``), or of the process's life."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
 def child_peak(method: str, task: str, images: int, size: int, steps: int, device: str, threads: int) -> float:
     """In this process: load, warm up, sample ``steps`` steps with ``method``; the peak MiB above the warm level."""
     import ddnm
@@ -49,11 +74,13 @@ def child_peak(method: str, task: str, images: int, size: int, steps: int, devic
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    else:
+        reset_peak_resident()  # else the peak may be the loading's (module doc)
     before = torch.cuda.memory_allocated() / 2**20 if cuda else resident_mib()
     ddnm.restore(y, op, model, steps=steps, guidance=guidance, seed=0)
     if cuda:
         return torch.cuda.max_memory_allocated() / 2**20 - before
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before  # Linux reports KiB
+    return peak_resident_mib() - before
 
 
 def _run_child(method: str, task: str, images: int, size: int, steps: int, device: str, threads: int) -> float:

@@ -8,8 +8,9 @@ from benchmarks.guidance_cases import EVAL_DIR
 from benchmarks.guidance_memory import sampling_memory_mib
 
 
-# Slow-marked, out of the default suite: alone it passes every time here (DDNM ~40 MiB, DPS ~150-190 MiB for 4 crops),
-# but after the rest of the suite its children read DDNM at ~230 MiB, for a reason not yet found.
+# Slow-marked (two fresh processes that load torch and the prior). Until the children reset the kernel's peak-RSS mark
+# before sampling (benchmarks/guidance_memory.py), DDNM sometimes read 230-370 MiB: the peak of loading the crops,
+# whose pages the allocator had since returned, not of sampling (DDNM ~40 MiB, DPS ~160 MiB for 4 crops).
 @pytest.mark.slow
 @pytest.mark.skipif(not (EVAL_DIR / "Set5").is_dir(), reason=f"no evaluation images under {EVAL_DIR}")
 def test_backpropagating_through_the_network_costs_more_memory_than_projecting():
