@@ -35,25 +35,25 @@ ADDED_LATER = {"convention": "paper", "work_size": None, "start_t": None, "clip_
 # restored with the explicit flag when it was hashed are restored once more).
 # tests/test_pipeline_metadata.py holds every other field to the key, so a field added later cannot be forgotten.
 NOT_HASHED = frozenset({"path", "arch", "preset", "eta", "sampler", "tiles", "model", "max_batch", "channels_last"})
-# Fields whose default changed spelling: ``samples`` None (since the colour working size: 1, or 8 for colour at the
-# working size) is hashed as the 1 earlier jobs wrote, so their keys still match.
-OLD_SPELLING = {"samples": (None, 1)}
 
 
 def restoration_fields(settings, sampling: dict | None = None) -> dict:
     """The job's restoration settings as the key hashes them: the flat names above, nested tiling when it is not
-    the default. ``sampling`` is the prior's recommendations (for ``steps`` left unset)."""
+    the default. ``sampling`` is the prior's recommendations (for ``steps`` and ``samples`` left unset)."""
     from ddnm.guidance_params import set_params
     from ddnm.settings import DEFAULT_STEPS, TileSettings
 
     restore, sampler = settings.restore, settings.restore.sampler
     steps = sampler.steps if sampler.steps is not None else int((sampling or {}).get("steps", DEFAULT_STEPS))
+    # samples None is the prior's recommendation, hashed as the value in force for all tasks, as steps is (the
+    # bundled prior's 1 is what jobs wrote before; colour's and a task's own recommendation: ``op_fingerprints``)
+    samples = restore.samples if restore.samples is not None else int((sampling or {}).get("samples", 1))
     flat = {
         "steps": steps, "sigma_y": sampler.sigma_y, "travel_length": sampler.travel_length,
         "travel_repeat": sampler.travel_repeat, "guidance": sampler.guidance,
         "guidance_params": set_params(sampler.guidance_params), "convention": sampler.convention,
         "start_t": sampler.start_t, "clip_x0": sampler.clip_x0, "latent_lambda": restore.latent_lambda,
-        "latent_eta": restore.latent_eta, "project_output": restore.project_output, "samples": restore.samples,
+        "latent_eta": restore.latent_eta, "project_output": restore.project_output, "samples": samples,
         "work_size": restore.work_size, "dtype": restore.model.dtype, "compile": restore.model.compile,
         "seed": settings.seed, "estimate_sigma_y": restore.estimate_sigma_y,
         "colour_strength": restore.colour_strength,
@@ -63,8 +63,6 @@ def restoration_fields(settings, sampling: dict | None = None) -> dict:
     }  # fmt: skip
     out = {}
     for name, value in flat.items():
-        if name in OLD_SPELLING and value == OLD_SPELLING[name][0]:
-            value = OLD_SPELLING[name][1]
         if name in ADDED_LATER and value == ADDED_LATER[name]:
             continue
         out[name] = value
@@ -90,29 +88,52 @@ def job_fingerprint(settings, model: ModelIdentity) -> str:
     return hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest()
 
 
-def colour_fingerprint(model: ModelIdentity) -> str:
-    """sha256 of the colour companion's weights and recommendations (``ModelIdentity.colour``); "" without one.
+def in_force(recommended: dict, settings=None) -> dict:
+    """The entries of a recommendation (a prior's ``sampling`` or ``colour`` block, or a task's entry) that the job
+    leaves to the prior. A setting the job gives overrides its entry (``SamplerSettings.for_model``,
+    ``RestoreSettings.for_model``), so that entry does not describe the output and must not stand in for the setting
+    in the key: else ``--samples 1`` on colour, or ``--steps 20`` on SR, would share the default's key while
+    restoring otherwise. ``settings`` None: all of it (as a job that sets nothing)."""
+    if settings is None:
+        return dict(recommended)
+    restore = settings.restore
+    sampler = restore.sampler
+    given = {"steps": sampler.steps, "samples": restore.samples, "start_t": sampler.start_t, "eta": sampler.eta,
+             "eta_reference": sampler.eta, "work_size": restore.work_size}  # fmt: skip
+    return {key: value for key, value in recommended.items() if given.get(key) is None}
+
+
+def colour_fingerprint(model: ModelIdentity, settings=None) -> str:
+    """sha256 of the colour companion's weights and the recommendations in force (``ModelIdentity.colour``,
+    :func:`in_force`); "" without one.
 
     Only colorize / old_photo rows depend on the colour prior, so only their keys add it (:func:`row_fingerprint`):
     new colour weights redo exactly those rows, and every other row keeps the key it had.
     """
-    return hashlib.sha256(canonical(model.colour).encode("utf-8")).hexdigest() if model.colour else ""
+    if not model.colour:
+        return ""
+    colour = dict(model.colour)
+    for block in ("sampling", "colour"):
+        if block in colour:
+            colour[block] = in_force(colour[block], settings)
+    return hashlib.sha256(canonical(colour).encode("utf-8")).hexdigest()
 
 
-def op_fingerprints(model: ModelIdentity) -> dict[str, str]:
+def op_fingerprints(model: ModelIdentity, settings=None) -> dict[str, str]:
     """What only some operators' rows depend on beyond the job, as one hash per operator name: the colour
     companion (:func:`colour_fingerprint`) for the operators that remove colour, and the prior's recommendation for
-    a task (its config's ``sampling.tasks[op]``, e.g. more posterior samples for SR). Changing either redoes exactly
-    the rows of those operators; an operator with neither keeps the key it had."""
+    a task (its config's ``sampling.tasks[op]``, e.g. more posterior samples for SR), each as far as ``settings``
+    (the job's) leave it in force. Changing either redoes exactly the rows of those operators; an operator with
+    neither keeps the key it had."""
     from ddnm.operators.registry import OPERATORS
 
-    colour = colour_fingerprint(model)
+    colour = colour_fingerprint(model, settings)
     tasks = dict((model.sampling or {}).get("tasks") or {})
     keys = {}
     for op in OPERATORS:
         parts = [colour] if colour and OPERATORS[op].removes_colour else []
-        if tasks.get(op):
-            parts.append(hashlib.sha256(canonical({"sampling": tasks[op]}).encode("utf-8")).hexdigest())
+        if task := in_force(tasks.get(op) or {}, settings):
+            parts.append(hashlib.sha256(canonical({"sampling": task}).encode("utf-8")).hexdigest())
         if parts:  # a colour row with no task entry keeps the colour fingerprint alone, the key it had before
             keys[op] = parts[0] if len(parts) == 1 else hashlib.sha256(canonical(parts).encode("utf-8")).hexdigest()
     return keys

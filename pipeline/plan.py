@@ -58,7 +58,8 @@ def prepare(settings: JobSettings) -> tuple[Prepared, preflight.ModelIdentity]:
     preflight.check_output(settings.out_uri, settings.storage_options)
     model = preflight.check_model(settings.restore, {row.op for row in rows})
     job_fingerprint = fingerprint.job_fingerprint(settings, model)
-    op_keys = fingerprint.op_fingerprints(model)  # colour rows add the colour prior, a task its recommendation
+    # colour rows add the colour prior, a task its recommendation, as far as the settings leave them in force
+    op_keys = fingerprint.op_fingerprints(model, settings)
     previous = ledger.previous_restorations(settings.out_uri, settings.storage_options)
     items = ledger.work_items(rows, previous, job_fingerprint, op_keys)
     return Prepared(settings, rows, items, previous, job_fingerprint, op_keys), model

@@ -278,3 +278,35 @@ def test_a_task_recommendation_moves_only_that_tasks_rows():
     assert len({row_fingerprint(job, sr, k) for k in keys}) == 3
     assert len({row_fingerprint(job, deblur, k) for k in keys}) == 1
     assert row_fingerprint(job, sr, keys[0]) == row_fingerprint(job, sr)
+
+
+def test_a_setting_the_job_gives_replaces_the_recommendation_in_the_key():
+    """An explicit setting overrides the prior's recommendation for it, so the key must not take the recommendation
+    for it: ``--samples 1`` on colour rows (recommended 16) and ``--steps 20`` on SR rows (recommended 5, the
+    prior-wide 20) restore otherwise than the default and must not share its key. A job that sets nothing keeps the
+    keys it always had."""
+    from pipeline.fingerprint import job_fingerprint, op_fingerprints
+    from pipeline.preflight import ModelIdentity
+    from pipeline.settings import JobSettings
+
+    colour = {"name": "ddnm-colour-32", "weights_sha256": "c" * 64, "sampling": {"steps": 20, "samples": 16},
+              "colour": {"work_size": 32, "samples": 16, "saturation": 2.0}}
+    model = ModelIdentity("tiny", "b" * 64, 1.0, {"arch": "adm"}, colour=colour,
+                          sampling={"steps": 20, "samples": 1, "tasks": {"sr_avgpool": {"samples": 4, "steps": 5}}})
+    sr = ManifestRow("a", "/in/a", "sr_avgpool", params='{"scale":4}')
+    gray = ManifestRow("b", "/in/b", "colorize")
+    deblur = ManifestRow("c", "/in/c", "deblur_gaussian", params='{"sigma":2}')
+
+    def keys(**given):
+        settings = JobSettings.of(manifest_uri="m.csv", out_uri="out", **given)
+        job, op_keys = job_fingerprint(settings, model), op_fingerprints(model, settings)
+        return {row.id: row_fingerprint(job, row, op_keys) for row in (sr, gray, deblur)}
+
+    default = keys()
+    unset = JobSettings.of(manifest_uri="m.csv", out_uri="out")
+    assert op_fingerprints(model, unset) == op_fingerprints(model)  # nothing set: the keys jobs always had
+    one_sample, twenty_steps = keys(samples=1), keys(steps=20)
+    assert one_sample["a"] != default["a"] and one_sample["b"] != default["b"]
+    assert twenty_steps["a"] != default["a"]
+    assert twenty_steps["c"] == default["c"]  # deblurring has no recommendation of its own: 20 is what it ran
+    assert keys(seed=0) == default  # a setting no recommendation names changes nothing beyond itself
