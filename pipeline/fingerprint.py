@@ -25,16 +25,17 @@ from .preflight import ModelIdentity
 # Fields added after archives were restored, with the value every earlier job implicitly had: left out of the
 # key at that value, so a resume after an upgrade still recognises the rows it restored before.
 ADDED_LATER = {"convention": "paper", "work_size": None, "start_t": None, "clip_x0": None, "latent_eta": None,
-               "project_output": None, "dtype": "float32", "compile": False,
-               "warm_start": None, "estimate_sigma_y": False, "colour_strength": 1.0}  # fmt: skip
+               "project_output": None, "dtype": "float32", "warm_start": None, "estimate_sigma_y": False, "colour_strength": 1.0}  # fmt: skip
 # Fields of the settings dataclasses the key does not hash under their own name: the model's path, arch and preset
 # (its weights and configuration are hashed instead), η (the value in force is, in ModelIdentity), the nested
-# objects themselves, max_batch (how many samples share a network call; ddnm.packing keeps each sample's seeds) and
-# channels_last (the network's memory layout: the same maths, rounded a little differently, as batch sizes are; not
-# hashed at all, so ``--channels-last``, the default for ε-networks, and leaving it out share a key; rows a job
-# restored with the explicit flag when it was hashed are restored once more).
+# objects themselves, max_batch (how many samples share a network call; ddnm.packing keeps each sample's seeds),
+# channels_last and compile (how the network runs: its memory layout, fused kernels; the same maths, rounded a
+# little differently, as batch sizes are. Not hashed at all, so ``--channels-last``, the default for ε-networks, and
+# leaving it out share a key, and switching ``--compile`` on for speed redoes nothing; rows a job restored with
+# either flag when they were hashed are restored once more). dtype stays hashed: bf16 changes the output.
 # tests/test_pipeline_metadata.py holds every other field to the key, so a field added later cannot be forgotten.
-NOT_HASHED = frozenset({"path", "arch", "preset", "eta", "sampler", "tiles", "model", "max_batch", "channels_last"})
+NOT_HASHED = frozenset({"path", "arch", "preset", "eta", "sampler", "tiles", "model", "max_batch", "channels_last",
+                        "compile"})  # fmt: skip
 
 
 def restoration_fields(settings, sampling: dict | None = None) -> dict:
@@ -54,8 +55,7 @@ def restoration_fields(settings, sampling: dict | None = None) -> dict:
         "guidance_params": set_params(sampler.guidance_params), "convention": sampler.convention,
         "start_t": sampler.start_t, "clip_x0": sampler.clip_x0, "latent_lambda": restore.latent_lambda,
         "latent_eta": restore.latent_eta, "project_output": restore.project_output, "samples": samples,
-        "work_size": restore.work_size, "dtype": restore.model.dtype, "compile": restore.model.compile,
-        "seed": settings.seed, "estimate_sigma_y": restore.estimate_sigma_y,
+        "work_size": restore.work_size, "dtype": restore.model.dtype, "seed": settings.seed, "estimate_sigma_y": restore.estimate_sigma_y,
         "colour_strength": restore.colour_strength,
         # A warm start began at A⁺y until it began at the task's classical estimate (bicubic, harmonic fill): rows
         # restored with a start_t under the old meaning are redone.

@@ -147,7 +147,7 @@ def test_row_fingerprint_follows_every_restoration_setting_and_no_operational_on
     base = JobSettings.of(manifest_uri="m.csv", out_uri="out", steps=100)  # explicit, as every earlier job had
     same = [dict(out_uri="elsewhere", batch_size=8, num_actors=3, device="cpu", preview=2, model="other/path",
                  max_batch=4),
-            dict(channels_last=False), dict(channels_last=True)]  # the memory layout: how it runs, not what
+            dict(channels_last=False), dict(channels_last=True), dict(compile=True)]  # how it runs, not what
     changed = [dict(steps=20), dict(seed=1), dict(sigma_y=0.1), dict(samples=2), dict(travel_length=2),
                dict(guidance="ddpg"), dict(guidance="ddpg", guidance_params={"gamma": 6.0}),
                dict(convention="reference"), dict(dtype="bfloat16"), dict(start_t=500),
