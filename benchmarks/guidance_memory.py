@@ -33,14 +33,14 @@ def resident_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def reset_peak_resident() -> bool:
-    """Start a new peak-RSS window (Linux ≥ 4.0: writing 5 to ``/proc/self/clear_refs`` resets ``VmHWM``)."""
+def reset_peak_resident() -> None:
+    """Start a new peak-RSS window (Linux ≥ 4.0: writing 5 to ``/proc/self/clear_refs`` resets ``VmHWM``); where it
+    cannot, :func:`peak_resident_mib` reads the process's lifetime peak."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-        return True
     except OSError:
-        return False
+        pass
 
 
 def peak_resident_mib() -> float:

@@ -25,7 +25,8 @@ from .preflight import ModelIdentity
 # Fields added after archives were restored, with the value every earlier job implicitly had: left out of the
 # key at that value, so a resume after an upgrade still recognises the rows it restored before.
 ADDED_LATER = {"convention": "paper", "work_size": None, "start_t": None, "clip_x0": None, "latent_eta": None,
-               "project_output": None, "dtype": "float32", "warm_start": None, "estimate_sigma_y": False, "colour_strength": 1.0}  # fmt: skip
+               "project_output": None, "dtype": "float32", "warm_start": None, "estimate_sigma_y": False,
+               "colour_strength": 1.0}  # fmt: skip
 # Fields of the settings dataclasses the key does not hash under their own name: the model's path, arch and preset
 # (its weights and configuration are hashed instead), η (the value in force is, in ModelIdentity), the nested
 # objects themselves, max_batch (how many samples share a network call; ddnm.packing keeps each sample's seeds),
@@ -55,7 +56,8 @@ def restoration_fields(settings, sampling: dict | None = None) -> dict:
         "guidance_params": set_params(sampler.guidance_params), "convention": sampler.convention,
         "start_t": sampler.start_t, "clip_x0": sampler.clip_x0, "latent_lambda": restore.latent_lambda,
         "latent_eta": restore.latent_eta, "project_output": restore.project_output, "samples": samples,
-        "work_size": restore.work_size, "dtype": restore.model.dtype, "seed": settings.seed, "estimate_sigma_y": restore.estimate_sigma_y,
+        "work_size": restore.work_size, "dtype": restore.model.dtype, "seed": settings.seed,
+        "estimate_sigma_y": restore.estimate_sigma_y,
         "colour_strength": restore.colour_strength,
         # A warm start began at A⁺y until it began at the task's classical estimate (bicubic, harmonic fill): rows
         # restored with a start_t under the old meaning are redone.
@@ -94,12 +96,14 @@ def in_force(recommended: dict, settings=None) -> dict:
     ``RestoreSettings.for_model``), so that entry does not describe the output and must not stand in for the setting
     in the key: else ``--samples 1`` on colour, or ``--steps 20`` on SR, would share the default's key while
     restoring otherwise. ``settings`` None: all of it (as a job that sets nothing)."""
+    from ddnm.settings import ETA_KEY
+
     if settings is None:
         return dict(recommended)
     restore = settings.restore
     sampler = restore.sampler
-    given = {"steps": sampler.steps, "samples": restore.samples, "start_t": sampler.start_t, "eta": sampler.eta,
-             "eta_reference": sampler.eta, "work_size": restore.work_size}  # fmt: skip
+    given = {"steps": sampler.steps, "samples": restore.samples, "start_t": sampler.start_t,
+             "work_size": restore.work_size, **{key: sampler.eta for key in ETA_KEY.values()}}  # fmt: skip
     return {key: value for key, value in recommended.items() if given.get(key) is None}
 
 
